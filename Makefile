@@ -1,0 +1,33 @@
+# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+# Python 3.12 comes from pyenv (.python-version) or python3.12 on PATH; uv does the install.
+PYTHON ?= $(shell pyenv which python3.12 2>/dev/null || command -v python3.12)
+VENV := .venv
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_HOME
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install demo test ui bench
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or set PYTHON=" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/python -m uv pip install --quiet --python $(VENV)/bin/python -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME) && touch $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/trading-pipeline demo
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+bench: install
+	$(VENV)/bin/python benchmarks/backtest_scaling.py

@@ -1,0 +1,159 @@
+"""`trading-pipeline`: run a backtest through Dagster from the shell.
+
+A backtest is the `daily_cycle` job launched as ONE run over a range of session partitions (exactly what
+a single-run backfill launches from the UI), on the Dagster instance of DAGSTER_HOME, so the run, its
+checks and its materializations show in `dagster dev` when both share that home.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from trading_pipeline.domain import calendar
+
+DEMO_START, DEMO_END = "2005-01-03", "2013-02-28"
+SUMMARY_KEYS = (
+    "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "n_orders", "n_fills",
+)
+
+
+class BacktestError(RuntimeError):
+    """The backtest could not run or did not succeed; the message says which step and why."""
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    run_id: str
+    out_dir: Path
+    metrics: dict
+
+
+def run_backtest(
+    start: str,
+    end: str,
+    *,
+    symbols: list[str] | None = None,
+    data: str | None = None,
+    out: str | None = None,
+    book: str = "backtest",
+    tearsheet: bool = True,
+    instance: DagsterInstance | None = None,
+    log_level: str = "INFO",
+) -> BacktestResult:
+    """Backtest [start, end] on a fresh book; raises BacktestError when the run fails or a check blocks it."""
+    from trading_pipeline.definitions import defs
+    from trading_pipeline.defs.resources.journal import default_journal_url
+    from trading_pipeline.domain.journal import Journal
+
+    sessions = calendar.sessions(start, end)
+    if len(sessions) == 0:
+        raise BacktestError(f"no NYSE session between {start} and {end}")
+    instance = instance or DagsterInstance.get()
+    out_dir = Path(out or Path(instance.root_directory) / "trading_pipeline" / "reports" / book).resolve()
+    # A backtest starts from fresh capital: forget what an earlier run of this book journaled.
+    Journal(default_journal_url(Path(instance.root_directory))).delete_book(book)
+
+    first, last = sessions[0].strftime("%Y-%m-%d"), sessions[-1].strftime("%Y-%m-%d")
+    result = defs.resolve_job_def("daily_cycle").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+            "trading_pipeline/book": book,
+            "trading_pipeline/kind": "backtest",
+        },
+        run_config={
+            "resources": {
+                "market_data": {"config": {"path": data, "symbols": symbols}},
+                "trading": {"config": {"book": book}},
+            },
+            "ops": {"performance_report": {"config": {"out_dir": str(out_dir), "tearsheet": tearsheet}}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+    )
+    if not result.success:
+        failed = [e for e in result.all_events if e.is_step_failure]
+        why = "; ".join(f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failed)
+        raise BacktestError(f"run {result.run_id} failed: {why or 'see the run in the Dagster UI'}")
+    report_path = out_dir / "metrics.json"
+    if not report_path.exists():
+        raise BacktestError(
+            f"run {result.run_id} wrote no report: a blocking check stopped it (see its asset checks in the UI)"
+        )
+    return BacktestResult(run_id=result.run_id, out_dir=out_dir, metrics=json.loads(report_path.read_text()))
+
+
+def _ensure_dagster_home() -> None:
+    """Without DAGSTER_HOME, use ./.dagster_home so that `dagster dev` started here sees the same runs."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path.cwd() / ".dagster_home"
+        home.mkdir(exist_ok=True)
+        (home / "dagster.yaml").touch()
+        os.environ["DAGSTER_HOME"] = str(home)
+
+
+def _print_summary(result: BacktestResult, runtime_s: float) -> None:
+    print(f"\nrun {result.run_id}")
+    print(f"{'metric':<16}{'value':>14}")
+    for key in SUMMARY_KEYS:
+        value = result.metrics.get(key)
+        shown = "n/a" if value is None else (f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+        print(f"{key:<16}{shown:>14}")
+    print(f"{'runtime_s':<16}{runtime_s:>14.2f}")
+    print(f"\nreport: {result.out_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trading-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help=f"backtest the bundled 5-stock data ({DEMO_START}..{DEMO_END})")
+    demo.add_argument("--out", default="out/demo", help="report folder (default: out/demo)")
+    bt = commands.add_parser("backtest", help="backtest a date range")
+    bt.add_argument("--start", required=True, type=date.fromisoformat)
+    bt.add_argument("--end", required=True, type=date.fromisoformat)
+    bt.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
+    bt.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
+    bt.add_argument("--out", help="write fills.csv, orders.csv, equity.csv, metrics.json and tearsheet.html here")
+    bt.add_argument("--book", default="backtest", help="book name in the journal (replaced on each run)")
+    bt.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+    args = parser.parse_args(argv)
+
+    _ensure_dagster_home()
+    began = time.perf_counter()
+    try:
+        if args.command == "demo":
+            result = run_backtest(DEMO_START, DEMO_END, out=args.out, book="demo")
+        else:
+            result = run_backtest(
+                args.start.isoformat(),
+                args.end.isoformat(),
+                symbols=[s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None,
+                data=args.data,
+                out=args.out,
+                book=args.book,
+                tearsheet=args.out is not None,
+                log_level="WARNING" if args.json else "INFO",
+            )
+    except (BacktestError, ValueError) as exc:
+        print(f"trading-pipeline: {exc}", file=sys.stderr)
+        return 1
+    runtime_s = time.perf_counter() - began
+    if getattr(args, "json", False):
+        print(json.dumps({**result.metrics, "runtime_s": round(runtime_s, 3)}, default=float))
+    else:
+        _print_summary(result, runtime_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Bundled sample data, so demos and tests run offline without the shared data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Quandl WIKI daily bars (public domain), split- and dividend-adjusted, 2000-03-01..2013-03-01;
+# rebuilt by ``python -m trading_pipeline.data.bundle``.
+SAMPLE_BARS: Path = Path(__file__).with_name("daily_5stocks.parquet")
+SAMPLE_SYMBOLS: tuple[str, ...] = ("AAPL", "FB", "GOOG", "IBM", "MSFT")

@@ -1,0 +1,28 @@
+"""What the sizing and execution steps both start from: the book before the range, and the prices."""
+
+from datetime import date
+
+import pandas as pd
+
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.domain.book import BookState
+from trading_pipeline.domain.journal import Journal
+
+
+def starting_book(journal: Journal, trading: TradingBook, first_session: date) -> BookState:
+    """The book as journaled after the latest session before the range, or fresh capital."""
+    saved = journal.load_book_state(trading.book, before=first_session)
+    if saved is None:
+        return BookState.initial(trading.book, trading.initial_capital)
+    return BookState.from_dict(saved[1])
+
+
+def price_panels(indicators: pd.DataFrame, sessions: list[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wide open and close prices (sessions x symbols) of the tradable bars; NaN where not tradable.
+
+    ``indicators`` holds only bars that passed validation, so a quarantined bar is never a fill price.
+    """
+    index = pd.DatetimeIndex(pd.to_datetime(sessions))
+    opens = indicators.pivot(index="date", columns="symbol", values="open").reindex(index)
+    closes = indicators.pivot(index="date", columns="symbol", values="close").reindex(index)
+    return opens, closes

@@ -1,0 +1,153 @@
+"""The execution step: approved orders reach the broker, and the book is recorded session by session.
+
+``fills`` and ``portfolio`` come from one op because the book is path-dependent: each session's fills
+change the positions the next session's fills start from. ``portfolio`` depends on its own previous
+session (the book carried forward); the state itself lives in the journal, not in an IO manager.
+"""
+
+import pandas as pd
+from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetSpec, Failure, MaterializeResult, multi_asset
+
+from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
+from trading_pipeline.defs.partitions import previous_session, session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.broker import Broker
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame
+from trading_pipeline.domain.engine import SessionResult
+from trading_pipeline.domain.risk import verify_orders
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "fills",
+            group_name="execution",
+            kinds={"pandas"},
+            description="Executions of approved orders.",
+            deps=["sized_orders", "indicators"],
+        ),
+        AssetSpec(
+            "portfolio",
+            group_name="execution",
+            kinds={"pandas"},
+            description="Positions, cash and equity after each session's close.",
+            deps=["fills", AssetDep("portfolio", partition_mapping=previous_session)],
+        ),
+    ],
+    ins={"sized_orders": AssetIn(), "indicators": AssetIn()},
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+)
+def execution(
+    context: AssetExecutionContext,
+    sized_orders: pd.DataFrame,
+    indicators: pd.DataFrame,
+    trading: TradingBook,
+    broker: Broker,
+    journal: JournalResource,
+):
+    """Refuses to send anything that breaks a limit, whatever run or manual launch got here."""
+    sessions = session_dates(context.partition_keys)
+    violations = verify_orders(sized_orders, trading.limits(), broker.cost_model())
+    if len(violations):
+        raise Failure(
+            description=f"{len(violations)} order(s) break a risk limit: nothing was sent to the broker",
+            metadata={"violations": violations.head(50).to_markdown(index=False)},
+            allow_retries=False,
+        )
+    book = starting_book(journal.journal, trading, sessions[0])
+    opens, closes = price_panels(indicators, sessions)
+    orders = orders_from_frame(sized_orders)
+    by_session: dict = {}
+    for order in orders:
+        by_session.setdefault(order.session, []).append(order)
+    results = broker.execute(book, sessions, by_session, opens, closes)
+
+    run_id = context.run.run_id
+    fills = fills_to_frame(f for r in results for f in r.fills)
+    j = journal.journal
+    j.replace_orders(trading.book, sessions, _order_rows(sized_orders, fills, results), run_id)
+    j.replace_fills(trading.book, sessions, fills, run_id)
+    j.replace_positions(trading.book, sessions, _position_rows(results), run_id)
+    equity = _equity_rows(results)
+    j.replace_equity(trading.book, sessions, equity, run_id)
+    j.record_risk_events(
+        trading.book,
+        sessions,
+        "execution",
+        events_to_frame(e for r in results for e in r.events).rename(columns={"limit": "limit_value"}),
+        run_id,
+    )
+    j.save_book_states(trading.book, {r.session: r.book.to_dict() for r in results}, run_id)
+
+    last = results[-1].book
+    context.log.info(f"book {trading.book}: {len(fills)} fills over {len(sessions)} sessions, equity {last.equity:,.2f}")
+    yield MaterializeResult(
+        asset_key="fills",
+        metadata={"fills": len(fills), "commission": float(fills["commission"].sum()) if len(fills) else 0.0},
+    )
+    yield MaterializeResult(
+        asset_key="portfolio",
+        metadata={
+            "book": trading.book,
+            "equity": last.equity,
+            "cash": last.cash,
+            "open_positions": len(last.positions),
+            "pending_orders": len(last.pending),
+            "drawdown": last.drawdown,
+        },
+    )
+
+
+JOURNAL_ORDER_COLUMNS = [
+    "client_order_id", "book", "session", "symbol", "side", "qty", "order_type", "stop_price", "ref_price",
+    "strategy", "confidence", "reason",
+]
+
+
+def _order_rows(sized_orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.DataFrame:
+    """Each order with what became of it by the end of the range."""
+    filled = fills.groupby("client_order_id")["qty"].sum() if len(fills) else pd.Series(dtype=float)
+    pending = {o.client_order_id for o in results[-1].book.pending}
+    rows = sized_orders[JOURNAL_ORDER_COLUMNS].copy()
+    qty_filled = rows["client_order_id"].map(filled).fillna(0.0)
+    rows["status"] = "cancelled"
+    rows.loc[qty_filled > 0, "status"] = "partially_filled"
+    rows.loc[qty_filled >= rows["qty"], "status"] = "filled"
+    rows.loc[rows["client_order_id"].isin(pending), "status"] = "submitted"
+    return rows
+
+
+def _position_rows(results: list[SessionResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "session": r.session,
+                "symbol": p.symbol,
+                "qty": p.qty,
+                "avg_price": p.avg_price,
+                "close": p.last_price,
+                "market_value": p.market_value,
+            }
+            for r in results
+            for p in r.book.positions.values()
+        ],
+        columns=["session", "symbol", "qty", "avg_price", "close", "market_value"],
+    )
+
+
+def _equity_rows(results: list[SessionResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "session": r.session,
+                "cash": r.book.cash,
+                "positions_value": r.book.equity - r.book.cash,
+                "equity": r.book.equity,
+                "peak_equity": r.book.peak_equity,
+                "drawdown": r.book.drawdown,
+            }
+            for r in results
+        ]
+    )

@@ -1,0 +1,80 @@
+"""sized_orders: each session's orders, sized by the risk engine on the book carried forward."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, asset
+
+from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
+from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.broker import Broker
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.domain.bars import quarantine_share
+from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_frame
+from trading_pipeline.domain.engine import run_sessions, sizing_decider
+
+
+@asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    io_manager_key="session_store",
+    group_name="execution",
+    kinds={"pandas"},
+)
+def sized_orders(
+    context: AssetExecutionContext,
+    validated_signals: pd.DataFrame,
+    indicators: pd.DataFrame,
+    market_bars: pd.DataFrame,
+    trading: TradingBook,
+    broker: Broker,
+    journal: JournalResource,
+) -> pd.DataFrame:
+    """Walks the sessions in order with the deterministic simulator, so each day is sized on the book
+    that the previous days' fills produce; rejections and clips are journaled with rule and limit."""
+    sessions = session_dates(context.partition_keys)
+    limits, costs = trading.limits(), broker.cost_model()
+    book = starting_book(journal.journal, trading, sessions[0])
+    opens, closes = price_panels(indicators, sessions)
+
+    share = quarantine_share(market_bars)
+    bad_days = {d.date(): s for d, s in share[share > trading.max_quarantined_share].items()}
+    actionable = validated_signals[validated_signals["action"] != "HOLD"].merge(
+        indicators[["date", "symbol", "close", "atr14"]], on=["date", "symbol"], how="left", validate="one_to_one"
+    )
+    decide = sizing_decider({d.date(): g for d, g in actionable.groupby("date")}, limits, costs)
+    decision_events: list[RiskEvent] = []
+
+    def decide_unless_bad_data(state, session):
+        if session in bad_days:
+            orders, events = [], [
+                RiskEvent(
+                    session=session, symbol=None, rule="data_quality", action="rejected",
+                    value=float(bad_days[session]), limit=trading.max_quarantined_share,
+                    message="too much of the universe quarantined: no new orders this session",
+                )
+            ]
+        else:
+            orders, events = decide(state, session)
+        decision_events.extend(events)
+        return orders, events
+
+    results = run_sessions(book, sessions, opens, closes, decide_unless_bad_data, costs)
+    orders = orders_to_frame(o for r in results for o in r.orders)
+    journal.journal.record_risk_events(
+        trading.book, sessions, "sizing", _journal_events(decision_events), context.run.run_id
+    )
+    context.add_output_metadata(
+        {
+            "book": trading.book,
+            "starting_equity": book.equity,
+            "orders": len(orders),
+            "buys": int((orders["side"] == "buy").sum()),
+            "sells": int((orders["side"] == "sell").sum()),
+            "rejections_and_clips": len(decision_events),
+        }
+    )
+    return orders.assign(date=orders["session"])
+
+
+def _journal_events(events: list[RiskEvent]) -> pd.DataFrame:
+    return events_to_frame(events).rename(columns={"limit": "limit_value"})

@@ -1,0 +1,49 @@
+"""market_bars: the validated daily bars of each session, with the quarantine verdict per bar."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, asset
+
+from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.domain.bars import validate_bars
+
+
+@asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    io_manager_key="session_store",
+    group_name="market",
+    kinds={"pandas"},
+)
+def market_bars(
+    context: AssetExecutionContext, market_data: MarketData, trading: TradingBook, journal: JournalResource
+) -> pd.DataFrame:
+    """Bars failing validation stay in the table, flagged and journaled, and are never traded or repaired."""
+    sessions = session_dates(context.partition_keys)
+    bars = validate_bars(market_data.bars(sessions[0], sessions[-1]))
+    quarantined = bars[bars["quarantined"]]
+    journal.journal.record_risk_events(
+        book=trading.book,
+        sessions=sessions,
+        source="market_bars",
+        rows=pd.DataFrame(
+            {
+                "session": quarantined["date"].dt.date,
+                "symbol": quarantined["symbol"],
+                "rule": "bar_validation",
+                "action": "quarantined",
+                "message": quarantined["quarantine_reason"],
+            }
+        ),
+        run_id=context.run.run_id,
+    )
+    context.add_output_metadata(
+        {
+            "provider": market_data.provider,
+            "symbols": int(bars["symbol"].nunique()),
+            "quarantined_bars": len(quarantined),
+        }
+    )
+    return bars

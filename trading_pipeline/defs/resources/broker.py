@@ -1,0 +1,50 @@
+"""Brokers behind one interface; the simulator (next-open fills, commission, slippage) is the default."""
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from trading_pipeline.domain.book import BookState, Order
+from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.engine import SessionResult, replay_decider, run_sessions
+
+
+class Broker(ConfigurableResource):
+    """Executes approved orders session by session and reports fills and the resulting book."""
+
+    @abstractmethod
+    def cost_model(self) -> CostModel:
+        """The costs sizing must assume for this broker."""
+
+    @abstractmethod
+    def execute(
+        self,
+        book: BookState,
+        sessions: Sequence[date],
+        orders_by_session: Mapping[date, list[Order]],
+        opens: pd.DataFrame,
+        closes: pd.DataFrame,
+    ) -> list[SessionResult]:
+        """Run the sessions in order, placing each session's orders for the next session's open."""
+
+
+class SimulatedBroker(Broker):
+    """Deterministic replay: the same orders and bars always give the same fills."""
+
+    commission_per_share: float = Field(default=0.005, ge=0)
+    min_commission: float = Field(default=1.0, ge=0)
+    slippage_bps: float = Field(default=5.0, ge=0)
+
+    def cost_model(self) -> CostModel:
+        return CostModel(
+            commission_per_share=self.commission_per_share,
+            min_commission=self.min_commission,
+            slippage_bps=self.slippage_bps,
+        )
+
+    def execute(self, book, sessions, orders_by_session, opens, closes) -> list[SessionResult]:
+        return run_sessions(book, sessions, opens, closes, replay_decider(orders_by_session), self.cost_model())

@@ -1,0 +1,342 @@
+"""The book and what flows through it: positions, orders, fills, risk events.
+
+Everything is a frozen dataclass with a JSON-safe ``to_dict``/``from_dict`` round trip, so the state
+that the sizing, execution and live steps carry from one session to the next can be stored and
+reloaded bit for bit. Order and fill ids are derived from their content, never from a clock or a
+counter: a retried step recomputes the same id, which is what lets a broker reject a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+Side = Literal["buy", "sell"]
+EventAction = Literal["rejected", "clipped", "cancelled"]
+SIDES: tuple[str, ...] = ("buy", "sell")
+EVENT_ACTIONS: tuple[str, ...] = ("rejected", "clipped", "cancelled")
+
+
+def as_session(value: date | str) -> date:
+    """A session as a plain ``date``: Timestamps/datetimes (a ``date`` subclass) would not compare with dates."""
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second, value.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"a session is a calendar date, got a time of day: {value!r}")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"a session must be a date, got {type(value).__name__}: {value!r}")
+
+
+def _short_hash(*parts: object) -> str:
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:20]
+
+
+def client_order_id(book: str, session: date, symbol: str, intent: str) -> str:
+    """Deterministic order id: the same (book, session, symbol, intent) always yields the same id."""
+    return "tp-" + _short_hash(book, as_session(session).isoformat(), symbol, intent)
+
+
+def fill_id(client_order_id: str) -> str:
+    """Deterministic fill id; an order fills at most once, so the order id determines it."""
+    return "tpf-" + _short_hash("fill", client_order_id)
+
+
+def _finite(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def _check_date(name: str, value: Any) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime.date (see as_session), got {type(value).__name__}: {value!r}")
+
+
+def _optional_date(value: Any) -> date | None:
+    return None if value is None else as_session(value)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not JSON-safe")
+    return value
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: _json_safe(getattr(obj, f.name)) for f in fields(obj)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskEvent:
+    """Why an order was rejected, clipped or cancelled: every intent that does not fill in full leaves one."""
+
+    session: date
+    symbol: str | None
+    rule: str
+    action: EventAction
+    value: float | None
+    limit: float | None
+    message: str
+
+    def __post_init__(self) -> None:
+        _check_date("session", self.session)
+        if self.action not in EVENT_ACTIONS:
+            raise ValueError(f"event action must be one of {EVENT_ACTIONS}, got {self.action!r}")
+        for name in ("value", "limit"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"event {name} must be finite or None, got {v!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RiskEvent:
+        return cls(**{**data, "session": as_session(data["session"])})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """A long holding; ``avg_price`` is the cost basis per share (fill prices, commissions excluded)."""
+
+    symbol: str
+    qty: float
+    avg_price: float
+    last_price: float
+    entry_session: date
+    stop: float | None
+
+    def __post_init__(self) -> None:
+        _check_date("entry_session", self.entry_session)
+        _finite("position qty", self.qty)
+        if self.qty <= 0:
+            raise ValueError(f"{self.symbol}: a position must have a positive qty, got {self.qty}")
+        _finite("avg_price", self.avg_price)
+        _finite("last_price", self.last_price)
+        if self.stop is not None:
+            _finite("stop", self.stop)
+
+    @property
+    def market_value(self) -> float:
+        return self.qty * self.last_price
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Position:
+        return cls(**{**data, "entry_session": as_session(data["entry_session"])})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """A market order decided on ``session`` (at its close), to fill at the next session's open.
+
+    The ``*_at_decision``/``*_before`` fields snapshot the book when the order was sized, so the risk
+    limits can be re-checked from the order table alone, independently of the sizing code.
+    """
+
+    client_order_id: str
+    book: str
+    session: date
+    symbol: str
+    side: Side
+    qty: float
+    order_type: str = "market"
+    ref_price: float
+    stop_price: float | None
+    atr: float | None
+    confidence: float
+    strategy: str
+    reason: str
+    equity_at_decision: float
+    cash_at_decision: float
+    position_qty_before: float
+    open_positions_before: int
+
+    def __post_init__(self) -> None:
+        _check_date("session", self.session)
+        if self.side not in SIDES:
+            raise ValueError(f"order side must be one of {SIDES}, got {self.side!r}")
+        if self.order_type != "market":
+            raise ValueError(f"only market orders are supported, got {self.order_type!r}")
+        _finite("order qty", self.qty)
+        if self.qty <= 0:
+            raise ValueError(f"{self.symbol}: order qty must be positive, got {self.qty}")
+        _finite("ref_price", self.ref_price)
+        if self.ref_price <= 0:
+            raise ValueError(f"{self.symbol}: ref_price must be positive, got {self.ref_price}")
+        for name in ("stop_price", "atr"):
+            v = getattr(self, name)
+            if v is not None:
+                _finite(name, v)
+        for name in ("confidence", "equity_at_decision", "cash_at_decision", "position_qty_before"):
+            _finite(name, getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Order:
+        return cls(**{**data, "session": as_session(data["session"])})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """An executed order; ``slippage`` is the money lost to slippage, ``qty × |price − open|``."""
+
+    fill_id: str
+    client_order_id: str
+    book: str
+    session: date
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    commission: float
+    slippage: float
+
+    def __post_init__(self) -> None:
+        _check_date("session", self.session)
+        if self.side not in SIDES:
+            raise ValueError(f"fill side must be one of {SIDES}, got {self.side!r}")
+        for name in ("qty", "price", "commission", "slippage"):
+            _finite(name, getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fill:
+        return cls(**{**data, "session": as_session(data["session"])})
+
+
+def compute_equity(cash: float, positions: Mapping[str, Position]) -> float:
+    """Cash plus marked positions, summed in symbol order so the float result is reproducible."""
+    return cash + sum(positions[s].market_value for s in sorted(positions))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookState:
+    """The book after a session's close: what the next session starts from.
+
+    ``equity`` is stored (it is what reports read) but must equal ``cash + Σ qty × last_price``; the
+    constructor enforces it, so a hand-edited or corrupted state cannot slip through.
+    """
+
+    book: str
+    cash: float
+    positions: dict[str, Position] = field(default_factory=dict)
+    pending: tuple[Order, ...] = ()
+    peak_equity: float
+    last_session: date | None
+    equity: float
+
+    def __post_init__(self) -> None:
+        for name in ("cash", "peak_equity", "equity"):
+            _finite(name, getattr(self, name))
+        if self.last_session is not None:
+            _check_date("last_session", self.last_session)
+        for symbol, position in self.positions.items():
+            if position.symbol != symbol:
+                raise ValueError(f"position keyed {symbol!r} is for {position.symbol!r}")
+        for order in self.pending:
+            if order.book != self.book:
+                raise ValueError(
+                    f"pending order {order.client_order_id} belongs to book {order.book!r}, not {self.book!r}"
+                )
+        expected = compute_equity(self.cash, self.positions)
+        if abs(self.equity - expected) > 1e-9 * max(1.0, abs(expected)):
+            raise ValueError(f"book {self.book!r}: equity {self.equity} != cash + positions {expected}")
+
+    @classmethod
+    def initial(cls, book: str, capital: float) -> BookState:
+        _finite("capital", capital)
+        if capital <= 0:
+            raise ValueError(f"initial capital must be positive, got {capital}")
+        capital = float(capital)
+        return cls(
+            book=book, cash=capital, positions={}, pending=(), peak_equity=capital, last_session=None, equity=capital
+        )
+
+    @property
+    def drawdown(self) -> float:
+        """Current drawdown from the peak, a non-positive fraction."""
+        return self.equity / self.peak_equity - 1.0 if self.peak_equity > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "book": self.book,
+            "cash": self.cash,
+            "positions": {s: self.positions[s].to_dict() for s in sorted(self.positions)},
+            "pending": [o.to_dict() for o in self.pending],
+            "peak_equity": self.peak_equity,
+            "last_session": _json_safe(self.last_session),
+            "equity": self.equity,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BookState:
+        return cls(
+            book=data["book"],
+            cash=data["cash"],
+            positions={s: Position.from_dict(p) for s, p in sorted(data["positions"].items())},
+            pending=tuple(Order.from_dict(o) for o in data["pending"]),
+            peak_equity=data["peak_equity"],
+            last_session=_optional_date(data["last_session"]),
+            equity=data["equity"],
+        )
+
+
+ORDER_COLUMNS = [f.name for f in fields(Order)]
+FILL_COLUMNS = [f.name for f in fields(Fill)]
+EVENT_COLUMNS = [f.name for f in fields(RiskEvent)]
+
+
+def _frame(rows: Iterable[Any], columns: Sequence[str], date_columns: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(columns))
+    for col in date_columns:
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    return frame
+
+
+def orders_to_frame(orders: Iterable[Order]) -> pd.DataFrame:
+    """Orders as a table (``session`` as datetime64[ns]), the shape ``verify_orders`` checks."""
+    return _frame(orders, ORDER_COLUMNS, ["session"])
+
+
+def fills_to_frame(fills: Iterable[Fill]) -> pd.DataFrame:
+    """Fills as a table (``session`` as datetime64[ns]), the shape ``round_trips`` reads."""
+    return _frame(fills, FILL_COLUMNS, ["session"])
+
+
+def events_to_frame(events: Iterable[RiskEvent]) -> pd.DataFrame:
+    return _frame(events, EVENT_COLUMNS, ["session"])
+
+
+def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
+    """Orders back from their table (e.g. the approved orders an execution step replays); NaN → None."""
+    missing = sorted(set(ORDER_COLUMNS) - set(frame.columns))
+    if missing:
+        raise ValueError(f"orders frame is missing columns {missing}")
+    orders = []
+    for record in frame[ORDER_COLUMNS].to_dict("records"):
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+        clean["session"] = as_session(pd.Timestamp(clean["session"]).to_pydatetime())
+        clean["open_positions_before"] = int(clean["open_positions_before"])
+        for name in ("qty", "ref_price", "confidence", "equity_at_decision", "cash_at_decision", "position_qty_before"):
+            clean[name] = float(clean[name])
+        for name in ("stop_price", "atr"):
+            clean[name] = None if clean[name] is None else float(clean[name])
+        orders.append(Order(**clean))
+    return orders

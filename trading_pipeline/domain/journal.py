@@ -1,0 +1,620 @@
+"""The trading journal: the system of record of a book (orders, fills, positions, equity, risk events, book state).
+
+Every row carries its ``book``, its ``session`` (the trading date) and the ``run_id`` that wrote it. Steps are
+re-executed (retries, backfills), so every write replaces that step's rows for the given sessions in one
+transaction — delete (book, sessions[, source]) then bulk insert — and never duplicates them. Frames are
+validated in full before the transaction opens: a bad frame raises ``ValueError`` and leaves the journal as it was.
+
+The SQL is portable SQLAlchemy 2.0 (no dialect-specific statements), so the same code runs on SQLite files and on
+PostgreSQL (``postgresql+psycopg://``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    URL,
+    Connection,
+    Date,
+    DateTime,
+    Double,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    insert,
+    make_url,
+    select,
+    union,
+)
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+type DateLike = date | datetime | pd.Timestamp | np.datetime64 | str
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Bound parameters per DELETE ... IN (...): far below SQLite's and PostgreSQL's limits, even for long backfills.
+_DELETE_CHUNK = 500
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(StrEnum):
+    SUBMITTED = "submitted"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    PENDING = "pending"
+
+
+class RiskAction(StrEnum):
+    REJECTED = "rejected"
+    CLIPPED = "clipped"
+    CHECK_FAILED = "check_failed"
+    QUARANTINED = "quarantined"
+    INFO = "info"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the journal; constraint names are fixed so that migrations can refer to them."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {str: String(), float: Double(), datetime: DateTime(timezone=True)}
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index(None, "book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(unique=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date, comment="the session the order was decided")
+    run_id: Mapped[str]
+    symbol: Mapped[str]
+    side: Mapped[str]
+    qty: Mapped[float]
+    order_type: Mapped[str]
+    limit_price: Mapped[float | None]
+    stop_price: Mapped[float | None]
+    ref_price: Mapped[float]
+    strategy: Mapped[str]
+    confidence: Mapped[float]
+    status: Mapped[str]
+    reason: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+    __table_args__ = (Index(None, "book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    fill_id: Mapped[str] = mapped_column(unique=True)
+    client_order_id: Mapped[str]
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date, comment="the session of execution")
+    run_id: Mapped[str]
+    symbol: Mapped[str]
+    side: Mapped[str]
+    qty: Mapped[float]
+    price: Mapped[float]
+    commission: Mapped[float]
+    slippage: Mapped[float]
+
+
+class Position(Base):
+    # The unique constraint's index leads with (book, session), so it serves those lookups too.
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("book", "session", "symbol"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[str]
+    symbol: Mapped[str]
+    qty: Mapped[float]
+    avg_price: Mapped[float]
+    close: Mapped[float]
+    market_value: Mapped[float]
+
+
+class Equity(Base):
+    __tablename__ = "equity"
+    __table_args__ = (UniqueConstraint("book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[str]
+    cash: Mapped[float]
+    positions_value: Mapped[float]
+    equity: Mapped[float]
+    peak_equity: Mapped[float]
+    drawdown: Mapped[float]
+
+
+class RiskEvent(Base):
+    __tablename__ = "risk_events"
+    __table_args__ = (Index(None, "book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[str]
+    symbol: Mapped[str | None]
+    rule: Mapped[str]
+    action: Mapped[str]
+    value: Mapped[float | None]
+    limit_value: Mapped[float | None]
+    message: Mapped[str]
+    source: Mapped[str] = mapped_column(comment="the step that wrote the event, e.g. 'sizing'")
+
+
+class BookState(Base):
+    __tablename__ = "book_states"
+    __table_args__ = (UniqueConstraint("book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[str]
+    state: Mapped[str] = mapped_column(Text, comment="JSON: the book the next session starts from")
+
+
+TABLES: dict[str, Table] = {
+    model.__tablename__: model.__table__  # type: ignore[misc]
+    for model in (Order, Fill, Position, Equity, RiskEvent, BookState)
+}
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """Checks beyond types and nullability that a frame must pass before it is written."""
+
+    choices: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    positive: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    may_be_empty: tuple[str, ...] = ()
+
+
+_SIDES = frozenset(Side)
+_RULES: dict[str, _Rules] = {
+    "orders": _Rules(
+        choices={"side": _SIDES, "status": frozenset(OrderStatus)},
+        positive=("qty",),
+        unique=(("client_order_id",),),
+        may_be_empty=("reason",),
+    ),
+    "fills": _Rules(choices={"side": _SIDES}, positive=("qty",), unique=(("fill_id",),)),
+    "positions": _Rules(unique=(("session", "symbol"),)),
+    "equity": _Rules(unique=(("session",),)),
+    "risk_events": _Rules(choices={"action": frozenset(RiskAction)}, may_be_empty=("message",)),
+}
+
+
+class JournalError(RuntimeError):
+    """The journal database cannot be reached or written (the URL in the message never shows a password)."""
+
+
+def masked_url(url: str | URL) -> str:
+    """The URL as it may be shown in logs and errors: password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, TypeError, ValueError):
+        return "<unparseable database URL>"
+
+
+def to_session_date(value: DateLike) -> date:
+    """A session date from a date, datetime, pandas Timestamp, numpy datetime64 or 'YYYY-MM-DD' string."""
+    if value is pd.NaT:
+        raise ValueError("a session date is missing (NaT)")
+    if isinstance(value, datetime):  # also pd.Timestamp; checked before date, its base class
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError("a session date is missing (NaT)")
+        return pd.Timestamp(value).date()
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"not a valid session date: {value!r}") from exc
+    raise ValueError(
+        f"not a session date: {value!r} (expected a date, datetime, pandas Timestamp or 'YYYY-MM-DD' string)"
+    )
+
+
+class Journal:
+    """The journal of one database; the engine is created once and shared by all operations."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, TypeError, ValueError):
+            # The unparsed text may hold a password, so neither it nor the parser's message is shown.
+            raise ValueError("the journal URL is not a valid SQLAlchemy database URL") from None
+        self._url = parsed
+        self.url = parsed.render_as_string(hide_password=True)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._error("create the database directory", exc) from exc
+        try:
+            self._engine: Engine = create_engine(parsed)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise self._error("create the engine", exc) from exc
+        if is_sqlite:
+            event.listen(self._engine, "connect", _configure_sqlite)
+
+    def __repr__(self) -> str:
+        return f"Journal({self.url!r})"
+
+    def close(self) -> None:
+        """Release pooled connections (the Journal stays usable and reconnects on demand)."""
+        self._engine.dispose()
+
+    def create_schema(self) -> None:
+        """Create the missing tables and indexes; existing ones are left as they are."""
+        with self._guard("create the schema"):
+            Base.metadata.create_all(self._engine)
+
+    def replace_orders(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the orders decided in ``sessions``; ``created_at`` defaults to now and naive times are UTC."""
+        return self._replace("orders", book, sessions, rows, run_id)
+
+    def replace_fills(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the fills executed in ``sessions``."""
+        return self._replace("fills", book, sessions, rows, run_id)
+
+    def replace_positions(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the end-of-session positions of ``sessions``."""
+        return self._replace("positions", book, sessions, rows, run_id)
+
+    def replace_equity(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the equity rows (one per session) of ``sessions``."""
+        return self._replace("equity", book, sessions, rows, run_id)
+
+    def record_risk_events(
+        self, book: str, sessions: Iterable[DateLike], source: str, rows: pd.DataFrame, run_id: str
+    ) -> int:
+        """Replace the risk events that step ``source`` raised in ``sessions``; other steps' events are kept."""
+        return self._replace("risk_events", book, sessions, rows, run_id, source=source)
+
+    def save_book_states(self, book: str, states: Mapping[DateLike, Mapping[str, Any]], run_id: str) -> int:
+        """Replace the book state saved at the end of each session in ``states`` (stored as JSON)."""
+        book, run_id = _label("book", book), _label("run_id", run_id)
+        dates: list[date] = []
+        texts: list[str] = []
+        for key, state in states.items():
+            session = to_session_date(key)
+            if not isinstance(state, Mapping):
+                raise ValueError(f"book_states: the state of {session} must be a mapping, got {type(state).__name__}")
+            try:
+                texts.append(json.dumps(state, sort_keys=True, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"book_states: the state of {session} is not JSON-serializable: {exc}") from exc
+            dates.append(session)
+        if len(set(dates)) != len(dates):
+            raise ValueError(f"book_states: several states for session(s) {_show(_duplicates(dates))}")
+        columns: dict[str, list[Any]] = {
+            "book": [book] * len(dates),
+            "session": dates,
+            "run_id": [run_id] * len(dates),
+            "state": texts,
+        }
+        return self._write(TABLES["book_states"], book, set(dates), columns, None)
+
+    def load_book_state(self, book: str, before: DateLike) -> tuple[date, dict[str, Any]] | None:
+        """The latest state of ``book`` saved strictly before ``before``, or None if there is none."""
+        table = TABLES["book_states"]
+        stmt = (
+            select(table.c.session, table.c.state)
+            .where(table.c.book == book, table.c.session < to_session_date(before))
+            .order_by(table.c.session.desc())
+            .limit(1)
+        )
+        with self._guard(f"load the book state of {book!r}"), self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return row.session, json.loads(row.state)
+
+    def read(
+        self, table: str, book: str | None = None, start: DateLike | None = None, end: DateLike | None = None
+    ) -> pd.DataFrame:
+        """Rows of ``table`` (optionally one book, sessions from ``start`` to ``end`` inclusive) in write order.
+
+        ``session`` is ``datetime64[ns]`` and ``created_at`` a UTC timestamp; the surrogate ``id`` is not returned.
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown journal table {table!r}; expected one of {sorted(TABLES)}")
+        sql_table = TABLES[table]
+        columns = [column for column in sql_table.columns if column.name != "id"]
+        stmt = select(*columns).order_by(sql_table.c.session, sql_table.c.id)
+        if book is not None:
+            stmt = stmt.where(sql_table.c.book == book)
+        if start is not None:
+            stmt = stmt.where(sql_table.c.session >= to_session_date(start))
+        if end is not None:
+            stmt = stmt.where(sql_table.c.session <= to_session_date(end))
+        with self._guard(f"read {table}"), self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        frame = pd.DataFrame([tuple(row) for row in rows], columns=[column.name for column in columns])
+        for column in columns:
+            if isinstance(column.type, Date):
+                frame[column.name] = pd.to_datetime(frame[column.name]).astype("datetime64[ns]")
+            elif isinstance(column.type, DateTime):
+                frame[column.name] = pd.to_datetime(frame[column.name], utc=True).astype("datetime64[ns, UTC]")
+            elif isinstance(column.type, Double):
+                frame[column.name] = frame[column.name].astype("float64")
+        return frame
+
+    def delete_book(self, book: str) -> int:
+        """Delete every row of ``book`` in every table; returns how many rows were deleted."""
+        deleted = 0
+        with self._guard(f"delete book {book!r}"), self._engine.begin() as conn:
+            for table in TABLES.values():
+                deleted += conn.execute(delete(table).where(table.c.book == book)).rowcount
+        return deleted
+
+    def books(self) -> list[str]:
+        """The books that have rows in any table, sorted."""
+        stmt = union(*(select(table.c.book) for table in TABLES.values()))
+        with self._guard("list the books"), self._engine.connect() as conn:
+            return sorted(conn.execute(stmt).scalars())
+
+    def _replace(
+        self,
+        name: str,
+        book: str,
+        sessions: Iterable[DateLike],
+        rows: pd.DataFrame,
+        run_id: str,
+        source: str | None = None,
+    ) -> int:
+        context = {"book": _label("book", book), "run_id": _label("run_id", run_id)}
+        if source is not None:
+            context["source"] = _label("source", source)
+        if isinstance(sessions, str | bytes) or not isinstance(sessions, Iterable):
+            raise ValueError(f"{name}: sessions must be a list of session dates, got {type(sessions).__name__}")
+        dates = {to_session_date(session) for session in sessions}
+        columns = _columns(TABLES[name], _RULES[name], rows, dates, context)
+        return self._write(TABLES[name], book, dates, columns, source)
+
+    def _write(
+        self, table: Table, book: str, sessions: set[date], columns: Mapping[str, list[Any]], source: str | None
+    ) -> int:
+        """Delete the rows of (book, sessions[, source]) and insert ``columns``, in one transaction."""
+        operation = f"replace {table.name} of book {book!r}"
+        with self._guard(operation), self._engine.begin() as conn:
+            ordered = sorted(sessions)
+            for start in range(0, len(ordered), _DELETE_CHUNK):
+                stmt = delete(table).where(
+                    table.c.book == book, table.c.session.in_(ordered[start : start + _DELETE_CHUNK])
+                )
+                if source is not None:
+                    stmt = stmt.where(table.c.source == source)
+                conn.execute(stmt)
+            count = _bulk_insert(conn, table, columns)
+        return count
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        """Turn database failures into JournalError, and unique-key conflicts into ValueError (bad input)."""
+        try:
+            yield
+        except IntegrityError as exc:
+            raise ValueError(f"{operation}: the rows conflict with rows already in the journal: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise self._error(operation, exc) from exc
+
+    def _error(self, operation: str, exc: BaseException) -> JournalError:
+        reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+        if self._url.password:
+            reason = reason.replace(str(self._url.password), "***")
+        return JournalError(f"journal {self.url}: cannot {operation}: {type(exc).__name__}: {reason}")
+
+
+def _bulk_insert(conn: Connection, table: Table, columns: Mapping[str, list[Any]]) -> int:
+    """Insert column-wise values with one driver ``executemany`` of an INSERT compiled for the connection's dialect.
+
+    SQLAlchemy's per-row parameter processing costs more than the write itself at tens of thousands of rows, so
+    the columns' bind processors (e.g. dates to text on SQLite) are applied here, column by column.
+    """
+    count = len(next(iter(columns.values()), []))
+    if count == 0:
+        return 0
+    dialect = conn.dialect
+    compiled = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
+    processed: dict[str, list[Any]] = {}
+    for name, values in columns.items():
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        processed[name] = [processor(value) for value in values] if processor else values
+    if compiled.positional:
+        parameters: list[Any] = list(zip(*(processed[name] for name in compiled.positiontup or ()), strict=True))
+    else:
+        parameters = [dict(zip(processed, row, strict=True)) for row in zip(*processed.values(), strict=True)]
+    conn.exec_driver_sql(str(compiled), parameters)
+    return count
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers work while a step writes; the busy timeout makes concurrent writers wait, not fail."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def _label(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _columns(
+    table: Table, rules: _Rules, rows: pd.DataFrame, sessions: set[date], context: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """Validate ``rows`` against ``table`` and return their values column by column, context columns included."""
+    name = table.name
+    if not isinstance(rows, pd.DataFrame):
+        raise TypeError(f"{name}: rows must be a pandas DataFrame, got {type(rows).__name__}")
+    if len(rows) == 0:
+        return {}
+    frame_columns = [column for column in table.columns if column.name != "id" and column.name not in context]
+    known = {column.name for column in frame_columns} | set(context)
+    if rows.columns.duplicated().any():
+        raise ValueError(f"{name}: duplicate column names {sorted(map(str, rows.columns[rows.columns.duplicated()]))}")
+    unknown = sorted(str(column) for column in rows.columns if column not in known)
+    if unknown:
+        raise ValueError(f"{name}: columns {unknown} are not journal columns; expected {sorted(known)}")
+    missing = [
+        column.name
+        for column in frame_columns
+        if column.name not in rows.columns and not column.nullable and not isinstance(column.type, DateTime)
+    ]
+    if missing:
+        raise ValueError(f"{name}: missing required columns {missing}")
+    for key, expected in context.items():
+        if key in rows.columns:
+            others = rows[key][rows[key] != expected]
+            if len(others):
+                raise ValueError(f"{name}: column {key!r} holds {_show(others.unique())}, not {expected!r}")
+
+    count = len(rows)
+    values: dict[str, list[Any]] = {key: [value] * count for key, value in context.items()}
+    for column in frame_columns:
+        label = f"{name}: column {column.name!r}"
+        if column.name not in rows.columns:
+            default = datetime.now(UTC) if isinstance(column.type, DateTime) else None
+            values[column.name] = [default] * count
+        elif column.name == "session":
+            values["session"] = _session_values(rows["session"], label, sessions)
+        elif isinstance(column.type, Double):
+            positive = column.name in rules.positive
+            values[column.name] = _float_values(rows[column.name], label, bool(column.nullable), positive)
+        elif isinstance(column.type, DateTime):
+            values[column.name] = _timestamp_values(rows[column.name], label)
+        else:
+            values[column.name] = _string_values(
+                rows[column.name], label, bool(column.nullable), column.name in rules.may_be_empty
+            )
+
+    for column_name, allowed in rules.choices.items():
+        bad = set(values[column_name]) - allowed
+        if bad:
+            raise ValueError(f"{name}: column {column_name!r} holds {_show(bad)}; allowed: {sorted(allowed)}")
+    for unique_key in rules.unique:
+        keys = list(zip(*(values[column_name] for column_name in unique_key), strict=True))
+        if len(set(keys)) != count:
+            raise ValueError(f"{name}: {unique_key} must be unique, repeated: {_show(_duplicates(keys))}")
+    return values
+
+
+def _session_values(series: pd.Series, label: str, sessions: set[date]) -> list[date]:
+    codes, uniques = pd.factorize(series)
+    missing = int((codes < 0).sum())
+    if missing:
+        raise ValueError(f"{label}: {missing} row(s) have no session")
+    dates = np.empty(len(uniques), dtype=object)
+    dates[:] = [to_session_date(value) for value in uniques]
+    outside = sorted(set(dates) - sessions)
+    if outside:
+        rows_outside = int(np.isin(dates[codes], outside).sum())
+        raise ValueError(
+            f"{label}: {rows_outside} row(s) fall on sessions {_show(outside)}, which are not among the sessions "
+            f"being replaced {_show(sorted(sessions))}"
+        )
+    return dates[codes].tolist()
+
+
+def _float_values(series: pd.Series, label: str, nullable: bool, positive: bool) -> list[float | None]:
+    try:
+        array = series.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label} must be numeric: {exc}") from exc
+    missing = np.isnan(array)
+    if missing.any() and not nullable:
+        raise ValueError(f"{label} has {int(missing.sum())} NaN/missing row(s) of {len(array)}")
+    if np.isinf(array).any():
+        raise ValueError(f"{label} has {int(np.isinf(array).sum())} infinite row(s)")
+    if positive and (array[~missing] <= 0).any():
+        raise ValueError(f"{label} must be positive; {int((array[~missing] <= 0).sum())} row(s) are not")
+    return [None if math.isnan(value) else value for value in array.tolist()] if nullable else array.tolist()
+
+
+def _string_values(series: pd.Series, label: str, nullable: bool, may_be_empty: bool) -> list[str | None]:
+    missing = series.isna().to_numpy()
+    if missing.any() and not nullable:
+        raise ValueError(f"{label} has {int(missing.sum())} missing row(s) of {len(series)}")
+    values: list[Any] = series.astype(object).tolist()
+    result: list[str | None] = []
+    for value, absent in zip(values, missing.tolist(), strict=True):
+        if absent:
+            result.append(None)
+        elif not isinstance(value, str):
+            raise ValueError(f"{label} must hold strings, found {type(value).__name__} {value!r}")
+        elif not value and not may_be_empty:
+            raise ValueError(f"{label} has empty strings")
+        else:
+            result.append(value)
+    return result
+
+
+def _timestamp_values(series: pd.Series, label: str) -> list[datetime]:
+    try:
+        stamps = pd.to_datetime(series, utc=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label} must hold timestamps: {exc}") from exc
+    if stamps.isna().any():
+        raise ValueError(f"{label} has {int(stamps.isna().sum())} missing row(s)")
+    return [stamp.to_pydatetime() for stamp in stamps]
+
+
+def _duplicates[T](items: Iterable[T]) -> list[T]:
+    return [item for item, seen in Counter(items).items() if seen > 1]
+
+
+def _show(items: Iterable[Any], limit: int = 5) -> str:
+    """A short rendering of offending values for error messages (dates as ISO strings)."""
+    shown = [item.isoformat() if isinstance(item, date) else item for item in items]
+    more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{shown[:limit]}{more}"

@@ -1,0 +1,65 @@
+"""The closed registry of deterministic strategies and the per-row dispatch to the selected one.
+
+Adding a strategy is one module (a ``Strategy`` subclass) and one entry in ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from trading_pipeline.domain.schema import KEY, SIGNAL_COLUMNS, Action
+from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy
+from trading_pipeline.domain.strategies.mean_reversion import MeanReversion
+from trading_pipeline.domain.strategies.trend_following import TrendFollowing
+
+REGISTRY: dict[str, Strategy] = {
+    str(strategy.name): strategy
+    for strategy in (
+        TrendFollowing(),
+        MeanReversion(),
+    )
+}
+
+NO_SELECTION_REASON = "no strategy selected"
+
+__all__ = ["REGISTRY", "NO_SELECTION_REASON", "Strategy", "generate_signals"]
+
+
+def generate_signals(
+    panel: pd.DataFrame, selection: pd.DataFrame, registry: Mapping[str, Strategy] = REGISTRY
+) -> pd.DataFrame:
+    """One signal (``SIGNAL_COLUMNS``) per panel row, in panel order, from the strategy selected for it.
+
+    Each selected strategy runs once over the whole panel and its rows are then picked where it was
+    selected. A panel row without a selection is a HOLD with ``NO_SELECTION_REASON`` and a missing
+    ``strategy``. Raises ValueError if the selection names a strategy outside ``registry`` or selects
+    twice for the same (date, symbol).
+    """
+    unknown = sorted(set(selection["strategy"].dropna().unique()) - set(registry))
+    if unknown:
+        raise ValueError(f"selection names strategies not in the registry: {unknown}")
+    if selection.duplicated(KEY).any():
+        raise ValueError("selection has more than one strategy for some (date, symbol)")
+
+    chosen = panel[KEY].merge(selection[[*KEY, "strategy"]], on=KEY, how="left")["strategy"]
+    columns: dict[str, np.ndarray] = {
+        "action": np.full(len(panel), Action.HOLD.value, dtype=object),
+        "confidence": np.zeros(len(panel)),
+        "stop": np.full(len(panel), np.nan),
+        "target": np.full(len(panel), np.nan),
+        "reason": np.full(len(panel), NO_SELECTION_REASON, dtype=object),
+    }
+    for name in chosen.dropna().unique():
+        rows = (chosen == name).to_numpy()
+        signals = registry[name].generate(panel)
+        for column in SIGNAL_OUTPUT_COLUMNS:
+            columns[column] = np.where(rows, signals[column].to_numpy(), columns[column])
+
+    out = panel[KEY].reset_index(drop=True)
+    out["strategy"] = chosen.to_numpy()
+    for column, values in columns.items():
+        out[column] = values
+    return out.astype({"strategy": "str", "action": "str", "reason": "str"})[SIGNAL_COLUMNS]
