@@ -31,19 +31,17 @@ DEFAULT_RESOURCES = {
     "session_store": SessionParquetIOManager(),
 }
 
-defs = Definitions(
-    assets=[
-        market_bars,
-        indicators,
-        market_context,
-        strategy_selection,
-        signals,
-        validated_signals,
-        sized_orders,
-        execution,
-        performance_report,
-    ],
-    asset_checks=[bars_valid, *risk_checks],
-    jobs=[daily_cycle],
-    resources=DEFAULT_RESOURCES,
-)
+ASSETS = [
+    market_bars,
+    indicators,
+    market_context,
+    strategy_selection,
+    signals,
+    validated_signals,
+    sized_orders,
+    execution,
+    performance_report,
+]
+CHECKS = [bars_valid, *risk_checks]
+
+defs = Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[daily_cycle], resources=DEFAULT_RESOURCES)

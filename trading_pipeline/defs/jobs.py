@@ -2,13 +2,10 @@
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from trading_pipeline.defs.partitions import sessions_partitions
-
 # In-process: a trading cycle is small, and a subprocess per step would cost seconds each.
 daily_cycle = define_asset_job(
     "daily_cycle",
     selection=AssetSelection.groups("market", "signals", "execution", "reporting"),
-    partitions_def=sessions_partitions,
     executor_def=in_process_executor,
     description="market_bars → … → fills/portfolio → performance_report for one session or a range.",
 )

@@ -21,6 +21,7 @@ from trading_pipeline.domain.schema import KEY, OHLCV
 SMA_LENGTHS = (20, 50, 200)
 RSI_LENGTH = 14
 ATR_LENGTH = 14
+ADX_LENGTH = 14
 BBANDS_LENGTH = 20
 BBANDS_STD = 2.0
 DONCHIAN_LENGTH = 20
@@ -31,6 +32,7 @@ _PANDAS_TA_COLUMNS = [
     *(f"sma{n}" for n in SMA_LENGTHS),
     f"rsi{RSI_LENGTH}",
     f"atr{ATR_LENGTH}",
+    f"adx{ADX_LENGTH}",
     "bb_lower",
     "bb_mid",
     "bb_upper",
@@ -50,7 +52,8 @@ def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     """Indicators of every clean bar, keyed by (date, symbol), sorted by (symbol, date), RangeIndex.
 
     ``history`` is the 1-based count of clean bars of the symbol so far; strategies use it for their
-    minimum-history rule. Indicators are NaN while a symbol has fewer bars than their window.
+    minimum-history rule. Indicators are NaN while a symbol has fewer bars than their window
+    (``adx14``: NaN on the first 27 bars, i.e. defined from the 28th clean bar on).
     """
     clean = (
         bars.loc[~bars["quarantined"].astype(bool), [*KEY, *OHLCV]]
@@ -106,6 +109,16 @@ def _pandas_ta_symbol(high: pd.Series, low: pd.Series, close: pd.Series) -> dict
     # Mask the first RSI_LENGTH bars (fewer than RSI_LENGTH price changes), as TA-Lib does.
     result[f"rsi{RSI_LENGTH}"] = None if rsi is None else rsi.where(np.arange(len(rsi)) >= RSI_LENGTH)
     result[f"atr{ATR_LENGTH}"] = ta.atr(high, low, close, length=ATR_LENGTH, talib=False)
+    # ADX is Wilder's average of DX, itself built from Wilder averages of +DM, -DM and the true range.
+    # pandas-ta's EWMs have no warm-up, so it emits an ADX from bar index ADX_LENGTH on; mask the first
+    # 2 * ADX_LENGTH - 1 bars (ADX_LENGTH directional moves to seed DX, then ADX_LENGTH DX values to
+    # seed ADX), as TA-Lib does. The remaining seed gap decays like the RSI/ATR one.
+    adx = ta.adx(high, low, close, length=ADX_LENGTH, talib=False)
+    result[f"adx{ADX_LENGTH}"] = (
+        None
+        if adx is None
+        else adx[f"ADX_{ADX_LENGTH}"].where(np.arange(len(adx)) >= 2 * ADX_LENGTH - 1)
+    )
     # ddof=0: Bollinger bands use the population standard deviation (pandas-ta defaults to ddof=1).
     bands = ta.bbands(
         close, length=BBANDS_LENGTH, lower_std=BBANDS_STD, upper_std=BBANDS_STD, ddof=0, talib=False

@@ -74,6 +74,7 @@ class OrderStatus(StrEnum):
 class RiskAction(StrEnum):
     REJECTED = "rejected"
     CLIPPED = "clipped"
+    CANCELLED = "cancelled"
     CHECK_FAILED = "check_failed"
     QUARANTINED = "quarantined"
     INFO = "info"

@@ -68,12 +68,26 @@ def select_strategies(context: pd.DataFrame, available: Sequence[str]) -> pd.Dat
 
 
 def _features(context: pd.DataFrame, regime: pd.Series) -> pd.Series:
-    """The features behind each row's regime, formatted only on the rows whose regime they decided."""
+    """The features behind each row's regime, formatted only on the rows whose regime they decided.
+
+    e.g. "adx14=31.2, sma50>sma200" for a trend; a ranging row shows the trend features (a weak ADX or
+    no direction) and the volatility ratio (not a spike).
+    """
     trending = regime.isin(["trending_up", "trending_down"])
     volatile = regime == "volatile"
     ranging = regime == "ranging"
-    features = pd.Series("sma200 undefined", index=context.index, dtype="str")
-    trend = "trend_strength=" + format_values(context["trend_strength"][trending | ranging], 3, signed=True)
+    features = pd.Series("sma200 or adx14 undefined", index=context.index, dtype="str")
+    trend_rows = trending | ranging
+    direction = pd.Series(
+        np.select(
+            [context["trend_direction"][trend_rows] > 0, context["trend_direction"][trend_rows] < 0],
+            ["sma50>sma200", "sma50<sma200"],
+            default="sma50=sma200",
+        ),
+        index=context.index[trend_rows],
+        dtype="str",
+    )
+    trend = "adx14=" + format_values(context["trend_strength"][trend_rows], 1) + ", " + direction
     vol = "volatility_ratio=" + format_values(context["volatility_ratio"][volatile | ranging], 2)
     features[trending] = trend
     features[volatile] = vol
