@@ -5,6 +5,7 @@ VENV := .venv
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_HOME
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
 .PHONY: install demo test ui bench
 

@@ -18,8 +18,6 @@ How it measures:
   time.perf_counter around the child (interpreter start, imports and the run); ``run_s`` is the child's
   own ``runtime_s`` (the run only, after imports). ``peak_MB`` is the child's max RSS from os.wait4, i.e. the
   rusage of that one child (and any descendants it reaped), not a maximum over earlier cells.
-* Each fresh DAGSTER_HOME gets the journal's empty tables before the child starts: the CLI's
-  delete_book fails on a journal without them (see _create_journal).
 * Symbols: the first N in alphabetical order that have a bar on the first session of the window.
 * Windows end on the last date of the file. The indicators read WARMUP_SESSIONS (260) sessions of history
   before the start, so a window never starts before the 260th session after the first date of the file:
@@ -207,7 +205,6 @@ def run_cell(cell: Cell, parquet: Path, tmp: Path, extra_env: dict[str, str], ti
     home = tmp / f"home-{n}-{y}"
     home.mkdir()
     (home / "dagster.yaml").write_text("")
-    _create_journal(home)
     env = {**os.environ, **extra_env, "DAGSTER_HOME": str(home)}
     cmd = [
         sys.executable, "-m", "trading_pipeline.cli", "backtest",
@@ -233,22 +230,6 @@ def run_cell(cell: Cell, parquet: Path, tmp: Path, extra_env: dict[str, str], ti
     cell.metrics = metrics
     cell.fills = metrics.get("n_fills")
     cell.run_s = metrics.get("runtime_s")
-
-
-def _create_journal(home: Path) -> None:
-    """Create the (empty) journal schema in the fresh DAGSTER_HOME before the child starts.
-
-    The CLI deletes the book from the journal before the run, and Journal.delete_book on a journal whose
-    tables do not exist yet fails ("no such table: orders"), so a backtest on a brand-new DAGSTER_HOME
-    fails before it starts. Creating the empty tables here is what the first run would do anyway
-    (JournalResource.create_schema) and takes milliseconds outside the timed child.
-    """
-    from trading_pipeline.defs.resources.journal import default_journal_url
-    from trading_pipeline.domain.journal import Journal
-
-    journal = Journal(default_journal_url(home))
-    journal.create_schema()
-    journal.close()
 
 
 def _wait(proc: subprocess.Popen, timeout: float):

@@ -22,7 +22,7 @@ from dagster import DagsterInstance
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.journal import JournalError
 
-DEMO_START, DEMO_END = "2005-01-03", "2013-02-28"
+DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
 SUMMARY_KEYS = (
     "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "n_orders", "n_fills",
 )
