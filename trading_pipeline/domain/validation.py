@@ -26,15 +26,12 @@ def validate_signals(
     """Signals with ``raw_confidence``, the adjusted ``confidence`` and ``validation`` (the reasons)."""
     features = context[[*KEY, "volatility_ratio", "volume_ratio"]]
     frame = signals.merge(features, on=KEY, how="left", validate="one_to_one")
-    spike = (frame["volatility_ratio"] > thresholds.volatility_spike_ratio).to_numpy()
-    thin = (frame["volume_ratio"] < thresholds.thin_volume_ratio).to_numpy()
+    spike = frame["volatility_ratio"] > thresholds.volatility_spike_ratio
+    thin = frame["volume_ratio"] < thresholds.thin_volume_ratio
     scale = np.where(spike, thresholds.volatility_spike_scale, 1.0) * np.where(thin, thresholds.thin_volume_scale, 1.0)
-    reasons = pd.Series(np.where(spike, "volatility spike (ratio ", ""), index=frame.index)
-    reasons = reasons.where(~spike, reasons + frame["volatility_ratio"].round(2).astype(str) + ")")
-    thin_text = pd.Series(np.where(thin, "thin volume (ratio ", ""), index=frame.index)
-    thin_text = thin_text.where(~thin, thin_text + frame["volume_ratio"].round(2).astype(str) + ")")
-    joiner = np.where(spike & thin, "; ", "")
+    spike_text = ("volatility spike (ratio " + frame["volatility_ratio"].round(2).astype(str) + ")").where(spike, "")
+    thin_text = ("thin volume (ratio " + frame["volume_ratio"].round(2).astype(str) + ")").where(thin, "")
     frame["raw_confidence"] = frame["confidence"]
     frame["confidence"] = frame["confidence"] * np.minimum(scale, 1.0)
-    frame["validation"] = reasons + joiner + thin_text
+    frame["validation"] = spike_text + pd.Series(np.where(spike & thin, "; ", ""), index=frame.index) + thin_text
     return frame.drop(columns=["volatility_ratio", "volume_ratio"])

@@ -1,10 +1,11 @@
 """sized_orders: each session's orders, sized by the risk engine on the book carried forward."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext
 
 from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -13,13 +14,7 @@ from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_f
 from trading_pipeline.domain.engine import run_sessions, sizing_decider
 
 
-@asset(
-    partitions_def=sessions_partitions,
-    backfill_policy=single_run,
-    io_manager_key="session_store",
-    group_name="execution",
-    kinds={"pandas"},
-)
+@session_table("execution")
 def sized_orders(
     context: AssetExecutionContext,
     validated_signals: pd.DataFrame,

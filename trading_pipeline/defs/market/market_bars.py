@@ -1,22 +1,17 @@
 """market_bars: the validated daily bars of each session, with the quarantine verdict per bar."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext
 
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.domain.bars import validate_bars
 
 
-@asset(
-    partitions_def=sessions_partitions,
-    backfill_policy=single_run,
-    io_manager_key="session_store",
-    group_name="market",
-    kinds={"pandas"},
-)
+@session_table("market")
 def market_bars(
     context: AssetExecutionContext, market_data: MarketData, trading: TradingBook, journal: JournalResource
 ) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """indicators: technical indicators per (session, symbol), computed once over the whole range."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext
 
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import validate_bars
@@ -13,13 +14,7 @@ from trading_pipeline.domain.indicators import compute_indicators
 WARMUP_SESSIONS = 260
 
 
-@asset(
-    partitions_def=sessions_partitions,
-    backfill_policy=single_run,
-    io_manager_key="session_store",
-    group_name="signals",
-    kinds={"pandas"},
-)
+@session_table("signals")
 def indicators(context: AssetExecutionContext, market_bars: pd.DataFrame, market_data: MarketData) -> pd.DataFrame:
     """The warm-up history before the range comes from the same provider through the same validation,
     so a backtest starting on any session needs no earlier partitions."""

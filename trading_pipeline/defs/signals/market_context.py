@@ -1,19 +1,13 @@
 """market_context: the regime features a strategy is chosen from."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, MetadataValue
 
-from trading_pipeline.defs.partitions import sessions_partitions, single_run
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain.context import market_context as compute_market_context
 
 
-@asset(
-    partitions_def=sessions_partitions,
-    backfill_policy=single_run,
-    io_manager_key="session_store",
-    group_name="signals",
-    kinds={"pandas"},
-)
+@session_table("signals")
 def market_context(context: AssetExecutionContext, indicators: pd.DataFrame) -> pd.DataFrame:
     """Trend strength, volatility regime, volume ratio and momentum per (session, symbol)."""
     frame = compute_market_context(indicators)
