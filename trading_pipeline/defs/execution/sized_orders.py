@@ -38,8 +38,13 @@ def sized_orders(
     )
     decide = sizing_decider({d.date(): g for d, g in actionable.groupby("date")}, limits, costs)
     decision_events: list[RiskEvent] = []
+    position = {s: i + 1 for i, s in enumerate(sessions)}
+    progress_every = max(len(sessions) // 10, 1)
 
     def decide_unless_bad_data(state, session):
+        done = position[session]
+        if len(sessions) >= 20 and done % progress_every == 0:
+            context.log.info(f"sized {done}/{len(sessions)} sessions (through {session}), equity {state.equity:,.2f}")
         if session in bad_days:
             orders, events = [], [
                 RiskEvent(
