@@ -107,7 +107,9 @@ def _prepare_environment() -> None:
     if not os.environ.get("DAGSTER_HOME"):
         home = Path.cwd() / ".dagster_home"
         home.mkdir(exist_ok=True)
-        (home / "dagster.yaml").touch()
+        config = home / "dagster.yaml"
+        if not config.exists():
+            config.write_text("telemetry:\n  enabled: false\n")  # offline by default
         os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     # Backfill policies and partitioned checks are Dagster beta/preview APIs we rely on knowingly.
