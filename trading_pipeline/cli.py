@@ -20,7 +20,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from trading_pipeline.domain import calendar
-from trading_pipeline.domain.journal import JournalError
+from trading_pipeline.domain.journal import Journal, JournalError
 
 DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
 SUMMARY_KEYS = (
@@ -54,7 +54,6 @@ def run_backtest(
     """Backtest [start, end] on a fresh book; raises BacktestError when the run fails or a check blocks it."""
     from trading_pipeline.definitions import defs
     from trading_pipeline.defs.resources.journal import default_journal_url
-    from trading_pipeline.domain.journal import Journal
 
     sessions = calendar.sessions(start, end)
     if len(sessions) == 0:

@@ -30,7 +30,7 @@ sessions_partitions = DailyPartitionsDefinition(
 # Every partitioned asset runs a backfill as ONE run over the whole range: the range is the backtest.
 single_run = BackfillPolicy.single_run()
 
-previous_session = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+previous_session_mapping = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 def session_dates(partition_keys: list[str] | tuple[str, ...]) -> list[date]:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import pandas as pd
 
@@ -72,12 +72,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _to_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: _json_safe(getattr(obj, f.name)) for f in fields(obj)}
+class _Record:
+    """JSON-safe round trip for the flat records below; ``_DATE_FIELD`` names the one date they carry."""
+
+    __slots__ = ()
+    _DATE_FIELD: ClassVar[str] = "session"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**{**data, cls._DATE_FIELD: as_session(data[cls._DATE_FIELD])})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RiskEvent:
+class RiskEvent(_Record):
     """Why an order was rejected, clipped or cancelled: every intent that does not fill in full leaves one."""
 
     session: date
@@ -97,17 +107,12 @@ class RiskEvent:
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"event {name} must be finite or None, got {v!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RiskEvent:
-        return cls(**{**data, "session": as_session(data["session"])})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Position:
+class Position(_Record):
     """A long holding; ``avg_price`` is the cost basis per share (fill prices, commissions excluded)."""
+
+    _DATE_FIELD: ClassVar[str] = "entry_session"
 
     symbol: str
     qty: float
@@ -130,16 +135,9 @@ class Position:
     def market_value(self) -> float:
         return self.qty * self.last_price
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Position:
-        return cls(**{**data, "entry_session": as_session(data["entry_session"])})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Order:
+class Order(_Record):
     """A market order decided on ``session`` (at its close), to fill at the next session's open.
 
     The ``*_at_decision``/``*_before`` fields snapshot the book when the order was sized, so the risk
@@ -183,16 +181,9 @@ class Order:
         for name in ("confidence", "equity_at_decision", "cash_at_decision", "position_qty_before"):
             _finite(name, getattr(self, name))
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Order:
-        return cls(**{**data, "session": as_session(data["session"])})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Fill:
+class Fill(_Record):
     """An executed order; ``slippage`` is the money lost to slippage, ``qty × |price − open|``."""
 
     fill_id: str
@@ -212,13 +203,6 @@ class Fill:
             raise ValueError(f"fill side must be one of {SIDES}, got {self.side!r}")
         for name in ("qty", "price", "commission", "slippage"):
             _finite(name, getattr(self, name))
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fill:
-        return cls(**{**data, "session": as_session(data["session"])})
 
 
 def compute_equity(cash: float, positions: Mapping[str, Position]) -> float:

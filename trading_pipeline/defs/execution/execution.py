@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetSpec, Failure, MaterializeResult, multi_asset
 
 from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
-from trading_pipeline.defs.partitions import previous_session, session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import previous_session_mapping, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -32,7 +32,7 @@ from trading_pipeline.domain.risk import verify_orders
             group_name="execution",
             kinds={"pandas"},
             description="Positions, cash and equity after each session's close.",
-            deps=["fills", AssetDep("portfolio", partition_mapping=previous_session)],
+            deps=["fills", AssetDep("portfolio", partition_mapping=previous_session_mapping)],
         ),
     ],
     ins={"sized_orders": AssetIn(), "indicators": AssetIn()},
@@ -72,12 +72,8 @@ def execution(
     j.replace_positions(trading.book, sessions, _position_rows(results), run_id)
     equity = _equity_rows(results)
     j.replace_equity(trading.book, sessions, equity, run_id)
-    j.record_risk_events(
-        trading.book,
-        sessions,
-        "execution",
-        events_to_frame(e for r in results for e in r.events).rename(columns={"limit": "limit_value"}),
-        run_id,
+    journal.record_risk_events(
+        trading.book, sessions, "execution", events_to_frame(e for r in results for e in r.events), run_id
     )
     j.save_book_states(trading.book, {r.session: r.book.to_dict() for r in results}, run_id)
 

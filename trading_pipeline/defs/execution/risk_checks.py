@@ -22,27 +22,17 @@ from trading_pipeline.defs.partitions import session_dates, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain import risk
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk import RiskLimits
+from trading_pipeline.domain.risk import VERIFY_RULES, RiskLimits
 
 Verifier = Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataFrame]
 
-RULES: dict[str, tuple[Verifier, str]] = {
-    "risk_per_trade": (risk.verify_risk_per_trade, "Loss at the stop of each buy is at most risk_per_trade of equity."),
-    "position_limit": (risk.verify_position_limit, "No position exceeds max_position_pct of equity."),
-    "max_shares_per_order": (risk.verify_max_shares_per_order, "No order exceeds max_shares_per_order."),
-    "max_open_positions": (risk.verify_max_open_positions, "No session ends with more than max_open_positions."),
-    "cash": (risk.verify_cash, "Each session's buys, with costs, fit in the cash available at decision."),
-    "min_confidence": (risk.verify_min_confidence, "Every buy has at least min_confidence."),
-}
 
-
-def _risk_check(rule: str, verify: Verifier, description: str) -> AssetChecksDefinition:
+def _risk_check(rule: str, verify: Verifier) -> AssetChecksDefinition:
     @asset_check(
         asset=sized_orders,
         name=rule,
-        description=description,
+        description=(verify.__doc__ or rule).strip().splitlines()[0],
         blocking=True,
         partitions_def=sessions_partitions,
     )
@@ -54,11 +44,11 @@ def _risk_check(rule: str, verify: Verifier, description: str) -> AssetChecksDef
         journal: JournalResource,
     ) -> AssetCheckResult:
         violations = verify(sized_orders, trading.limits(), broker.cost_model())
-        journal.journal.record_risk_events(
+        journal.record_risk_events(
             trading.book,
             session_dates(context.partition_keys),
             f"check:{rule}",
-            violations.assign(action="check_failed").rename(columns={"limit": "limit_value"}),
+            violations.assign(action="check_failed"),
             context.run.run_id,
         )
         return AssetCheckResult(
@@ -74,4 +64,4 @@ def _risk_check(rule: str, verify: Verifier, description: str) -> AssetChecksDef
     return _check
 
 
-risk_checks = [_risk_check(rule, verify, text) for rule, (verify, text) in RULES.items()]
+risk_checks = [_risk_check(rule, verify) for rule, verify in VERIFY_RULES.items()]

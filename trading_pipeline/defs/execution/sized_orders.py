@@ -60,9 +60,7 @@ def sized_orders(
 
     results = run_sessions(book, sessions, opens, closes, decide_unless_bad_data, costs)
     orders = orders_to_frame(o for r in results for o in r.orders)
-    journal.journal.record_risk_events(
-        trading.book, sessions, "sizing", _journal_events(decision_events), context.run.run_id
-    )
+    journal.record_risk_events(trading.book, sessions, "sizing", events_to_frame(decision_events), context.run.run_id)
     context.add_output_metadata(
         {
             "book": trading.book,
@@ -74,7 +72,3 @@ def sized_orders(
         }
     )
     return orders.assign(date=orders["session"])
-
-
-def _journal_events(events: list[RiskEvent]) -> pd.DataFrame:
-    return events_to_frame(events).rename(columns={"limit": "limit_value"})

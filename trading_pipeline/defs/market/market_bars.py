@@ -19,11 +19,11 @@ def market_bars(
     sessions = session_dates(context.partition_keys)
     bars = validate_bars(market_data.bars(sessions[0], sessions[-1]))
     quarantined = bars[bars["quarantined"]]
-    journal.journal.record_risk_events(
+    journal.record_risk_events(
         book=trading.book,
         sessions=sessions,
         source="market_bars",
-        rows=pd.DataFrame(
+        events=pd.DataFrame(
             {
                 "session": quarantined["date"].dt.date,
                 "symbol": quarantined["symbol"],
