@@ -5,6 +5,8 @@ VENV := .venv
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_HOME
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# Runs launched from the UI batch their per-session events (see trading_pipeline/instance_storage.py).
+export DAGSTER_EVENT_BATCH_SIZE := 10000
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
 .PHONY: install demo test ui bench
@@ -18,10 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME) && printf 'telemetry:\n  enabled: false\n' > $@
+$(DAGSTER_HOME)/dagster.yaml: | install
+	$(VENV)/bin/python -m trading_pipeline.instance_storage $(DAGSTER_HOME)
 
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: install
 	$(VENV)/bin/trading-pipeline demo
 
 test: install

@@ -14,7 +14,7 @@ How it measures:
   (timed and reported separately); every cell reads that Parquet through ``--data``. Nothing is written to
   the repository.
 * Each cell is one child process ``python -m trading_pipeline.cli backtest ... --json`` with its own fresh
-  DAGSTER_HOME (an empty dagster.yaml), so cells share no runs, event logs or journal. ``wall_s`` is
+  DAGSTER_HOME (the CLI writes the project's dagster.yaml into it), so cells share no runs, event logs or journal. ``wall_s`` is
   time.perf_counter around the child (interpreter start, imports and the run); ``run_s`` is the child's
   own ``runtime_s`` (the run only, after imports). ``peak_MB`` is the child's max RSS from os.wait4, i.e. the
   rusage of that one child (and any descendants it reaped), not a maximum over earlier cells.
@@ -203,8 +203,7 @@ def plan(bars: pd.DataFrame, counts: list[int], windows: list[Window]) -> list[C
 def run_cell(cell: Cell, parquet: Path, tmp: Path, extra_env: dict[str, str], timeout: float) -> None:
     n, y = len(cell.symbols), cell.window.years
     home = tmp / f"home-{n}-{y}"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("")
+    home.mkdir()  # the CLI gives a new home the project's dagster.yaml
     env = {**os.environ, **extra_env, "DAGSTER_HOME": str(home)}
     cmd = [
         sys.executable, "-m", "trading_pipeline.cli", "backtest",

@@ -21,6 +21,7 @@ from dagster import DagsterInstance
 
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.journal import Journal, JournalError
+from trading_pipeline.instance_storage import RUN_ENVIRONMENT, write_instance_config
 
 DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
 SUMMARY_KEYS = (
@@ -97,20 +98,13 @@ def run_backtest(
 
 
 def _prepare_environment() -> None:
-    """Without DAGSTER_HOME, use ./.dagster_home so that `dagster dev` started here sees the same runs.
-
-    A ranged run otherwise writes one "planned" event per asset per session before it starts (half the
-    instance's cost of a 5-year backtest); Dagster's own switch makes it one per asset, at the price
-    of failed runs not marking each partition as failed (the run and its checks still show failed).
-    """
+    """Without DAGSTER_HOME, use ./.dagster_home so that `dagster dev` started here sees the same runs;
+    a new home gets the project's dagster.yaml (batched event log, telemetry off)."""
     if not os.environ.get("DAGSTER_HOME"):
-        home = Path.cwd() / ".dagster_home"
-        home.mkdir(exist_ok=True)
-        config = home / "dagster.yaml"
-        if not config.exists():
-            config.write_text("telemetry:\n  enabled: false\n")  # offline by default
-        os.environ["DAGSTER_HOME"] = str(home)
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+        os.environ["DAGSTER_HOME"] = str(Path.cwd() / ".dagster_home")
+    write_instance_config(Path(os.environ["DAGSTER_HOME"]))
+    for key, value in RUN_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
     # Backfill policies and partitioned checks are Dagster beta/preview APIs we rely on knowingly.
     warnings.filterwarnings("ignore", module=r"dagster\..*")
 

@@ -11,21 +11,24 @@ from dagster import DagsterInstance, ExecuteInProcessResult, instance_for_test, 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.domain.journal import Journal
+from trading_pipeline.instance_storage import RUN_ENVIRONMENT, event_log_config
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def _batched_planned_events(monkeypatch):
-    """The product's setting (see the README): one planned event per asset for a ranged run."""
-    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+def _run_environment(monkeypatch):
+    """The product's run settings (batched event writes), as the CLI and the Makefile set them."""
+    for key, value in RUN_ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
 def instance(tmp_path) -> DagsterInstance:
+    """The instance a new DAGSTER_HOME gets from the project: SQLite with the batched event log."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with instance_for_test(temp_dir=str(home)) as inst:
+    with instance_for_test(temp_dir=str(home), overrides={"event_log_storage": event_log_config(home)}) as inst:
         yield inst
 
 

@@ -12,7 +12,6 @@ from trading_pipeline.cli import main
 def dagster_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").touch()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 
