@@ -6,7 +6,8 @@ made the instance, not the trading code, the cost of a backtest. With ``DAGSTER_
 Dagster hands a step's partition events to ``store_event_batch``; the stock SQLite storage then still
 loops over ``store_event``, so this subclass does what dagster-postgres does for the same call: one
 insert into the run shard, one into the cross-run index with the asset tags, and the asset's latest
-record from the last event. Everything else is the stock storage, pinned to dagster 1.13.27.
+record from the last event. It also stops a partitioned check's planned event from being re-serialized
+once per partition. Everything else is the stock storage, pinned to dagster 1.13.27.
 """
 
 import sys
@@ -17,8 +18,9 @@ import yaml
 from dagster import EventLogEntry
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-from dagster._serdes import ConfigurableClassData
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+from dagster._serdes import ConfigurableClassData, serialize_value
 
 _BATCHED = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
 
@@ -36,15 +38,33 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if not events or len(types) != 1 or not types <= _BATCHED or len(run_ids) != 1:
             super().store_event_batch(events)
             return
-        insert = self.prepare_insert_event_batch(events)
+        # executemany of one compiled statement: a multi-row VALUES would compile a bind per row and column.
+        rows = [self._event_to_row(e) for e in events]
         with self.run_connection(events[0].run_id) as conn:
-            conn.execute(insert)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            # Ids of one multi-row insert ascend in VALUES order; RETURNING order itself is unspecified.
-            ids = sorted(row[0] for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id)))
+            insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
+            ids = [row[0] for row in conn.execute(insert, rows)]
             self._store_asset_event_tags(conn, events, ids)
             # The asset's latest record only needs the last event, as in dagster-postgres.
             self._store_asset_event(conn, events[-1], ids[-1])
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """The stock method's rows, but the event is serialized once instead of once per partition
+        (each copy carries the whole partitions subset: seconds per check on a multi-year range)."""
+        planned = event.get_dagster_event().event_specific_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        row = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert(), [{**row, "partition": k} for k in partition_keys])
 
 
 # Dagster reads these at run time; the CLI, the Makefile and the tests all set them.
