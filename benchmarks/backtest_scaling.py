@@ -18,11 +18,10 @@ How it measures:
   time.perf_counter around the child (interpreter start, imports and the run); ``run_s`` is the child's
   own ``runtime_s`` (the run only, after imports). ``peak_MB`` is the child's max RSS from os.wait4, i.e. the
   rusage of that one child (and any descendants it reaped), not a maximum over earlier cells.
-* Symbols: the first N in alphabetical order that have a bar on the first session of the window.
-* Windows end on the last date of the file. The indicators read WARMUP_SESSIONS (260) sessions of history
-  before the start, so a window never starts before the 260th session after the first date of the file:
-  on the 2013-02-08..2018-02-07 panel "5 years" is really 2014-02-21..2018-02-07 (4.0 years; a start on
-  2014-02-10 would need history from 2013-01-29). The table shows the window actually run.
+* Symbols: the first N in alphabetical order among those with a bar in the window (some list later).
+* Windows end on the last session of the file and start N years earlier (never before its first session).
+  The 5-year window of the 2013-02-08..2018-02-07 panel starts with the data, so it has no warm-up history
+  before it: its first ~200 sessions trade only what short history allows (see make_windows).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +52,7 @@ class Window:
     start: pd.Timestamp
     end: pd.Timestamp
     sessions: int
-    clipped: bool  # the start was moved later to leave room for the indicators' warm-up
+    clipped: bool  # the data starts later than the window asked for
 
     @property
     def label(self) -> str:
@@ -153,24 +151,22 @@ def _read_lines(path: str) -> list[str]:
 
 
 def make_windows(dates: pd.DatetimeIndex, years: list[int]) -> list[Window]:
-    """Windows ending on the last date of the data, started no earlier than the warm-up allows."""
-    with warnings.catch_warnings():  # importing the asset module warns that backfill_policy is beta
-        warnings.simplefilter("ignore")
-        from trading_pipeline.defs.signals.indicators import WARMUP_SESSIONS
+    """Windows ending on the last session of the data and starting ``years`` earlier, never before its first.
+
+    A window starting with the data has no warm-up history before it: its first ~200 sessions trade only
+    what the strategies allow with short history (MeanReversion needs 30 bars, TrendFollowing 200), as any
+    backtest from the start of its data would. Later windows read their warm-up from the data before them.
+    """
     from trading_pipeline.domain import calendar
 
     first, last = dates.min(), dates.max()
     end = last if calendar.is_session(last) else calendar.previous_session(last)
-    # The first session whose warm-up (WARMUP_SESSIONS sessions before it) lies entirely in the data.
-    anchor = first if calendar.is_session(first) else calendar.next_session(first)
-    earliest = calendar.session_offset(anchor, WARMUP_SESSIONS)
+    earliest = first if calendar.is_session(first) else calendar.next_session(first)
     windows = []
     for y in years:
         wanted = end - pd.DateOffset(years=y)
         wanted = wanted if calendar.is_session(wanted) else calendar.next_session(wanted)
         start = max(wanted, earliest)
-        if start > end:
-            raise SystemExit(f"no room for a {y}-year window in {first.date()}..{last.date()}")
         windows.append(Window(y, start, end, len(calendar.sessions(start, end)), clipped=start > wanted))
     return windows
 
@@ -189,12 +185,12 @@ def convert(data: Path, tmp: Path) -> tuple[Path, pd.DataFrame, float]:
 def plan(bars: pd.DataFrame, counts: list[int], windows: list[Window]) -> list[Cell]:
     cells = []
     for w in windows:
-        on_first = sorted(bars.loc[bars["date"] == w.start, "symbol"].unique())
         in_window = bars[(bars["date"] >= w.start) & (bars["date"] <= w.end)]
+        listed = sorted(in_window["symbol"].unique())
         for n in counts:
-            chosen = on_first[:n]
+            chosen = listed[:n]
             if len(chosen) < n:
-                print(f"note: only {len(chosen)} symbols have a bar on {w.start.date()} (asked {n})", file=sys.stderr)
+                print(f"note: only {len(chosen)} symbols trade in {w.label} (asked {n})", file=sys.stderr)
             n_bars = int(in_window["symbol"].isin(chosen).sum())
             cells.append(Cell(n, w, chosen, n_bars))
     return sorted(cells, key=lambda c: (c.bars, c.n_asked, c.window.years))  # smallest first
