@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     URL,
+    bindparam,
     Connection,
     Date,
     DateTime,
@@ -45,6 +46,7 @@ from sqlalchemy import (
     make_url,
     select,
     union,
+    update,
 )
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -384,6 +386,32 @@ class Journal:
             elif isinstance(column.type, Double):
                 frame[column.name] = frame[column.name].astype("float64")
         return frame
+
+    def update_order_status(self, book: str, statuses: Mapping[str, str]) -> int:
+        """Set the status of orders journaled earlier (e.g. filled at the open of a later run's first session).
+
+        Every id must already be an order of ``book``: an unknown id is refused and nothing is written.
+        """
+        allowed = {s.value for s in OrderStatus}
+        bad = sorted({s for s in statuses.values() if s not in allowed})
+        if bad:
+            raise ValueError(f"orders: unknown status {bad}; allowed: {sorted(allowed)}")
+        if not statuses:
+            return 0
+        table = TABLES["orders"]
+        stmt = (
+            update(table)
+            .where(table.c.book == bindparam("b_book"), table.c.client_order_id == bindparam("b_id"))
+            .values(status=bindparam("b_status"))
+        )
+        params = [{"b_book": book, "b_id": i, "b_status": s} for i, s in statuses.items()]
+        with self._guard(f"update order status of book {book!r}"), self._engine.begin() as conn:
+            updated = conn.execute(stmt, params).rowcount
+            if updated != len(params):
+                raise ValueError(
+                    f"orders: {len(params) - updated} of {len(params)} order ids are not orders of book {book!r}"
+                )
+        return updated
 
     def delete_book(self, book: str) -> int:
         """Delete every row of ``book`` in every table; returns how many rows were deleted."""

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from trading_pipeline.data import SAMPLE_BARS
+from trading_pipeline.domain import calendar
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
 from trading_pipeline_tests.conftest import run_cycle
 
@@ -58,3 +59,32 @@ def test_truncating_the_future_changes_no_past_decision_or_fill(instance, tmp_pa
     # Order status may differ for the last session's orders (pending at the cut); the decisions may not.
     decision = ["client_order_id", "session", "symbol", "side", "qty", "stop_price", "ref_price", "confidence"]
     pd.testing.assert_frame_equal(upto(_orders(full))[decision], cut_orders[decision])
+
+
+def test_consecutive_runs_carry_the_book_exactly_like_one_run_over_the_whole_range(instance):
+    """The daily cycle run range by range (as live) continues from the journaled book: same fills, same
+    equity as a single backfill, and orders left pending by one run are settled by the next."""
+    from trading_pipeline.defs.resources.book import TradingBook
+
+    whole = run_cycle(instance, START, END, trading=TradingBook(book="whole"))
+    # Cut on a session that decided an order, so the first run ends with it pending.
+    decided = whole.table("orders")["session"]
+    cut = decided.iloc[len(decided) // 2]
+    assert cut < pd.Timestamp(END)
+    first = run_cycle(instance, START, cut.strftime("%Y-%m-%d"), trading=TradingBook(book="split"))
+    pending_after_first = set(first.table("orders").query("status == 'submitted'")["client_order_id"])
+    resume = calendar.next_session(cut).strftime("%Y-%m-%d")
+    second = run_cycle(instance, resume, END, trading=TradingBook(book="split"))
+    assert whole.result.success and first.result.success and second.result.success
+
+    columns = ["session", "symbol", "side", "qty", "price", "commission"]
+    pd.testing.assert_frame_equal(second.table("fills")[columns], whole.table("fills")[columns])
+    pd.testing.assert_frame_equal(
+        second.table("equity")[["session", "equity", "cash"]], whole.table("equity")[["session", "equity", "cash"]]
+    )
+    split_orders = second.table("orders")
+    assert pending_after_first, "the cut should leave an order pending for the next session's open"
+    settled = split_orders.set_index("client_order_id").loc[sorted(pending_after_first), "status"]
+    assert (settled != "submitted").all()
+    decision = ["session", "symbol", "side", "qty", "status"]  # order ids differ: they include the book
+    pd.testing.assert_frame_equal(split_orders[decision], whole.table("orders")[decision])

@@ -345,3 +345,37 @@ def test_bulk_insert_of_50k_positions(journal: Journal) -> None:
     stored = journal.read("positions", book="backtest:bulk")
     assert len(stored) == 50_000 and set(stored["run_id"]) == {"run-bulk-2"}
     assert stored["qty"].sum() == rows["qty"].sum()
+
+
+def test_update_order_status_sets_earlier_orders_and_refuses_unknown_ids(tmp_path):
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    journal.create_schema()
+    orders = pd.DataFrame(
+        {
+            "client_order_id": ["tp-1", "tp-2"],
+            "session": [date(2012, 1, 3)] * 2,
+            "symbol": ["AAPL", "IBM"],
+            "side": "buy",
+            "qty": [10.0, 5.0],
+            "order_type": "market",
+            "ref_price": [100.0, 50.0],
+            "strategy": "MeanReversion",
+            "confidence": 0.5,
+            "status": "submitted",
+            "reason": "",
+        }
+    )
+    journal.replace_orders("b", [date(2012, 1, 3)], orders, "run-1")
+
+    assert journal.update_order_status("b", {"tp-1": "filled", "tp-2": "cancelled"}) == 2
+    assert journal.read("orders", book="b").set_index("client_order_id")["status"].to_dict() == {
+        "tp-1": "filled",
+        "tp-2": "cancelled",
+    }
+    with pytest.raises(ValueError, match="not orders of book 'b'"):
+        journal.update_order_status("b", {"tp-1": "submitted", "tp-9": "filled"})
+    with pytest.raises(ValueError, match="not orders of book 'other'"):
+        journal.update_order_status("other", {"tp-1": "submitted"})
+    assert journal.read("orders", book="b").set_index("client_order_id")["status"]["tp-1"] == "filled"
+    with pytest.raises(ValueError, match="unknown status"):
+        journal.update_order_status("b", {"tp-1": "done"})

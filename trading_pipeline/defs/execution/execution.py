@@ -13,7 +13,7 @@ from trading_pipeline.defs.partitions import previous_session_mapping, session_d
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame
+from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame, orders_to_frame
 from trading_pipeline.domain.engine import SessionResult
 from trading_pipeline.domain.risk import verify_orders
 
@@ -67,7 +67,15 @@ def execution(
     run_id = context.run.run_id
     fills = fills_to_frame(f for r in results for f in r.fills)
     j = journal.journal
-    j.replace_orders(trading.book, sessions, _order_rows(sized_orders, fills, results), run_id)
+    orders_journaled = sized_orders[JOURNAL_ORDER_COLUMNS]
+    j.replace_orders(
+        trading.book, sessions, orders_journaled.assign(status=_statuses(orders_journaled, fills, results)), run_id
+    )
+    # Orders an earlier run left pending were filled (or cancelled) at this range's first open.
+    carried = orders_to_frame(book.pending)
+    j.update_order_status(
+        trading.book, dict(zip(carried["client_order_id"], _statuses(carried, fills, results), strict=True))
+    )
     j.replace_fills(trading.book, sessions, fills, run_id)
     j.replace_positions(trading.book, sessions, _position_rows(results), run_id)
     equity = _equity_rows(results)
@@ -102,17 +110,16 @@ JOURNAL_ORDER_COLUMNS = [
 ]
 
 
-def _order_rows(sized_orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.DataFrame:
-    """Each order with what became of it by the end of the range."""
+def _statuses(orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.Series:
+    """What became of each order (client_order_id, qty) by the end of the range."""
     filled = fills.groupby("client_order_id")["qty"].sum() if len(fills) else pd.Series(dtype=float)
     pending = {o.client_order_id for o in results[-1].book.pending}
-    rows = sized_orders[JOURNAL_ORDER_COLUMNS].copy()
-    qty_filled = rows["client_order_id"].map(filled).fillna(0.0)
-    rows["status"] = "cancelled"
-    rows.loc[qty_filled > 0, "status"] = "partially_filled"
-    rows.loc[qty_filled >= rows["qty"], "status"] = "filled"
-    rows.loc[rows["client_order_id"].isin(pending), "status"] = "submitted"
-    return rows
+    qty_filled = orders["client_order_id"].map(filled).fillna(0.0)
+    status = pd.Series("cancelled", index=orders.index)
+    status[qty_filled > 0] = "partially_filled"
+    status[qty_filled >= orders["qty"]] = "filled"
+    status[orders["client_order_id"].isin(pending)] = "submitted"
+    return status
 
 
 def _position_rows(results: list[SessionResult]) -> pd.DataFrame:
