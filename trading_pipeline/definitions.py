@@ -42,6 +42,6 @@ ASSETS = [
     execution,
     performance_report,
 ]
-CHECKS = [bars_valid, *risk_checks]
+CHECKS = [bars_valid, risk_checks]
 
 defs = Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[daily_cycle], resources=DEFAULT_RESOURCES)

@@ -1,57 +1,62 @@
 """Blocking risk checks on sized_orders: an independent re-verification of every final order.
 
 The sizing step already clips orders to the limits; these checks recompute each rule from the orders'
-decision-time snapshot without calling the sizing code (defence in depth). A failure is ERROR severity
-and blocking, so the execution step of the same run never starts, and it is journaled.
+decision-time snapshot without calling the sizing code (defence in depth). Each rule is its own check in
+the UI; one op evaluates them all so the range's orders are loaded once. A failure is ERROR severity and
+blocking, so the execution step of the same run never starts, and it is journaled.
 """
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetChecksDefinition,
+    AssetCheckSpec,
+    AssetIn,
     MetadataValue,
-    asset_check,
+    multi_asset_check,
 )
 
-from trading_pipeline.defs.execution.sized_orders import sized_orders
 from trading_pipeline.defs.partitions import session_dates, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk import VERIFY_RULES, RiskLimits
-
-Verifier = Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataFrame]
+from trading_pipeline.domain.risk import VERIFY_RULES
 
 
-def _risk_check(rule: str, verify: Verifier) -> AssetChecksDefinition:
-    @asset_check(
-        asset=sized_orders,
-        name=rule,
-        description=(verify.__doc__ or rule).strip().splitlines()[0],
-        blocking=True,
-        partitions_def=sessions_partitions,
-    )
-    def _check(
-        context: AssetCheckExecutionContext,
-        sized_orders: pd.DataFrame,
-        trading: TradingBook,
-        broker: Broker,
-        journal: JournalResource,
-    ) -> AssetCheckResult:
-        violations = verify(sized_orders, trading.limits(), broker.cost_model())
-        journal.record_risk_events(
-            trading.book,
-            session_dates(context.partition_keys),
-            f"check:{rule}",
-            violations.assign(action="check_failed"),
-            context.run.run_id,
+@multi_asset_check(
+    name="sized_orders_risk_checks",
+    specs=[
+        AssetCheckSpec(
+            rule,
+            asset="sized_orders",
+            description=(verify.__doc__ or rule).strip().splitlines()[0],
+            blocking=True,
+            partitions_def=sessions_partitions,
         )
-        return AssetCheckResult(
+        for rule, verify in VERIFY_RULES.items()
+    ],
+    ins={"sized_orders": AssetIn()},
+)
+def risk_checks(
+    context: AssetCheckExecutionContext,
+    sized_orders: pd.DataFrame,
+    trading: TradingBook,
+    broker: Broker,
+    journal: JournalResource,
+) -> Iterator[AssetCheckResult]:
+    limits, costs = trading.limits(), broker.cost_model()
+    sessions = session_dates(context.partition_keys)
+    for rule, verify in VERIFY_RULES.items():
+        violations = verify(sized_orders, limits, costs)
+        journal.record_risk_events(
+            trading.book, sessions, f"check:{rule}", violations.assign(action="check_failed"), context.run.run_id
+        )
+        yield AssetCheckResult(
+            asset_key="sized_orders",
+            check_name=rule,
             passed=violations.empty,
             severity=AssetCheckSeverity.ERROR,
             metadata={
@@ -60,8 +65,3 @@ def _risk_check(rule: str, verify: Verifier) -> AssetChecksDefinition:
                 "details": MetadataValue.md(violations.head(200).to_markdown(index=False) if len(violations) else "none"),
             },
         )
-
-    return _check
-
-
-risk_checks = [_risk_check(rule, verify) for rule, verify in VERIFY_RULES.items()]
