@@ -12,14 +12,30 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import KEY, SIGNAL_COLUMNS, Action
 from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy
+from trading_pipeline.domain.strategies.bollinger_bands import BollingerBands
+from trading_pipeline.domain.strategies.breakout import Breakout
+from trading_pipeline.domain.strategies.dual_momentum import DualMomentum
 from trading_pipeline.domain.strategies.mean_reversion import MeanReversion
+from trading_pipeline.domain.strategies.momentum_rotation import MomentumRotation
+from trading_pipeline.domain.strategies.moving_average_envelope import MovingAverageEnvelope
+from trading_pipeline.domain.strategies.relative_strength import RelativeStrength
+from trading_pipeline.domain.strategies.sector_rotation import SectorRotation
 from trading_pipeline.domain.strategies.trend_following import TrendFollowing
+from trading_pipeline.domain.strategies.volatility_breakout import VolatilityBreakout
 
 REGISTRY: dict[str, Strategy] = {
     str(strategy.name): strategy
     for strategy in (
         TrendFollowing(),
         MeanReversion(),
+        MomentumRotation(),
+        Breakout(),
+        VolatilityBreakout(),
+        RelativeStrength(),
+        SectorRotation(),
+        DualMomentum(),
+        MovingAverageEnvelope(),
+        BollingerBands(),
     )
 }
 
