@@ -38,14 +38,14 @@ def _graphql(port: int, query: str, variables: dict) -> dict:
         return json.load(response)["data"]
 
 
-def _wait(predicate, timeout_s: float, what: str):
+def _wait(predicate, timeout_s: float, what: str, log: Path):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(2)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}; dagster dev said:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def dagster_dev(tmp_path):
     write_instance_config(home)
     port = _free_port()
     env = {**os.environ, **RUN_ENVIRONMENT, "DAGSTER_HOME": str(home)}
-    log = (tmp_path / "dagster_dev.log").open("wb")
+    log_path = tmp_path / "dagster_dev.log"
+    log = log_path.open("wb")
     # Background processes here may start with SIGINT ignored: restore it so the server can be stopped.
     process = subprocess.Popen(
         ["setsid", "env", "--default-signal=INT,TERM", sys.executable, "-m", "dagster", "dev",
@@ -64,15 +65,16 @@ def dagster_dev(tmp_path):
 
     def up():
         if process.poll() is not None:
-            pytest.fail("dagster dev exited:\n" + (tmp_path / "dagster_dev.log").read_text()[-3000:])
+            pytest.fail("dagster dev exited:\n" + log_path.read_text()[-3000:])
         try:
             return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5).status == 200
         except OSError:
             return False
 
     try:
-        _wait(up, 120, "dagster dev to answer")
-        yield port
+        # Generous bounds: on a loaded 2-core machine start-up alone has taken over a minute.
+        _wait(up, 240, "dagster dev to answer", log_path)
+        yield port, log_path
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -84,7 +86,7 @@ def dagster_dev(tmp_path):
 
 
 def test_a_ui_backfill_of_every_asset_is_one_successful_run(dagster_dev):
-    port = dagster_dev
+    port, log_path = dagster_dev
     keys = [key for a in ASSETS for key in a.keys]
     params = {
         "partitionsByAssets": [
@@ -99,8 +101,8 @@ def test_a_ui_backfill_of_every_asset_is_one_successful_run(dagster_dev):
         status = data["partitionBackfillOrError"]["status"]
         return data if status not in ("REQUESTED", "IN_PROGRESS") else None
 
-    data = _wait(finished, 300, "the backfill to finish")
-    assert data["partitionBackfillOrError"]["status"] == "COMPLETED_SUCCESS"
+    data = _wait(finished, 600, "the backfill to finish", log_path)
+    assert data["partitionBackfillOrError"]["status"] == "COMPLETED_SUCCESS", log_path.read_text()[-3000:]
     runs = data["runsOrError"]["results"]
     assert len(runs) == 1
     run = runs[0]
