@@ -91,7 +91,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} was never materialized for {len(missing)} of the "
                 f"{len(sessions)} sessions requested (first: {missing[0]}): materialize it for them first"
             )
-        frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+        # Shards written by different runs may type a column differently (string vs large_string; null
+        # when a month had no rows): promote rather than refuse.
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
         frame = frame[frame["date"].isin(sessions)]
         sort_key = KEY[::-1] if "symbol" in frame else ["date"]
         return frame.sort_values(sort_key, kind="stable").reset_index(drop=True)
