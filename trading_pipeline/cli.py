@@ -48,6 +48,7 @@ def run_backtest(
     data: str | None = None,
     out: str | None = None,
     book: str = "backtest",
+    strategy: str | None = None,
     tearsheet: bool = True,
     instance: DagsterInstance | None = None,
     log_level: str = "INFO",
@@ -80,6 +81,7 @@ def run_backtest(
             "resources": {
                 "market_data": {"config": {"path": data, "symbols": symbols}},
                 "trading": {"config": {"book": book}},
+                "selector": {"config": {"pin": strategy}},
             },
             "ops": {"performance_report": {"config": {"out_dir": str(out_dir), "tearsheet": tearsheet}}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
@@ -120,6 +122,25 @@ def _print_summary(result: BacktestResult, runtime_s: float) -> None:
     print(f"\nreport: {result.out_dir}")
 
 
+STRATEGY_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_round_trips", "exposure")
+
+
+def _print_strategy_table(start: str, end: str, symbols: list[str] | None, data: str | None) -> None:
+    """One backtest per strategy (the selector pinned to it), through Dagster like any other backtest."""
+    from trading_pipeline.domain.strategies import REGISTRY
+
+    print(f"each strategy alone, {start}..{end}\n")
+    print(f"| strategy | {' | '.join(STRATEGY_COLUMNS)} |")
+    print(f"|---|{'---:|' * len(STRATEGY_COLUMNS)}")
+    for name in sorted(REGISTRY):
+        metrics = run_backtest(
+            start, end, symbols=symbols, data=data, book=f"strategy:{name}", strategy=name,
+            tearsheet=False, log_level="WARNING",
+        ).metrics  # fmt: skip
+        cells = ["n/a" if metrics.get(k) is None else f"{metrics[k]:,.4g}" for k in STRATEGY_COLUMNS]
+        print(f"| {name} | {' | '.join(cells)} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trading-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,22 +153,33 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
     bt.add_argument("--out", help="write fills.csv, orders.csv, equity.csv, metrics.json and tearsheet.html here")
     bt.add_argument("--book", default="backtest", help="book name in the journal (replaced on each run)")
+    bt.add_argument("--strategy", help="use only this strategy (default: the regime selection policy)")
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+    per_strategy = commands.add_parser("strategies", help="backtest each strategy alone and print a table")
+    per_strategy.add_argument("--start", type=date.fromisoformat, default=date.fromisoformat(DEMO_START))
+    per_strategy.add_argument("--end", type=date.fromisoformat, default=date.fromisoformat(DEMO_END))
+    per_strategy.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
+    per_strategy.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
     args = parser.parse_args(argv)
+    symbols = [s.strip().upper() for s in args.symbols.split(",")] if getattr(args, "symbols", None) else None
 
     _prepare_environment()
     began = time.perf_counter()
     try:
+        if args.command == "strategies":
+            _print_strategy_table(args.start.isoformat(), args.end.isoformat(), symbols, args.data)
+            return 0
         if args.command == "demo":
             result = run_backtest(DEMO_START, DEMO_END, out=args.out, book="demo")
         else:
             result = run_backtest(
                 args.start.isoformat(),
                 args.end.isoformat(),
-                symbols=[s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None,
+                symbols=symbols,
                 data=args.data,
                 out=args.out,
                 book=args.book,
+                strategy=args.strategy,
                 tearsheet=args.out is not None,
                 log_level="WARNING" if args.json else "INFO",
             )

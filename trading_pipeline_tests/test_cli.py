@@ -52,3 +52,17 @@ def test_user_file_with_a_missing_column_is_a_clear_error(dagster_home, tmp_path
     err = capsys.readouterr().err
     assert code == 1
     assert "bars.csv" in err and "volume" in err
+
+
+def test_strategies_prints_one_backtest_per_strategy(dagster_home, capsys):
+    from trading_pipeline.domain.strategies import REGISTRY
+
+    code = main(["strategies", "--start", "2012-06-01", "--end", "2012-12-31", "--symbols", "AAPL,IBM,MSFT"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rows = [line for line in captured.out.splitlines() if line.startswith("| ") and not line.startswith("| strategy")]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == sorted(REGISTRY)
+    from dagster import DagsterInstance
+
+    books = {run.tags["trading_pipeline/book"] for run in DagsterInstance.get().get_runs()}
+    assert books == {f"strategy:{name}" for name in REGISTRY}
