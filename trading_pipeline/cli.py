@@ -24,6 +24,7 @@ from trading_pipeline.domain.journal import Journal, JournalError
 from trading_pipeline.instance_storage import RUN_ENVIRONMENT, write_instance_config
 
 DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
+STRATEGY_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_round_trips", "exposure")
 SUMMARY_KEYS = (
     "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "n_orders", "n_fills",
 )
@@ -120,9 +121,6 @@ def _print_summary(result: BacktestResult, runtime_s: float) -> None:
         print(f"{key:<16}{shown:>14}")
     print(f"{'runtime_s':<16}{runtime_s:>14.2f}")
     print(f"\nreport: {result.out_dir}")
-
-
-STRATEGY_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_round_trips", "exposure")
 
 
 def _print_strategy_table(start: str, end: str, symbols: list[str] | None, data: str | None) -> None:
