@@ -18,9 +18,13 @@ from typing import Any, ClassVar, Literal, Self
 import pandas as pd
 
 Side = Literal["buy", "sell"]
-EventAction = Literal["rejected", "clipped", "cancelled"]
+EventAction = Literal["rejected", "clipped", "cancelled", "info"]
 SIDES: tuple[str, ...] = ("buy", "sell")
-EVENT_ACTIONS: tuple[str, ...] = ("rejected", "clipped", "cancelled")
+# "info": a state change worth journaling that blocks no single order (a breaker trips or resumes).
+EVENT_ACTIONS: tuple[str, ...] = ("rejected", "clipped", "cancelled", "info")
+# Market orders are what the sizer sends; stop and limit orders are the protective exits of a position.
+ORDER_TYPES: tuple[str, ...] = ("market", "stop", "limit")
+BREAKER_REASONS: tuple[str, ...] = ("drawdown", "losing_streak")
 
 
 def as_session(value: date | str) -> date:
@@ -88,7 +92,8 @@ class _Record:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskEvent(_Record):
-    """Why an order was rejected, clipped or cancelled: every intent that does not fill in full leaves one."""
+    """Why an order was rejected, clipped or cancelled (every intent that does not fill in full leaves one),
+    or an ``info`` state change such as a circuit breaker tripping."""
 
     session: date
     symbol: str | None
@@ -110,7 +115,13 @@ class RiskEvent(_Record):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position(_Record):
-    """A long holding; ``avg_price`` is the cost basis per share (fill prices, commissions excluded)."""
+    """A long holding; ``avg_price`` is the cost basis per share (fill prices, commissions excluded).
+
+    The exit instructions travel with the position (they came with its entry order): a fixed ``stop``,
+    a trailing stop ``trail_distance`` (price units, e.g. k × ATR) or ``trail_pct`` below ``high_water``
+    (the highest high since entry), a take-profit ``target`` and a time stop after ``max_holding_sessions``
+    closes. Fields added after the first journaled states have defaults, so old states still load.
+    """
 
     _DATE_FIELD: ClassVar[str] = "entry_session"
 
@@ -120,6 +131,12 @@ class Position(_Record):
     last_price: float
     entry_session: date
     stop: float | None
+    target: float | None = None
+    trail_distance: float | None = None
+    trail_pct: float | None = None
+    high_water: float | None = None
+    max_holding_sessions: int | None = None
+    sessions_held: int = 0
 
     def __post_init__(self) -> None:
         _check_date("entry_session", self.entry_session)
@@ -128,20 +145,38 @@ class Position(_Record):
             raise ValueError(f"{self.symbol}: a position must have a positive qty, got {self.qty}")
         _finite("avg_price", self.avg_price)
         _finite("last_price", self.last_price)
-        if self.stop is not None:
-            _finite("stop", self.stop)
+        for name in ("stop", "target", "trail_distance", "trail_pct", "high_water"):
+            if getattr(self, name) is not None:
+                _finite(name, getattr(self, name))
+        if self.trail_pct is not None and not 0 < self.trail_pct < 1:
+            raise ValueError(f"{self.symbol}: trail_pct must be in (0, 1), got {self.trail_pct}")
 
     @property
     def market_value(self) -> float:
         return self.qty * self.last_price
 
+    def protective_stop(self) -> tuple[float | None, str]:
+        """The effective stop level (the highest of the fixed and trailing stops) and the rule it belongs to."""
+        level, rule = self.stop, "stop_loss"
+        if self.high_water is not None:
+            for trail in (
+                None if self.trail_distance is None else self.high_water - self.trail_distance,
+                None if self.trail_pct is None else self.high_water * (1.0 - self.trail_pct),
+            ):
+                if trail is not None and (level is None or trail > level):
+                    level, rule = trail, "trailing_stop"
+        return level, rule
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order(_Record):
-    """A market order decided on ``session`` (at its close), to fill at the next session's open.
+    """A market order decided on ``session`` (at its close), to fill at the next session's open; or a
+    protective exit (``stop``/``limit``/time-stop ``market``) that the simulator triggered and filled on ``session``.
 
     The ``*_at_decision``/``*_before`` fields snapshot the book when the order was sized, so the risk
-    limits can be re-checked from the order table alone, independently of the sizing code.
+    limits can be re-checked from the order table alone, independently of the sizing code. A buy carries
+    its position's exit instructions (``stop_price``, ``take_profit``, trailing, time stop), as a bracket
+    order at a broker would.
     """
 
     client_order_id: str
@@ -161,30 +196,45 @@ class Order(_Record):
     cash_at_decision: float
     position_qty_before: float
     open_positions_before: int
+    take_profit: float | None = None
+    trail_distance: float | None = None
+    trail_pct: float | None = None
+    max_holding_sessions: int | None = None
+    sector: str = ""
+    sector_value_before: float = 0.0
+    day_start_equity: float | None = None
+    risk_peak_at_decision: float | None = None
+    losing_streak_before: int = 0
+    breaker_tripped: bool = False
 
     def __post_init__(self) -> None:
         _check_date("session", self.session)
         if self.side not in SIDES:
             raise ValueError(f"order side must be one of {SIDES}, got {self.side!r}")
-        if self.order_type != "market":
-            raise ValueError(f"only market orders are supported, got {self.order_type!r}")
+        if self.order_type not in ORDER_TYPES:
+            raise ValueError(f"order type must be one of {ORDER_TYPES}, got {self.order_type!r}")
         _finite("order qty", self.qty)
         if self.qty <= 0:
             raise ValueError(f"{self.symbol}: order qty must be positive, got {self.qty}")
         _finite("ref_price", self.ref_price)
         if self.ref_price <= 0:
             raise ValueError(f"{self.symbol}: ref_price must be positive, got {self.ref_price}")
-        for name in ("stop_price", "atr"):
+        for name in (
+            "stop_price", "atr", "take_profit", "trail_distance", "trail_pct", "day_start_equity",
+            "risk_peak_at_decision",
+        ):
             v = getattr(self, name)
             if v is not None:
                 _finite(name, v)
         for name in ("confidence", "equity_at_decision", "cash_at_decision", "position_qty_before"):
             _finite(name, getattr(self, name))
+        _finite("sector_value_before", self.sector_value_before)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill(_Record):
-    """An executed order; ``slippage`` is the money lost to slippage, ``qty × |price − open|``."""
+    """An executed order; ``slippage`` is the money lost to slippage, ``qty × |price − reference|`` (the open,
+    or the stop/target level a protective exit triggered at)."""
 
     fill_id: str
     client_order_id: str
@@ -216,6 +266,12 @@ class BookState:
 
     ``equity`` is stored (it is what reports read) but must equal ``cash + Σ qty × last_price``; the
     constructor enforces it, so a hand-edited or corrupted state cannot slip through.
+
+    Risk state: ``day_start_equity`` (equity at the previous close, for the daily loss limit) and
+    ``losing_streak`` (consecutive losing round trips) are accounting the simulator keeps. The circuit
+    breaker fields are kept by ``risk.update_risk_state``: ``breaker`` (why it is tripped, None when not),
+    since when and for how many closes, ``risk_peak`` (the peak equity its drawdown is measured from,
+    rebased by a resume or reset) and ``streak_floor`` (the part of the streak a resume acknowledged).
     """
 
     book: str
@@ -225,10 +281,24 @@ class BookState:
     peak_equity: float
     last_session: date | None
     equity: float
+    day_start_equity: float | None = None
+    losing_streak: int = 0
+    breaker: str | None = None
+    breaker_since: date | None = None
+    breaker_sessions: int = 0
+    risk_peak: float | None = None
+    streak_floor: int = 0
 
     def __post_init__(self) -> None:
         for name in ("cash", "peak_equity", "equity"):
             _finite(name, getattr(self, name))
+        for name in ("day_start_equity", "risk_peak"):
+            if getattr(self, name) is not None:
+                _finite(name, getattr(self, name))
+        if self.breaker is not None and self.breaker not in BREAKER_REASONS:
+            raise ValueError(f"breaker must be one of {BREAKER_REASONS} or None, got {self.breaker!r}")
+        if self.breaker_since is not None:
+            _check_date("breaker_since", self.breaker_since)
         if self.last_session is not None:
             _check_date("last_session", self.last_session)
         for symbol, position in self.positions.items():
@@ -258,6 +328,11 @@ class BookState:
         """Current drawdown from the peak, a non-positive fraction."""
         return self.equity / self.peak_equity - 1.0 if self.peak_equity > 0 else 0.0
 
+    @property
+    def breaker_peak(self) -> float:
+        """The peak the circuit breaker measures drawdown from (the all-time peak until a resume rebases it)."""
+        return self.peak_equity if self.risk_peak is None else self.risk_peak
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "book": self.book,
@@ -267,10 +342,18 @@ class BookState:
             "peak_equity": self.peak_equity,
             "last_session": _json_safe(self.last_session),
             "equity": self.equity,
+            "day_start_equity": self.day_start_equity,
+            "losing_streak": self.losing_streak,
+            "breaker": self.breaker,
+            "breaker_since": _json_safe(self.breaker_since),
+            "breaker_sessions": self.breaker_sessions,
+            "risk_peak": self.risk_peak,
+            "streak_floor": self.streak_floor,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BookState:
+        """Also reads states journaled before the risk-state fields existed: they take their defaults."""
         return cls(
             book=data["book"],
             cash=data["cash"],
@@ -279,6 +362,13 @@ class BookState:
             peak_equity=data["peak_equity"],
             last_session=_optional_date(data["last_session"]),
             equity=data["equity"],
+            day_start_equity=data.get("day_start_equity"),
+            losing_streak=data.get("losing_streak", 0),
+            breaker=data.get("breaker"),
+            breaker_since=_optional_date(data.get("breaker_since")),
+            breaker_sessions=data.get("breaker_sessions", 0),
+            risk_peak=data.get("risk_peak"),
+            streak_floor=data.get("streak_floor", 0),
         )
 
 
@@ -317,10 +407,18 @@ def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
     for record in frame[ORDER_COLUMNS].to_dict("records"):
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
         clean["session"] = as_session(pd.Timestamp(clean["session"]).to_pydatetime())
-        clean["open_positions_before"] = int(clean["open_positions_before"])
-        for name in ("qty", "ref_price", "confidence", "equity_at_decision", "cash_at_decision", "position_qty_before"):
+        for name in ("open_positions_before", "losing_streak_before"):
+            clean[name] = int(clean[name])
+        clean["breaker_tripped"] = bool(clean["breaker_tripped"])
+        holding = clean["max_holding_sessions"]
+        clean["max_holding_sessions"] = None if holding is None else int(holding)
+        for name in (
+            "qty", "ref_price", "confidence", "equity_at_decision", "cash_at_decision", "position_qty_before",
+            "sector_value_before",
+        ):
             clean[name] = float(clean[name])
-        for name in ("stop_price", "atr"):
+        for name in ("stop_price", "atr", "take_profit", "trail_distance", "trail_pct", "day_start_equity",
+                     "risk_peak_at_decision"):
             clean[name] = None if clean[name] is None else float(clean[name])
         orders.append(Order(**clean))
     return orders

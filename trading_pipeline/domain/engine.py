@@ -1,9 +1,11 @@
 """The one session loop, shared by the backtest sizing, the execution replay and the live step.
 
-Each session: fill yesterday's orders at today's open, mark at today's close, then decide today's
-orders, which wait as pending for tomorrow's open. Only ``decide`` differs between the callers — the
-sizer sizes signals, the execution step replays approved orders — so the replay of approved orders
-reproduces the sizing run's fills and equity exactly.
+Each session: fill yesterday's orders at today's open, trigger the protective exits on today's bar,
+mark at today's close, update the circuit breaker, then decide today's orders, which wait as pending
+for tomorrow's open. Only ``decide`` differs between the callers — the sizer sizes signals, the
+execution step replays approved orders — so the replay of approved orders reproduces the sizing run's
+fills and equity exactly. The breaker only gates decisions, so a replay without it is completed by
+``track_risk_state`` to the very states the sizing run carried.
 """
 
 from __future__ import annotations
@@ -18,25 +20,73 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk import RiskLimits, size_orders
-from trading_pipeline.domain.simulator import close_session, open_session
+from trading_pipeline.domain.risk import RiskLimits, prepare_signals, size_orders, update_risk_state, with_risk_state
+from trading_pipeline.domain.sectors import load_sector_map
+from trading_pipeline.domain.simulator import close_session, manage_positions, open_session
 
 Decide = Callable[[BookState, date], tuple[list[Order], list[RiskEvent]]]
 
 
 @dataclass(frozen=True, slots=True)
+class PricePanels:
+    """Wide (session × symbol) opens, highs, lows and closes of the tradable bars; NaN where not tradable.
+
+    Highs and lows are what lets a stop or target that was touched inside a session fill; the four
+    panels must share one index and one set of columns so a cell means the same bar in each.
+    """
+
+    opens: pd.DataFrame
+    highs: pd.DataFrame
+    lows: pd.DataFrame
+    closes: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for name in ("highs", "lows", "closes"):
+            other = getattr(self, name)
+            if not other.index.equals(self.opens.index) or not other.columns.equals(self.opens.columns):
+                raise ValueError(f"price panels: {name} is not aligned with opens (same sessions and symbols)")
+
+    @classmethod
+    def from_bars(cls, bars: pd.DataFrame, sessions: Sequence[date]) -> PricePanels:
+        """Pivot long bars (``date``, ``symbol``, open/high/low/close) into panels over ``sessions``."""
+        missing = sorted({"date", "symbol", "open", "high", "low", "close"} - set(bars.columns))
+        if missing:
+            raise ValueError(f"bars are missing columns {missing}")
+        index = pd.DatetimeIndex(pd.to_datetime(list(sessions)))
+        symbols = sorted(bars["symbol"].unique())
+        wide = bars.pivot(index="date", columns="symbol", values=["open", "high", "low", "close"])
+        panel = {f: wide[f].reindex(index=index, columns=symbols) for f in ("open", "high", "low", "close")}
+        return cls(opens=panel["open"], highs=panel["high"], lows=panel["low"], closes=panel["close"])
+
+
+@dataclass(frozen=True, slots=True)
 class SessionResult:
-    """One session: fills at its open, orders decided at its close, all events, and the book carried forward."""
+    """One session: fills (at its open and of its protective exits), orders decided at its close, all events,
+    the book carried forward, and the protective exit orders the bar triggered."""
 
     session: date
     fills: tuple[Fill, ...]
     orders: tuple[Order, ...]
     events: tuple[RiskEvent, ...]
     book: BookState
+    exits: tuple[Order, ...] = ()
 
 
-def _price_rows(frame: pd.DataFrame, sessions: Sequence[date], name: str) -> list[dict[str, float]]:
-    """Per requested session, the usable (finite, positive) prices by symbol — built once, before the loop."""
+class _Row:
+    """One session's prices of a panel, looked up by symbol without building a dict per session."""
+
+    __slots__ = ("_columns", "_values")
+
+    def __init__(self, columns: Mapping[str, int], values: np.ndarray) -> None:
+        self._columns, self._values = columns, values
+
+    def get(self, symbol: str, /) -> float | None:
+        i = self._columns.get(symbol)
+        return None if i is None else float(self._values[i])
+
+
+def _price_rows(frame: pd.DataFrame, sessions: Sequence[date], name: str) -> list[_Row]:
+    """Per requested session, the prices by symbol (NaN/non-positive = not tradable) — one array, before the loop."""
     if not frame.columns.is_unique:
         raise ValueError(f"{name} has duplicate symbol columns")
     index = [as_session(pd.Timestamp(d).to_pydatetime()) for d in frame.index]
@@ -48,26 +98,23 @@ def _price_rows(frame: pd.DataFrame, sessions: Sequence[date], name: str) -> lis
         raise ValueError(f"{name} has no row for sessions {absent[:5]}{' …' if len(absent) > 5 else ''}")
     rows = [position[d] for d in sessions]
     values = frame.to_numpy(dtype="float64", na_value=np.nan)[rows]
-    usable = np.isfinite(values) & (values > 0)
-    symbols = np.asarray([str(c) for c in frame.columns], dtype=object)
-    return [
-        dict(zip(symbols[mask].tolist(), row[mask].tolist(), strict=True))
-        for row, mask in zip(values, usable, strict=True)
-    ]
+    columns = {str(c): i for i, c in enumerate(frame.columns)}
+    return [_Row(columns, row) for row in values]
 
 
 def run_sessions(
     book: BookState,
     sessions: Sequence[date],
-    opens: pd.DataFrame,
-    closes: pd.DataFrame,
+    prices: PricePanels,
     decide: Decide,
     costs: CostModel,
+    limits: RiskLimits | None = None,
 ) -> list[SessionResult]:
     """Walk ``sessions`` in order from ``book``.
 
-    ``opens``/``closes`` are wide (session × symbol); NaN marks a bar that is missing or quarantined, which
-    cancels an order due at that open and leaves a position at its last mark.
+    ``prices`` are wide (session × symbol); NaN marks a bar that is missing or quarantined, which
+    cancels an order due at that open, lets no protective exit trigger and leaves a position at its
+    last mark. With ``limits`` the circuit breaker is updated at each close, before ``decide``.
     """
     days = [as_session(s) for s in sessions]
     for prev, nxt in pairwise(days):
@@ -75,12 +122,17 @@ def run_sessions(
             raise ValueError(f"sessions must be strictly increasing: {nxt} follows {prev}")
     if days and book.last_session is not None and days[0] <= book.last_session:
         raise ValueError(f"book {book.book!r} is already closed at {book.last_session}; cannot run from {days[0]}")
-    open_rows = _price_rows(opens, days, "opens")
-    close_rows = _price_rows(closes, days, "closes")
+    panels = [
+        _price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")
+    ]
     results: list[SessionResult] = []
-    for session, day_opens, day_closes in zip(days, open_rows, close_rows, strict=True):
+    for session, day_opens, day_highs, day_lows, day_closes in zip(days, *panels, strict=True):
         book, fills, fill_events = open_session(book, session, day_opens, costs)
-        book = close_session(book, session, day_closes)
+        book, exit_fills, exits = manage_positions(book, session, day_opens, day_highs, day_lows, costs)
+        book = close_session(book, session, day_closes, day_highs)
+        state_events: list[RiskEvent] = []
+        if limits is not None:
+            book, state_events = update_risk_state(book, session, limits)
         orders, events = decide(book, session)
         ids = [o.client_order_id for o in orders]
         if len(set(ids)) != len(ids):
@@ -89,19 +141,50 @@ def run_sessions(
         if foreign:
             raise ValueError(f"{session}: decide returned orders of another session or book: {foreign}")
         book = replace(book, pending=tuple(orders))
-        results.append(SessionResult(session, tuple(fills), tuple(orders), (*fill_events, *events), book))
+        results.append(
+            SessionResult(
+                session,
+                (*fills, *exit_fills),
+                tuple(orders),
+                (*fill_events, *state_events, *events),
+                book,
+                tuple(exits),
+            )
+        )
     return results
 
 
-def sizing_decider(signals_by_session: Mapping[date, pd.DataFrame], limits: RiskLimits, costs: CostModel) -> Decide:
-    """Decide by sizing each session's signals; a session without signals decides nothing."""
-    signals = {as_session(d): frame for d, frame in signals_by_session.items()}
+def track_risk_state(start: BookState, results: Sequence[SessionResult], limits: RiskLimits) -> list[SessionResult]:
+    """Complete results run without ``limits`` (a broker's replay) with the circuit breaker states and events.
+
+    The breaker only gates decisions, so threading ``update_risk_state`` through the replayed books
+    after the fact yields exactly the states the sizing run carried session by session.
+    """
+    out: list[SessionResult] = []
+    previous = start
+    for r in results:
+        book, events = update_risk_state(with_risk_state(r.book, previous), r.session, limits)
+        out.append(replace(r, book=book, events=(*r.events, *events)))
+        previous = book
+    return out
+
+
+def sizing_decider(
+    signals: pd.DataFrame,
+    limits: RiskLimits,
+    costs: CostModel,
+    sectors: Mapping[str, str] | None = None,
+) -> Decide:
+    """Decide by sizing each session's signals (one frame, ``date`` column, validated once up front);
+    a session without signals decides nothing."""
+    by_session = prepare_signals(signals)
+    sectors = load_sector_map() if sectors is None else sectors
 
     def decide(book: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
-        frame = signals.get(session)
-        if frame is None:
+        prepared = by_session.get(session)
+        if prepared is None:
             return [], []
-        return size_orders(book, session, frame, limits, costs)
+        return size_orders(book, session, prepared, limits, costs, sectors)
 
     return decide
 

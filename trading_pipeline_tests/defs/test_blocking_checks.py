@@ -63,6 +63,33 @@ def test_an_order_past_the_sizing_code_that_breaks_a_limit_is_never_filled(insta
     }
 
 
+def test_buys_sized_past_a_tripped_breaker_fail_its_check_and_nothing_fills(instance, monkeypatch):
+    """A sizer that records the tripped breaker on its orders but sizes the buys anyway (the bug the
+    circuit_breaker check exists for): only that check fails, and the run sends nothing to the broker."""
+    real_decider = sized_orders_module.sizing_decider
+
+    def ignores_the_breaker(*args, **kwargs):
+        decide = real_decider(*args, **kwargs)
+
+        def inject(book, session):
+            orders, events = decide(book, session)
+            return [dataclasses.replace(o, breaker_tripped=True) if o.side == "buy" else o for o in orders], events
+
+        return inject
+
+    monkeypatch.setattr(sized_orders_module, "sizing_decider", ignores_the_breaker)
+    run = run_cycle(instance, START, END)
+
+    assert run.failed_checks() == ["circuit_breaker"]
+    assert run.table("fills").empty
+    failures = run.table("risk_events")
+    failed = failures[failures["action"] == "check_failed"]
+    assert set(failed["source"]) == {"check:circuit_breaker"} and failed["limit_value"].eq(-0.20).all()
+    evaluation = next(e for e in run.result.get_asset_check_evaluations() if e.check_name == "circuit_breaker")
+    assert evaluation.metadata["violations"].value == len(failed)
+    assert "circuit breaker" in evaluation.metadata["details"].value
+
+
 def test_a_bar_with_high_below_low_is_listed_and_its_symbol_not_traded_that_day(instance, tmp_path):
     # All five bundled symbols are listed from mid-2012 on, so one bad bar is exactly 20% of the universe.
     start, end = "2012-06-01", "2012-12-31"

@@ -9,7 +9,14 @@ import pytest
 
 from trading_pipeline.domain.book import BookState, fills_to_frame, orders_to_frame
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.engine import equity_curve, replay_decider, run_sessions, sizing_decider
+from trading_pipeline.domain.engine import (
+    PricePanels,
+    equity_curve,
+    replay_decider,
+    run_sessions,
+    sizing_decider,
+    track_risk_state,
+)
 from trading_pipeline.domain.metrics import round_trips
 from trading_pipeline.domain.risk import RiskLimits, verify_orders
 from trading_pipeline_tests.domain.test_risk import random_signals
@@ -19,7 +26,7 @@ LIMITS = RiskLimits(max_open_positions=6)
 CAPITAL = 250_000.0
 
 
-def market(n_sessions: int, n_symbols: int, seed: int = 7) -> tuple[list[date], pd.DataFrame, pd.DataFrame]:
+def market(n_sessions: int, n_symbols: int, seed: int = 7) -> tuple[list[date], PricePanels]:
     """Random-walk closes, opens that gap from the previous close, ~2% of bars without a tradable open/close."""
     rng = np.random.default_rng(seed)
     index = pd.bdate_range("2021-01-04", periods=n_sessions)
@@ -30,72 +37,86 @@ def market(n_sessions: int, n_symbols: int, seed: int = 7) -> tuple[list[date], 
     opens = closes.shift(1).fillna(closes) * np.exp(rng.normal(0, 0.01, (n_sessions, n_symbols)))
     opens = opens.mask(rng.random(opens.shape) < 0.02)
     closes = closes.mask(rng.random(closes.shape) < 0.02)
-    return [d.date() for d in index], opens, closes
+    highs = np.fmax(opens, closes) * np.exp(np.abs(rng.normal(0, 0.005, opens.shape)))
+    lows = np.fmin(opens, closes) * np.exp(-np.abs(rng.normal(0, 0.005, opens.shape)))
+    return [d.date() for d in index], PricePanels(opens=opens, highs=highs, lows=lows, closes=closes)
 
 
-def signals_for(sessions: list[date], closes: pd.DataFrame, seed: int = 11) -> dict[date, pd.DataFrame]:
+def signals_for(sessions: list[date], closes: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    out = {}
+    out = []
     for session, (_, row) in zip(sessions, closes.iterrows(), strict=True):
         frame = random_signals(rng, list(closes.columns), set(closes.columns))
-        out[session] = frame.assign(close=row.to_numpy(), atr14=row.to_numpy() * rng.uniform(0.01, 0.05, len(row)))
-    return out
+        out.append(
+            frame.assign(
+                date=pd.Timestamp(session),
+                close=row.to_numpy(),
+                atr14=row.to_numpy() * rng.uniform(0.01, 0.05, len(row)),
+            )
+        )
+    return pd.concat(out, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
 def backtest():
-    sessions, opens, closes = market(120, 25)
-    signals = signals_for(sessions, closes)
+    sessions, prices = market(120, 25)
+    signals = signals_for(sessions, prices.closes)
     start = BookState.initial("main", CAPITAL)
-    results = run_sessions(start, sessions, opens, closes, sizing_decider(signals, LIMITS, COSTS), COSTS)
-    return start, sessions, opens, closes, signals, results
+    results = run_sessions(start, sessions, prices, sizing_decider(signals, LIMITS, COSTS), COSTS, LIMITS)
+    return start, sessions, prices, signals, results
 
 
 def test_replay_of_approved_orders_reproduces_the_backtest(backtest):
-    start, sessions, opens, closes, _, sized = backtest
+    start, sessions, prices, _, sized = backtest
     approved = {r.session: list(r.orders) for r in sized}
-    replayed = run_sessions(start, sessions, opens, closes, replay_decider(approved), COSTS)
+    replayed = track_risk_state(start, run_sessions(start, sessions, prices, replay_decider(approved), COSTS), LIMITS)
     assert [r.fills for r in replayed] == [r.fills for r in sized]
+    assert [r.exits for r in replayed] == [r.exits for r in sized]
     assert [r.book for r in replayed] == [r.book for r in sized]
     assert equity_curve(replayed).equals(equity_curve(sized))
     assert sum(len(r.fills) for r in sized) > 50  # the run actually traded
     rules = {e.rule for r in sized for e in r.events}
     assert {"no_tradable_open", "max_open_positions", "min_confidence"} <= rules
+    exits = {o.reason.split()[0].rstrip(",") for r in sized for o in r.exits}
+    assert {"stop_loss", "trailing_stop"} <= exits  # the protective exits fire and replay identically
 
 
 def test_runs_are_deterministic(backtest):
-    start, sessions, opens, closes, signals, sized = backtest
-    again = run_sessions(start, sessions, opens, closes, sizing_decider(signals, LIMITS, COSTS), COSTS)
+    start, sessions, prices, signals, sized = backtest
+    again = run_sessions(start, sessions, prices, sizing_decider(signals, LIMITS, COSTS), COSTS, LIMITS)
     assert again == sized
     assert [r.book.to_dict() for r in again] == [r.book.to_dict() for r in sized]
 
 
 def test_live_one_session_at_a_time_equals_the_range(backtest):
-    start, sessions, opens, closes, signals, sized = backtest
+    start, sessions, prices, signals, sized = backtest
     book, stepped = start, []
+    decide = sizing_decider(signals, LIMITS, COSTS)  # stateless: the same decider serves every run
     for session in sessions:
-        (result,) = run_sessions(book, [session], opens, closes, sizing_decider(signals, LIMITS, COSTS), COSTS)
+        (result,) = run_sessions(book, [session], prices, decide, COSTS, LIMITS)
         book = BookState.from_dict(result.book.to_dict())  # state stored and reloaded between runs
         stepped.append(result)
     assert stepped == sized
 
 
 def test_fills_only_use_the_next_open(backtest):
-    _, sessions, opens, _, _, sized = backtest
+    _, sessions, prices, _, sized = backtest
     decided = {o.client_order_id: o.session for r in sized for o in r.orders}
     next_session = dict(pairwise(sessions))
-    fills = [f for r in sized for f in r.fills]
+    fills = [f for r in sized for f in r.fills if f.client_order_id in decided]
     for fill in fills:
         assert fill.session == next_session[decided[fill.client_order_id]]
-        raw = opens.loc[pd.Timestamp(fill.session), fill.symbol]
+        raw = prices.opens.loc[pd.Timestamp(fill.session), fill.symbol]
         assert fill.price == pytest.approx(raw * (1.0005 if fill.side == "buy" else 0.9995), rel=1e-12)
     cancelled = [e for r in sized for e in r.events if e.rule == "no_tradable_open"]
-    assert cancelled and all(np.isnan(opens.loc[pd.Timestamp(e.session), e.symbol]) for e in cancelled)
+    assert cancelled and all(np.isnan(prices.opens.loc[pd.Timestamp(e.session), e.symbol]) for e in cancelled)
 
 
 def test_every_order_intent_is_accounted_for(backtest):
-    _, _, _, _, _, sized = backtest
-    filled = {f.client_order_id for r in sized for f in r.fills}
+    _, _, _, _, sized = backtest
+    exits = {o.client_order_id for r in sized for o in r.exits}
+    filled = {f.client_order_id for r in sized for f in r.fills} - exits
+    assert exits <= {f.client_order_id for r in sized for f in r.fills}  # every protective exit filled
     cancelled = {e.message.split(":")[0] for r in sized for e in r.events if e.action == "cancelled"}
     last_pending = {o.client_order_id for o in sized[-1].book.pending}
     decided = {o.client_order_id for r in sized for o in r.orders}
@@ -104,7 +125,7 @@ def test_every_order_intent_is_accounted_for(backtest):
 
 
 def test_accounting_identity(backtest):
-    _, _, _, _, _, sized = backtest
+    _, _, _, _, sized = backtest
     final = sized[-1].book
     fills = fills_to_frame([f for r in sized for f in r.fills])
     realized = round_trips(fills)["gross_pnl"].sum()
@@ -115,41 +136,53 @@ def test_accounting_identity(backtest):
 
 
 def test_orders_of_the_run_verify(backtest):
-    _, _, _, _, _, sized = backtest
+    _, _, _, _, sized = backtest
     orders = orders_to_frame([o for r in sized for o in r.orders])
     assert verify_orders(orders, LIMITS, COSTS).empty
 
 
 def test_session_validation(backtest):
-    start, sessions, opens, closes, _, sized = backtest
+    start, sessions, prices, _, sized = backtest
     nothing = replay_decider({})
     with pytest.raises(ValueError, match="strictly increasing"):
-        run_sessions(start, [sessions[1], sessions[0]], opens, closes, nothing, COSTS)
+        run_sessions(start, [sessions[1], sessions[0]], prices, nothing, COSTS)
     with pytest.raises(ValueError, match="already closed"):
-        run_sessions(sized[10].book, sessions[5:12], opens, closes, nothing, COSTS)
+        run_sessions(sized[10].book, sessions[5:12], prices, nothing, COSTS)
     with pytest.raises(ValueError, match="no row"):
-        run_sessions(start, [date(2030, 1, 2)], opens, closes, nothing, COSTS)
+        run_sessions(start, [date(2030, 1, 2)], prices, nothing, COSTS)
     with pytest.raises(ValueError, match="another session"):
         replay_decider({sessions[0]: list(sized[1].orders)})
     bad = lambda book, session: (list(sized[1].orders), [])  # noqa: E731
     with pytest.raises(ValueError, match="another session"):
-        run_sessions(start, sessions[:1], opens, closes, bad, COSTS)
-    assert run_sessions(start, [], opens, closes, nothing, COSTS) == []
+        run_sessions(start, sessions[:1], prices, bad, COSTS)
+    assert run_sessions(start, [], prices, nothing, COSTS) == []
 
 
 def test_pending_orders_carry_into_the_next_run(backtest):
-    _, sessions, opens, closes, _, sized = backtest
+    _, sessions, prices, _, sized = backtest
     i = next(k for k, r in enumerate(sized[:-1]) if r.orders)
     book = sized[i].book
-    (result,) = run_sessions(book, [sessions[i + 1]], opens, closes, replay_decider({}), COSTS)
+    (result,) = run_sessions(book, [sessions[i + 1]], prices, replay_decider({}), COSTS, LIMITS)
     assert result.fills == sized[i + 1].fills and result.book.pending == ()
     assert replace(sized[i + 1].book, pending=()) == result.book
 
 
 def test_trivial_decider_over_five_years_of_500_symbols_is_fast():
-    sessions, opens, closes = market(1_259, 500, seed=3)
+    sessions, prices = market(1_259, 500, seed=3)
     start = time.perf_counter()
-    results = run_sessions(BookState.initial("main", CAPITAL), sessions, opens, closes, replay_decider({}), COSTS)
+    results = run_sessions(BookState.initial("main", CAPITAL), sessions, prices, replay_decider({}), COSTS)
     elapsed = time.perf_counter() - start
     assert len(results) == 1_259 and results[-1].book.equity == CAPITAL
     assert elapsed < 1.0, f"run_sessions took {elapsed:.3f}s"
+
+
+def test_price_panels_must_be_aligned_and_come_from_full_bars(backtest):
+    _, sessions, prices, _, _ = backtest
+    with pytest.raises(ValueError, match="lows is not aligned"):
+        PricePanels(opens=prices.opens, highs=prices.highs, lows=prices.lows.iloc[:-1], closes=prices.closes)
+    long = prices.opens.stack().rename("open").reset_index().rename(columns={"level_0": "date", "level_1": "symbol"})
+    with pytest.raises(ValueError, match="missing columns"):
+        PricePanels.from_bars(long, sessions)
+    bars = long.assign(high=long["open"], low=long["open"], close=long["open"])
+    panels = PricePanels.from_bars(bars, sessions[:5])
+    assert panels.opens.shape == (5, prices.opens.shape[1]) and panels.closes.equals(panels.opens)

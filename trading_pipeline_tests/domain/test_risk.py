@@ -277,6 +277,12 @@ def inject(rule: str) -> pd.DataFrame:
         orders["open_positions_before"] = 10  # 10 − 1 + 2 = 11
     elif rule == "cash":
         orders["cash_at_decision"] = 5_000.0  # 333 and 266 shares at ~10 cost ~6,000
+    elif rule == "sector_limit":
+        orders.loc[aaa, "sector_value_before"] = 29_000.0  # 29,000 + 3,330 > 30% of 100,000
+    elif rule == "daily_loss_limit":
+        orders.loc[aaa, "day_start_equity"] = 110_000.0  # the day lost 9.1% > 5%
+    elif rule == "circuit_breaker":
+        orders.loc[aaa, "breaker_tripped"] = True
     return orders
 
 
@@ -288,7 +294,8 @@ def test_each_rule_catches_its_injected_breach(rule):
     assert caught["session"].iloc[0] == pd.Timestamp(D)
     assert verify_orders(orders, LIMITS, COSTS)["rule"].tolist() == [rule]
     row = caught.iloc[0]
-    assert row["value"] > row["limit"] or rule == "min_confidence"
+    # min_confidence and daily_loss_limit are floors; the breaker's value is the drawdown, flagged by state here
+    assert row["value"] > row["limit"] or rule in ("min_confidence", "daily_loss_limit")
 
 
 def test_session_rules_report_per_session_and_ignore_sell_only_days():

@@ -6,6 +6,7 @@ import pandas as pd
 
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState
+from trading_pipeline.domain.engine import PricePanels
 from trading_pipeline.domain.journal import Journal
 
 
@@ -17,12 +18,9 @@ def starting_book(journal: Journal, trading: TradingBook, first_session: date) -
     return BookState.from_dict(saved[1])
 
 
-def price_panels(indicators: pd.DataFrame, sessions: list[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Wide open and close prices (sessions x symbols) of the tradable bars; NaN where not tradable.
+def price_panels(indicators: pd.DataFrame, sessions: list[date]) -> PricePanels:
+    """Wide OHLC prices (sessions x symbols) of the tradable bars; NaN where not tradable.
 
     ``indicators`` holds only bars that passed validation, so a quarantined bar is never a fill price.
     """
-    index = pd.DatetimeIndex(pd.to_datetime(sessions))
-    opens = indicators.pivot(index="date", columns="symbol", values="open").reindex(index)
-    closes = indicators.pivot(index="date", columns="symbol", values="close").reindex(index)
-    return opens, closes
+    return PricePanels.from_bars(indicators, sessions)

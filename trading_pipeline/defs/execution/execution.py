@@ -14,7 +14,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame, orders_to_frame
-from trading_pipeline.domain.engine import SessionResult
+from trading_pipeline.domain.engine import SessionResult, track_risk_state
 from trading_pipeline.domain.risk import verify_orders
 
 
@@ -57,17 +57,21 @@ def execution(
             allow_retries=False,
         )
     book = starting_book(journal.journal, trading, sessions[0])
-    opens, closes = price_panels(indicators, sessions)
+    prices = price_panels(indicators, sessions)
     orders = orders_from_frame(sized_orders)
     by_session: dict = {}
     for order in orders:
         by_session.setdefault(order.session, []).append(order)
-    results = broker.execute(book, sessions, by_session, opens, closes)
+    # The broker fills; the circuit breaker is the desk's state, threaded through its books afterwards.
+    results = track_risk_state(book, broker.execute(book, sessions, by_session, prices), trading.limits())
 
     run_id = context.run.run_id
     fills = fills_to_frame(f for r in results for f in r.fills)
     j = journal.journal
-    orders_journaled = sized_orders[JOURNAL_ORDER_COLUMNS]
+    exits = orders_to_frame(o for r in results for o in r.exits)
+    # The protective exits the bars triggered are journaled as (filled) stop/limit/time-stop orders.
+    frames = [frame[JOURNAL_ORDER_COLUMNS] for frame in (sized_orders, exits) if len(frame)]
+    orders_journaled = pd.concat(frames, ignore_index=True) if frames else sized_orders[JOURNAL_ORDER_COLUMNS]
     j.replace_orders(
         trading.book, sessions, orders_journaled.assign(status=_statuses(orders_journaled, fills, results)), run_id
     )
@@ -89,7 +93,11 @@ def execution(
     context.log.info(f"book {trading.book}: {len(fills)} fills over {len(sessions)} sessions, equity {last.equity:,.2f}")
     yield MaterializeResult(
         asset_key="fills",
-        metadata={"fills": len(fills), "commission": float(fills["commission"].sum()) if len(fills) else 0.0},
+        metadata={
+            "fills": len(fills),
+            "commission": float(fills["commission"].sum()) if len(fills) else 0.0,
+            "protective_exits": len(exits),
+        },
     )
     yield MaterializeResult(
         asset_key="portfolio",
@@ -100,6 +108,8 @@ def execution(
             "open_positions": len(last.positions),
             "pending_orders": len(last.pending),
             "drawdown": last.drawdown,
+            "circuit_breaker": last.breaker or "not tripped",
+            "losing_streak": last.losing_streak,
         },
     )
 
@@ -113,12 +123,15 @@ JOURNAL_ORDER_COLUMNS = [
 def _statuses(orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.Series:
     """What became of each order (client_order_id, qty) by the end of the range."""
     filled = fills.groupby("client_order_id")["qty"].sum() if len(fills) else pd.Series(dtype=float)
-    pending = {o.client_order_id for o in results[-1].book.pending}
-    qty_filled = orders["client_order_id"].map(filled).fillna(0.0)
-    status = pd.Series("cancelled", index=orders.index)
+    pending = orders["client_order_id"].isin({o.client_order_id for o in results[-1].book.pending})
+    # A broker rejection is journaled as an event whose message starts with the order's id.
+    rejected = {e.message.split(":", 1)[0] for r in results for e in r.events if e.action == "rejected"}
+    qty_filled = orders["client_order_id"].map(filled).astype("float64").fillna(0.0)
+    status = pd.Series("cancelled", index=orders.index, dtype="object")
     status[qty_filled > 0] = "partially_filled"
-    status[qty_filled >= orders["qty"]] = "filled"
-    status[orders["client_order_id"].isin(pending)] = "submitted"
+    status[qty_filled >= orders["qty"].astype("float64")] = "filled"
+    status[orders["client_order_id"].isin(rejected)] = "rejected"
+    status[pending & (qty_filled == 0)] = "submitted"
     return status
 
 

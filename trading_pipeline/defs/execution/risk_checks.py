@@ -3,7 +3,9 @@
 The sizing step already clips orders to the limits; these checks recompute each rule from the orders'
 decision-time snapshot without calling the sizing code (defence in depth). Each rule is its own check in
 the UI; one op evaluates them all so the range's orders are loaded once. A failure is ERROR severity and
-blocking, so the execution step of the same run never starts, and it is journaled.
+blocking, so the execution step of the same run never starts, and it is journaled. Each check's metadata
+also lists what the sizing step rejected or clipped under the same rule (rule, value, limit), so the UI
+shows both the guard and what it guards.
 """
 
 from collections.abc import Iterator
@@ -49,7 +51,10 @@ def risk_checks(
 ) -> Iterator[AssetCheckResult]:
     limits, costs = trading.limits(), broker.cost_model()
     sessions = session_dates(context.partition_keys)
+    journaled = journal.journal.read("risk_events", book=trading.book, start=sessions[0], end=sessions[-1])
+    sizing = journaled[journaled["source"] == "sizing"]
     for rule, verify in VERIFY_RULES.items():
+        sized = sizing.loc[sizing["rule"] == rule, ["session", "symbol", "action", "value", "limit_value", "message"]]
         violations = verify(sized_orders, limits, costs)
         journal.record_risk_events(
             trading.book, sessions, f"check:{rule}", violations.assign(action="check_failed"), context.run.run_id
@@ -63,5 +68,7 @@ def risk_checks(
                 "orders_checked": len(sized_orders),
                 "violations": len(violations),
                 "details": MetadataValue.md(violations.head(200).to_markdown(index=False) if len(violations) else "none"),
+                "sizing_rejections_and_clips": len(sized),
+                "sizing_events": MetadataValue.md(sized.head(200).to_markdown(index=False) if len(sized) else "none"),
             },
         )

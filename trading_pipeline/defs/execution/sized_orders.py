@@ -1,7 +1,7 @@
 """sized_orders: each session's orders, sized by the risk engine on the book carried forward."""
 
 import pandas as pd
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, MetadataValue
 
 from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
 from trading_pipeline.defs.partitions import session_dates
@@ -12,6 +12,7 @@ from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.domain.bars import quarantine_share
 from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_frame
 from trading_pipeline.domain.engine import run_sessions, sizing_decider
+from trading_pipeline.domain.sectors import is_unknown, load_sector_map
 
 
 @session_table("execution")
@@ -25,18 +26,19 @@ def sized_orders(
     journal: JournalResource,
 ) -> pd.DataFrame:
     """Walks the sessions in order with the deterministic simulator, so each day is sized on the book
-    that the previous days' fills produce; rejections and clips are journaled with rule and limit."""
+    that the previous days' fills produce; rejections and clips are journaled with rule and limit, and a
+    symbol the sector map does not know (its own sector bucket) is journaled as an ``unknown_sector`` note."""
     sessions = session_dates(context.partition_keys)
     limits, costs = trading.limits(), broker.cost_model()
     book = starting_book(journal.journal, trading, sessions[0])
-    opens, closes = price_panels(indicators, sessions)
+    prices = price_panels(indicators, sessions)
 
     share = quarantine_share(market_bars)
     bad_days = {d.date(): s for d, s in share[share > trading.max_quarantined_share].items()}
     actionable = validated_signals[validated_signals["action"] != "HOLD"].merge(
         indicators[["date", "symbol", "close", "atr14"]], on=["date", "symbol"], how="left", validate="one_to_one"
     )
-    decide = sizing_decider({d.date(): g for d, g in actionable.groupby("date")}, limits, costs)
+    decide = sizing_decider(actionable, limits, costs, load_sector_map())
     decision_events: list[RiskEvent] = []
     position = {s: i + 1 for i, s in enumerate(sessions)}
     progress_every = max(len(sessions) // 10, 1)
@@ -58,9 +60,18 @@ def sized_orders(
         decision_events.extend(events)
         return orders, events
 
-    results = run_sessions(book, sessions, opens, closes, decide_unless_bad_data, costs)
+    results = run_sessions(book, sessions, prices, decide_unless_bad_data, costs, limits)
     orders = orders_to_frame(o for r in results for o in r.orders)
+    unknown = orders[orders["sector"].map(is_unknown).astype(bool)].drop_duplicates("symbol").sort_values("symbol")
+    decision_events.extend(
+        RiskEvent(
+            session=session.date(), symbol=symbol, rule="unknown_sector", action="info", value=None, limit=None,
+            message=f"{symbol} is not in the bundled sector map: the sector cap treats it as its own sector",
+        )
+        for session, symbol in zip(unknown["session"], unknown["symbol"], strict=True)
+    )
     journal.record_risk_events(trading.book, sessions, "sizing", events_to_frame(decision_events), context.run.run_id)
+    by_rule = events_to_frame(decision_events).groupby(["rule", "action"]).size().rename("events").reset_index()
     context.add_output_metadata(
         {
             "book": trading.book,
@@ -68,7 +79,10 @@ def sized_orders(
             "orders": len(orders),
             "buys": int((orders["side"] == "buy").sum()),
             "sells": int((orders["side"] == "sell").sum()),
-            "rejections_and_clips": len(decision_events),
+            "rejections_and_clips": sum(e.action != "info" for e in decision_events),
+            "events_by_rule": MetadataValue.md(by_rule.to_markdown(index=False) if len(by_rule) else "none"),
+            "unknown_sector_symbols": ", ".join(unknown["symbol"]) or "none",
+            "breaker_at_end": results[-1].book.breaker or "not tripped",
         }
     )
     return orders.assign(date=orders["session"])

@@ -4,13 +4,12 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from trading_pipeline.domain.book import BookState, Order
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.engine import SessionResult, replay_decider, run_sessions
+from trading_pipeline.domain.engine import PricePanels, SessionResult, replay_decider, run_sessions
 
 
 class Broker(ConfigurableResource):
@@ -26,10 +25,16 @@ class Broker(ConfigurableResource):
         book: BookState,
         sessions: Sequence[date],
         orders_by_session: Mapping[date, list[Order]],
-        opens: pd.DataFrame,
-        closes: pd.DataFrame,
+        prices: PricePanels,
     ) -> list[SessionResult]:
-        """Run the sessions in order, placing each session's orders for the next session's open."""
+        """Run the sessions in order, placing each session's orders for the next session's open.
+
+        ``prices`` holds the tradable bars of ``sessions`` (opens, highs, lows, closes; NaN where a bar
+        is missing or quarantined): the fill prices a simulator uses and the marks a live broker checks.
+        Each buy carries its position's exit instructions (``stop_price``, ``take_profit``, trailing,
+        time stop); the protective exits that fill are reported in ``SessionResult.exits`` and ``fills``.
+        The circuit breaker is not the broker's concern: the execution step threads it afterwards.
+        """
 
 
 class SimulatedBroker(Broker):
@@ -46,5 +51,5 @@ class SimulatedBroker(Broker):
             slippage_bps=self.slippage_bps,
         )
 
-    def execute(self, book, sessions, orders_by_session, opens, closes) -> list[SessionResult]:
-        return run_sessions(book, sessions, opens, closes, replay_decider(orders_by_session), self.cost_model())
+    def execute(self, book, sessions, orders_by_session, prices) -> list[SessionResult]:
+        return run_sessions(book, sessions, prices, replay_decider(orders_by_session), self.cost_model())
