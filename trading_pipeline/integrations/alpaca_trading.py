@@ -1,0 +1,342 @@
+"""Alpaca trading (alpaca-py TradingClient): order translation, idempotent submission, outcomes.
+
+Idempotence: every order carries a deterministic client_order_id (``domain.book.client_order_id``), and
+Alpaca refuses a second order with an id it already has. ``submit`` therefore treats "client_order_id must
+be unique", and any submission whose answer was lost (5xx or no response after the retries), by looking
+the order up by its client_order_id: found, it carries on with that order; not found, the error stands
+and a re-execution submits it again. A crash between submitting and journaling thus never duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
+from alpaca.trading.requests import (
+    GetCalendarRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    OrderRequest,
+    StopLimitOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+    TrailingStopOrderRequest,
+)
+
+from trading_pipeline.integrations.alpaca_client import AlpacaRequestError, GovernedTradingClient
+
+OrderKind = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+Tif = Literal["day", "opg", "cls", "gtc"]
+TIME_IN_FORCE: tuple[str, ...] = ("day", "opg", "cls", "gtc")
+ORDER_KINDS: tuple[str, ...] = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+
+# Alpaca order statuses by what they mean for the book.
+OPEN_STATUSES = frozenset(
+    {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled", "pending_cancel",
+     "pending_replace", "pending_review", "held", "calculated", "stopped", "suspended", "done_for_day"}
+)
+CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
+
+NEW_YORK = ZoneInfo("America/New_York")
+LIVE_CONFIRM_VARIABLE = "TRADING_LIVE_CONFIRM"
+LIVE_CONFIRM_VALUE = "I-ACCEPT-REAL-MONEY-ORDERS"
+
+
+class LiveTradingRefused(RuntimeError):
+    """Live trading was asked for without both keys of the guard."""
+
+
+def trading_mode(env: Mapping[str, str] | None = None) -> Literal["paper", "live"]:
+    """Paper unless TRADING_MODE=live *and* TRADING_LIVE_CONFIRM holds the exact confirmation phrase."""
+    env = os.environ if env is None else env
+    mode = env.get("TRADING_MODE", "paper").strip().lower() or "paper"
+    if mode == "paper":
+        return "paper"
+    if mode != "live":
+        raise LiveTradingRefused(f"TRADING_MODE must be 'paper' or 'live', got {mode!r}")
+    if env.get(LIVE_CONFIRM_VARIABLE) != LIVE_CONFIRM_VALUE:
+        raise LiveTradingRefused(
+            f"live trading refused: TRADING_MODE=live also needs {LIVE_CONFIRM_VARIABLE}={LIVE_CONFIRM_VALUE}; "
+            "nothing was sent (unset TRADING_MODE to trade paper)"
+        )
+    return "live"
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderSpec:
+    """One order as the project means it; ``to_request`` turns it into alpaca-py's request.
+
+    A bracket is an entry (market or limit) with ``take_profit`` and ``stop_loss`` legs; Alpaca accepts
+    brackets only with day or gtc. opg (at the open) and cls (at the close) apply to market and limit orders.
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty: float
+    kind: OrderKind = "market"
+    time_in_force: Tif = "day"
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trail_percent: float | None = None
+    trail_price: float | None = None
+    take_profit: float | None = None
+    stop_loss: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_order_id or len(self.client_order_id) > 128:
+            raise ValueError(f"client_order_id must be 1..128 characters, got {self.client_order_id!r}")
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"side must be buy or sell, got {self.side!r}")
+        if self.kind not in ORDER_KINDS:
+            raise ValueError(f"order kind must be one of {ORDER_KINDS}, got {self.kind!r}")
+        if self.time_in_force not in TIME_IN_FORCE:
+            raise ValueError(f"time_in_force must be one of {TIME_IN_FORCE}, got {self.time_in_force!r}")
+        for name in ("qty", "limit_price", "stop_price", "trail_percent", "trail_price", "take_profit", "stop_loss"):
+            _positive(name, getattr(self, name))
+        needs = {"limit": ("limit_price",), "stop": ("stop_price",), "stop_limit": ("limit_price", "stop_price")}
+        for name in needs.get(self.kind, ()):
+            if getattr(self, name) is None:
+                raise ValueError(f"{self.symbol}: a {self.kind} order needs {name}")
+        for name in ("limit_price", "stop_price"):
+            if getattr(self, name) is not None and name not in needs.get(self.kind, ()):
+                raise ValueError(f"{self.symbol}: a {self.kind} order takes no {name}")
+        if self.kind == "trailing_stop" and (self.trail_percent is None) == (self.trail_price is None):
+            raise ValueError(f"{self.symbol}: a trailing stop needs exactly one of trail_percent, trail_price")
+        if self.kind != "trailing_stop" and (self.trail_percent is not None or self.trail_price is not None):
+            raise ValueError(f"{self.symbol}: only a trailing stop takes trail_percent/trail_price")
+        if self.time_in_force in ("opg", "cls") and self.kind not in ("market", "limit"):
+            raise ValueError(f"{self.symbol}: time in force {self.time_in_force} applies to market and limit orders")
+        if (self.take_profit is None) != (self.stop_loss is None):
+            raise ValueError(f"{self.symbol}: a bracket needs both take_profit and stop_loss")
+        if self.is_bracket:
+            if self.kind not in ("market", "limit"):
+                raise ValueError(f"{self.symbol}: a bracket's entry must be a market or limit order")
+            if self.time_in_force not in ("day", "gtc"):
+                raise ValueError(f"{self.symbol}: Alpaca accepts brackets only with time in force day or gtc")
+            low, high = (self.stop_loss, self.take_profit) if self.side == "buy" else (self.take_profit, self.stop_loss)
+            if not low < high:  # type: ignore[operator]
+                raise ValueError(
+                    f"{self.symbol}: a {self.side} bracket needs stop_loss {'<' if self.side == 'buy' else '>'} "
+                    f"take_profit, got stop_loss={self.stop_loss}, take_profit={self.take_profit}"
+                )
+
+    @property
+    def is_bracket(self) -> bool:
+        return self.take_profit is not None
+
+    def to_request(self) -> OrderRequest:
+        common = {
+            "symbol": self.symbol,
+            "qty": self.qty,
+            "side": OrderSide(self.side),
+            "time_in_force": TimeInForce(self.time_in_force),
+            "client_order_id": self.client_order_id,
+        }
+        if self.is_bracket:
+            common |= {
+                "order_class": OrderClass.BRACKET,
+                "take_profit": TakeProfitRequest(limit_price=round(self.take_profit, 2)),  # type: ignore[arg-type]
+                "stop_loss": StopLossRequest(stop_price=round(self.stop_loss, 2)),  # type: ignore[arg-type]
+            }
+        if self.kind == "market":
+            return MarketOrderRequest(**common)
+        if self.kind == "limit":
+            return LimitOrderRequest(**common, limit_price=round(self.limit_price, 2))  # type: ignore[arg-type]
+        if self.kind == "stop":
+            return StopOrderRequest(**common, stop_price=round(self.stop_price, 2))  # type: ignore[arg-type]
+        if self.kind == "stop_limit":
+            return StopLimitOrderRequest(
+                **common, stop_price=round(self.stop_price, 2), limit_price=round(self.limit_price, 2)  # type: ignore[arg-type]
+            )
+        return TrailingStopOrderRequest(**common, trail_percent=self.trail_percent, trail_price=self.trail_price)
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """What Alpaca says about one order, normalized to floats and plain strings."""
+
+    broker_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    filled_qty: float
+    filled_avg_price: float | None
+    status: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @classmethod
+    def from_sdk(cls, order) -> BrokerOrder:
+        def num(value) -> float | None:
+            return None if value is None else float(value)
+
+        status = getattr(order.status, "value", order.status)
+        if status not in OPEN_STATUSES | CLOSED_STATUSES:
+            raise ValueError(f"order {order.client_order_id}: unknown Alpaca status {status!r}")
+        return cls(
+            broker_id=str(order.id),
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=getattr(order.side, "value", order.side),
+            qty=float(order.qty),
+            filled_qty=float(order.filled_qty or 0.0),
+            filled_avg_price=num(order.filled_avg_price),
+            status=status,
+        )
+
+
+RejectionReason = Literal["insufficient_buying_power", "unknown_symbol", "not_tradable", "invalid_order"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: RejectionReason
+    message: str
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """Exactly one of ``order`` (accepted, possibly found as already placed) and ``rejection``."""
+
+    client_order_id: str
+    order: BrokerOrder | None = None
+    rejection: Rejection | None = None
+    already_placed: bool = False
+
+
+def classify_rejection(error: AlpacaRequestError) -> Rejection | None:
+    """A 4xx refusal of an order as a clear reason; None when the error is not a refusal of the order."""
+    if error.status is None or not 400 <= error.status < 500 or error.status in (401, 404, 429):
+        return None
+    text = error.message.lower()
+    if "buying power" in text or "insufficient" in text:
+        return Rejection("insufficient_buying_power", error.message)
+    if "not found" in text or "could not find" in text or "unknown" in text:
+        return Rejection("unknown_symbol", error.message)
+    if "not tradable" in text or "halt" in text or "not active" in text or "inactive" in text:
+        return Rejection("not_tradable", error.message)
+    return Rejection("invalid_order", error.message)
+
+
+def _is_conflict(error: AlpacaRequestError) -> bool:
+    return error.status in (409, 422) and "client_order_id" in error.message.lower()
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    now: datetime
+    is_open: bool
+    latest_closed: date | None
+
+
+@dataclass(frozen=True)
+class Account:
+    cash: float
+    buying_power: float
+    equity: float
+    status: str
+    trading_blocked: bool
+
+
+class AlpacaTrading:
+    """The project's view of an Alpaca account: account, clock, calendar, assets, orders, positions."""
+
+    def __init__(self, client: GovernedTradingClient) -> None:
+        self.client = client
+
+    def account(self) -> Account:
+        a = self.client.get_account()
+        return Account(
+            cash=float(a.cash or 0.0),
+            buying_power=float(a.buying_power or 0.0),
+            equity=float(a.equity or 0.0),
+            status=getattr(a.status, "value", str(a.status)),
+            trading_blocked=bool(a.trading_blocked or a.account_blocked),
+        )
+
+    def market_clock(self) -> MarketClock:
+        """The broker's clock, whether the market is open, and the latest session closed by now."""
+        clock = self.client.get_clock()
+        now_local = clock.timestamp.astimezone(NEW_YORK).replace(tzinfo=None)  # the calendar's times are New York's
+        days = self.client.get_calendar(
+            GetCalendarRequest(start=now_local.date() - timedelta(days=7), end=now_local.date())
+        )
+        closed = [d.date for d in days if d.close <= now_local]
+        return MarketClock(now=clock.timestamp, is_open=clock.is_open, latest_closed=max(closed) if closed else None)
+
+    def asset_tradable(self, symbol: str) -> Rejection | None:
+        """None if the symbol can be traded now; otherwise why not (unknown, inactive or halted)."""
+        try:
+            asset = self.client.get_asset(symbol)
+        except AlpacaRequestError as error:
+            if error.status == 404:
+                return Rejection("unknown_symbol", f"asset {symbol} not found")
+            raise
+        status = getattr(asset.status, "value", asset.status)
+        if status != "active" or not asset.tradable:
+            return Rejection("not_tradable", f"asset {symbol} is {status}, tradable={asset.tradable}")
+        return None
+
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        """The order with this client_order_id, or None if Alpaca has none."""
+        try:
+            return BrokerOrder.from_sdk(self.client.get_order_by_client_id(client_order_id))
+        except AlpacaRequestError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def submit(self, spec: OrderSpec) -> SubmitOutcome:
+        """Place ``spec`` once, whatever happened to an earlier attempt with the same client_order_id."""
+        try:
+            return SubmitOutcome(spec.client_order_id, order=BrokerOrder.from_sdk(self.client.submit_order(spec.to_request())))
+        except AlpacaRequestError as error:
+            if _is_conflict(error) or error.retryable:
+                existing = self.order(spec.client_order_id)
+                if existing is not None:
+                    return SubmitOutcome(spec.client_order_id, order=existing, already_placed=True)
+                raise
+            rejection = classify_rejection(error)
+            if rejection is None:
+                raise
+            return SubmitOutcome(spec.client_order_id, rejection=rejection)
+
+    def cancel(self, client_order_id: str) -> BrokerOrder:
+        """Cancel an open order; an order that already filled or closed is returned as it is."""
+        order = self.order(client_order_id)
+        if order is None:
+            raise ValueError(f"cannot cancel {client_order_id}: Alpaca has no such order")
+        if order.is_open:
+            try:
+                self.client.cancel_order_by_id(order.broker_id)
+            except AlpacaRequestError as error:
+                if error.status != 422:  # 422: no longer cancelable (it filled or closed meanwhile)
+                    raise
+            order = self.order(client_order_id)
+            if order is None:
+                raise RuntimeError(f"{client_order_id}: Alpaca lost the order while cancelling it")
+        return order
+
+    def positions(self) -> dict[str, float]:
+        """Signed quantity per symbol (short positions negative)."""
+        out: dict[str, float] = {}
+        for p in self.client.get_all_positions():
+            side = getattr(p.side, "value", p.side)
+            out[p.symbol] = float(p.qty) * (-1.0 if side == "short" and float(p.qty) > 0 else 1.0)
+        return out

@@ -1,0 +1,91 @@
+"""yfinance daily bars (split- and dividend-adjusted), failing fast when Yahoo cannot be reached.
+
+yfinance keeps one process-wide session; every call here passes the provider's own curl_cffi session
+(with its timeout and optional proxy) and holds a lock, so concurrent callers cannot mix settings. The
+first network failure stops the whole fetch at once with a clear message: the other symbols would wait
+on the same dead network, and the fallback chain serves them instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as clock
+import warnings
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import pandas as pd
+import yfinance as yf
+from curl_cffi import requests as curl_requests
+from yfinance.exceptions import YFRateLimitError, YFTickerMissingError
+
+from trading_pipeline.domain.schema import OHLCV
+from trading_pipeline.integrations.bar_cache import BarCache
+from trading_pipeline.integrations.fetch import ProviderBars, empty_bars, fetch_with_cache
+
+_LOCK = threading.Lock()
+
+
+class YFinanceUnavailable(RuntimeError):
+    """Yahoo Finance could not be reached (offline, DNS, proxy, timeout or rate limit)."""
+
+
+def _session(timeout_s: float, proxy: str | None) -> curl_requests.Session:
+    proxies = {"http": proxy, "https": proxy} if proxy else None
+    return curl_requests.Session(impersonate="chrome", timeout=timeout_s, proxies=proxies)
+
+
+def fetch_daily_bars(
+    symbols: Sequence[str],
+    start: date,
+    end: date,
+    timeout_s: float = 5.0,
+    proxy: str | None = None,
+    cache: BarCache | None = None,
+) -> ProviderBars:
+    """Daily bars with start <= session <= end; an unknown symbol is reported missing, not raised."""
+    request = {"provider": "yfinance", "timeframe": "1d", "adjustment": "auto",
+               "start": start.isoformat(), "end": end.isoformat()}
+
+    def fetch(todo: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+        session = _session(timeout_s, proxy)
+        frames, missing = [], {}
+        began = clock.monotonic()
+        with _LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # raise_errors: the per-call switch we want
+            for symbol in todo:
+                try:
+                    history = yf.Ticker(symbol, session=session).history(
+                        start=start.isoformat(),
+                        end=(end + timedelta(days=1)).isoformat(),
+                        interval="1d",
+                        auto_adjust=True,
+                        timeout=timeout_s,
+                        raise_errors=True,
+                    )
+                except YFTickerMissingError as exc:
+                    missing[symbol] = f"yfinance: {exc}"
+                    continue
+                except YFRateLimitError as exc:
+                    raise YFinanceUnavailable(f"yfinance: rate limited by Yahoo Finance ({exc})") from None
+                except (curl_requests.exceptions.RequestException, OSError) as exc:
+                    raise YFinanceUnavailable(
+                        f"yfinance: Yahoo Finance unreachable after {clock.monotonic() - began:.1f} s "
+                        f"(offline, DNS or proxy failure?): {type(exc).__name__}: {str(exc)[:200]}"
+                    ) from None
+                if len(history):
+                    frames.append(_to_bars(symbol, history))
+        return (pd.concat(frames, ignore_index=True) if frames else empty_bars()), missing
+
+    return fetch_with_cache([s.upper() for s in symbols], request, cache, fetch)
+
+
+def _to_bars(symbol: str, history: pd.DataFrame) -> pd.DataFrame:
+    index = pd.DatetimeIndex(history.index)
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    frame = pd.DataFrame(
+        {"date": index.normalize().astype("datetime64[ns]"), "symbol": symbol,
+         **{c: history[c.capitalize()].to_numpy(dtype="float64") for c in OHLCV}}
+    )
+    return frame

@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the real providers' wire formats, for tests."""
