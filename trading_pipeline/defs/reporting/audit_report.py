@@ -1,0 +1,58 @@
+"""audit_report: each session's narrative (decisions, rejections, fills, P&L, risk events) from the journal.
+
+Written by the ``narrator`` resource in an op that retries (an Anthropic answer may be refused and asked
+again); stored in the journal (audit_reports) and shown as Markdown in the UI.
+"""
+
+from dagster import AssetIn, In, MetadataValue, Nothing, OpExecutionContext, Out, graph_asset, op
+
+from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
+from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
+from trading_pipeline.defs.resources.narrative import AuditNarrator
+from trading_pipeline.domain.calendar import previous_session
+from trading_pipeline.domain.llm.audit import session_facts
+
+# A range's metadata shows its last sessions' narratives; the journal keeps every one.
+SHOWN_SESSIONS = 3
+
+
+@op(retry_policy=LLM_OP_RETRY, ins={"portfolio": In(Nothing)}, out=Out(Nothing))
+def write_audit(context: OpExecutionContext, narrator: AuditNarrator, journal: JournalResource, trading: TradingBook):
+    sessions = session_dates(context.partition_keys)
+    j, book = journal.journal, trading.book
+    start, end = sessions[0], sessions[-1]
+    facts = session_facts(
+        book,
+        sessions,
+        choice_counts=j.strategy_choice_counts(book, start, end),
+        orders=j.read("orders", book=book, start=start, end=end),
+        fills=j.read("fills", book=book, start=start, end=end),
+        risk_events=j.read("risk_events", book=book, start=start, end=end),
+        equity=j.read("equity", book=book, start=previous_session(start), end=end),
+    )
+    with retry_only_invalid_answers():
+        narratives = narrator.write(facts, llm_run(context, journal, trading))
+    j.replace_audit_reports(book, sessions, narratives.drop(columns=["outcome"]), context.run.run_id)
+    shown = narratives.tail(SHOWN_SESSIONS)
+    context.add_output_metadata(
+        {
+            "book": book,
+            "sessions": len(narratives),
+            "narrated_by": outcome_table(narratives["provider"] + "/" + narratives["outcome"], "narrator"),
+            "narrative": MetadataValue.md("\n\n".join(shown["markdown"])),
+        }
+    )
+
+
+@graph_asset(
+    ins={"portfolio": AssetIn(dagster_type=Nothing)},
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    group_name="reporting",
+)
+def audit_report(portfolio):
+    """The day's narrative per session, for the book's audit trail."""
+    return write_audit(portfolio)
