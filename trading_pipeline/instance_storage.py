@@ -1,6 +1,6 @@
-"""A SQLite event log that writes a ranged run's per-partition materializations in one transaction.
+"""The Dagster instance's storage: PostgreSQL (dagster-postgres) when configured, else SQLite with batched writes.
 
-A backtest over N sessions materializes every session-partitioned asset N times; Dagster's SQLite event
+On SQLite, the event log below writes a ranged run's per-partition materializations in one transaction. A backtest over N sessions materializes every session-partitioned asset N times; Dagster's SQLite event
 log writes each of those events with its own connections and commits (~15-25 ms apiece here), which
 made the instance, not the trading code, the cost of a backtest. With ``DAGSTER_EVENT_BATCH_SIZE`` set,
 Dagster hands a step's partition events to ``store_event_batch``; the stock SQLite storage then still
@@ -10,17 +10,20 @@ record from the last event. It also stops a partitioned check's planned event fr
 once per partition. Everything else is the stock storage, pinned to dagster 1.13.27.
 """
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 from dagster import EventLogEntry
 from dagster._core.events import DagsterEventType
-from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData, serialize_value
+
+from trading_pipeline.defs.jobs import BOOK_LOCK_TAG
 
 _BATCHED = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
 
@@ -86,13 +89,65 @@ def event_log_config(dagster_home: Path) -> dict:
     }
 
 
-def write_instance_config(dagster_home: Path) -> Path:
-    """Create ``dagster.yaml`` for a new DAGSTER_HOME (an existing one is the user's and stays as is)."""
+# dagster.yaml names these variables, never their values: the file holds no secret, the environment does.
+POSTGRES_ENV = {
+    "hostname": "DAGSTER_POSTGRES_HOST",
+    "port": "DAGSTER_POSTGRES_PORT",
+    "username": "DAGSTER_POSTGRES_USER",
+    "password": "DAGSTER_POSTGRES_PASSWORD",
+    "db_name": "DAGSTER_POSTGRES_DB",
+}
+
+
+def postgres_storage_config() -> dict:
+    """The ``storage`` entry of dagster.yaml on PostgreSQL (dagster-postgres: runs, event log and schedules).
+
+    dagster-postgres batches a ranged run's events itself, so the batched SQLite storage above is not needed there.
+    """
+    return {"postgres": {"postgres_db": {key: {"env": var} for key, var in POSTGRES_ENV.items()}}}
+
+
+def concurrency_config() -> dict:
+    """Run admission by the queued run coordinator (the 1.13 default), for ``dagster dev`` and the deployment alike.
+
+    One run per book lock at a time (the daily, intraday and event cycles of one account never overlap), at most
+    two backfills (backtests) so they cannot take every slot, and a limit of 1 for any op pool without its own.
+    """
+    return {
+        "runs": {
+            "max_concurrent_runs": 4,
+            "tag_concurrency_limits": [
+                {"key": BOOK_LOCK_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                {"key": "dagster/backfill", "limit": 2},
+            ],
+        },
+        "pools": {"default_limit": 1},
+    }
+
+
+def wants_postgres(environ: Mapping[str, str] = os.environ) -> bool:
+    """PostgreSQL when ``DAGSTER_POSTGRES_HOST`` is set; SQLite under DAGSTER_HOME otherwise (``dagster dev``)."""
+    return bool(environ.get(POSTGRES_ENV["hostname"]))
+
+
+def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> Path:
+    """Create ``dagster.yaml`` for a new DAGSTER_HOME (an existing one is the user's and stays as is).
+
+    ``postgres`` defaults to ``wants_postgres()``; missing variables are named before anything is written.
+    """
     path = dagster_home / "dagster.yaml"
-    if not path.exists():
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        config = {"event_log_storage": event_log_config(dagster_home), "telemetry": {"enabled": False}}
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if path.exists():
+        return path
+    if postgres if postgres is not None else wants_postgres():
+        missing = [var for var in POSTGRES_ENV.values() if var not in os.environ]
+        if missing:
+            raise ValueError(f"a PostgreSQL Dagster instance needs the environment variables {missing}")
+        storage = {"storage": postgres_storage_config()}
+    else:
+        storage = {"event_log_storage": event_log_config(dagster_home)}
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = {**storage, "concurrency": concurrency_config(), "telemetry": {"enabled": False}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
