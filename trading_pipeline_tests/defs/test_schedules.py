@@ -1,0 +1,92 @@
+"""The daily and intraday schedules evaluated at chosen instants with Dagster's testing API."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from dagster import RunRequest, build_schedule_context
+
+from trading_pipeline.definitions import defs
+from trading_pipeline.defs.intraday.assets import AS_OF_TAG
+from trading_pipeline.defs.schedules import build_daily_schedule, daily_cycle_schedule, intraday_cycle_schedule
+
+NY = ZoneInfo("America/New_York")
+REPOSITORY = defs.get_repository_def()  # resolves each request's partition against its job, as the daemon does
+
+
+def evaluate(schedule, *moment: int):
+    """The schedule's answer for a tick at ``moment`` (New York wall time), as the daemon would get it."""
+    data = schedule.evaluate_tick(build_schedule_context(
+        scheduled_execution_time=datetime(*moment, tzinfo=NY), repository_def=REPOSITORY
+    ))
+    return data.run_requests or [], data.skip_message
+
+
+def test_a_normal_session_runs_its_own_partition_at_16_15():
+    (request,), _ = evaluate(daily_cycle_schedule, 2012, 11, 26, 16, 15)
+    assert isinstance(request, RunRequest)
+    assert (request.partition_key, request.run_key) == ("2012-11-26", "daily_cycle:2012-11-26")
+
+
+def test_a_holiday_and_a_weekend_launch_nothing():
+    requests, reason = evaluate(daily_cycle_schedule, 2012, 11, 22, 16, 15)  # Thanksgiving
+    assert requests == [] and "2012-11-22 is not an NYSE session" in reason
+    requests, reason = evaluate(daily_cycle_schedule, 2012, 12, 25, 16, 15)  # Christmas
+    assert requests == [] and "not an NYSE session" in reason
+    assert daily_cycle_schedule.cron_schedule.endswith("* * 1-5")  # no weekend tick at all
+    requests, reason = evaluate(daily_cycle_schedule, 2012, 11, 24, 16, 15)  # a Saturday, if evaluated anyway
+    assert requests == [] and "not an NYSE session" in reason
+
+
+@pytest.mark.parametrize("day", [(2012, 11, 23), (2012, 12, 24)])
+def test_early_closes_run_15_minutes_after_the_real_close(day):
+    (request,), _ = evaluate(daily_cycle_schedule, *day, 13, 15)
+    assert request.partition_key == datetime(*day).date().isoformat()
+    requests, reason = evaluate(daily_cycle_schedule, *day, 16, 15)
+    assert requests == [] and "closes at 13:00: its daily run is at 13:15" in reason
+
+
+def test_the_early_tick_of_a_normal_day_is_before_its_close_and_skips():
+    requests, reason = evaluate(daily_cycle_schedule, 2012, 11, 26, 13, 15)
+    assert requests == [] and "closes at 16:00: its daily run is at 16:15" in reason
+
+
+def test_repeated_evaluation_gives_the_same_run_key():
+    first, _ = evaluate(daily_cycle_schedule, 2012, 11, 26, 16, 15)
+    again, _ = evaluate(daily_cycle_schedule, 2012, 11, 26, 16, 15)
+    assert [r.run_key for r in first] == [r.run_key for r in again] == ["daily_cycle:2012-11-26"]
+
+
+def test_the_delay_after_the_close_is_configurable():
+    late = build_daily_schedule(minutes_after_close=30)
+    assert late.cron_schedule == "30 13,16 * * 1-5" and late.execution_timezone == "America/New_York"
+    (request,), _ = evaluate(late, 2012, 11, 26, 16, 30)
+    assert request.partition_key == "2012-11-26"
+    with pytest.raises(ValueError, match="minutes_after_close"):
+        build_daily_schedule(minutes_after_close=90)
+
+
+def _intraday_day(*day: int) -> list[RunRequest]:
+    """Every 15-minute cron tick of a weekday from 09:00 to 16:45 New York time."""
+    start = datetime(*day, 9, 0, tzinfo=NY)
+    requests = []
+    for i in range(32):
+        moment = start + timedelta(minutes=15 * i)
+        requests += evaluate(intraday_cycle_schedule, *moment.timetuple()[:5])[0]
+    return requests
+
+
+def test_the_intraday_schedule_ticks_every_15_minutes_in_regular_hours_only():
+    requests = _intraday_day(2011, 3, 10)
+    assert len(requests) == 26  # 09:45 … 16:00
+    assert requests[0].tags[AS_OF_TAG] == "2011-03-10T14:45:00+00:00"
+    assert requests[-1].tags[AS_OF_TAG] == "2011-03-10T21:00:00+00:00"
+    assert {r.partition_key for r in requests} == {"2011-03-10"} and len({r.run_key for r in requests}) == 26
+    requests, reason = evaluate(intraday_cycle_schedule, 2011, 3, 10, 9, 30)  # the open: no bar complete yet
+    assert requests == [] and "outside regular hours (09:30-16:00)" in reason
+
+
+def test_the_intraday_schedule_stops_at_an_early_close_and_skips_holidays():
+    requests = _intraday_day(2012, 11, 23)
+    assert len(requests) == 14 and requests[-1].tags[AS_OF_TAG] == "2012-11-23T18:00:00+00:00"
+    assert _intraday_day(2012, 11, 22) == []
