@@ -246,18 +246,21 @@ def real_panel(real_bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_real_data_signals_are_well_formed(real_panel: pd.DataFrame) -> None:
-    # On these 4 symbols MomentumRotation never has 5 symbols to rank and there is no SPY benchmark,
-    # so those two only HOLD, for that reason (test_strategies_more covers them on the 5 stocks).
+    # On these 4 symbols MomentumRotation never has 5 symbols to rank, there is no SPY benchmark, and the
+    # bundled sector map puts all four in Information Technology (one sector: nothing to rotate between),
+    # so those three only HOLD, for that reason (test_strategies_more covers them on the 5 stocks).
     cannot_fire = {
         str(StrategyName.MOMENTUM_ROTATION): "symbols ranked by roc126 on this date (< 5)",
         str(StrategyName.RELATIVE_STRENGTH): "benchmark SPY not in the universe",
+        str(StrategyName.SECTOR_ROTATION): "sectors with a momentum on this date (< 2)",
     }
     for name, strategy in REGISTRY.items():
         signals = strategy.generate(real_panel)
         _assert_well_formed(signals, real_panel)
         if name in cannot_fire:
             assert signals["action"].eq(HOLD).all()
-            old_enough = real_panel["history"] >= strategy.min_history
+            # roc126 needs 127 bars: on the 126th the sector rule has nothing to rank yet.
+            old_enough = (real_panel["history"] >= strategy.min_history) & real_panel["roc126"].notna()
             assert signals.loc[old_enough, "reason"].str.endswith(cannot_fire[name]).all()
         else:
             assert (signals["action"] != HOLD).any()

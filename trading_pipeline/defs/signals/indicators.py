@@ -1,5 +1,7 @@
 """indicators: technical indicators per (session, symbol), computed once over the whole range."""
 
+from datetime import date
+
 import pandas as pd
 from dagster import AssetExecutionContext
 
@@ -14,18 +16,36 @@ from trading_pipeline.domain.indicators import compute_indicators
 WARMUP_SESSIONS = 260
 
 
-@session_table("signals")
-def indicators(context: AssetExecutionContext, market_bars: pd.DataFrame, market_data: MarketData) -> pd.DataFrame:
-    """The warm-up history before the range comes from the same provider through the same validation,
-    so a backtest starting on any session needs no earlier partitions."""
-    sessions = session_dates(context.partition_keys)
+def warm_indicators(market_data: MarketData, bars: pd.DataFrame, first_session: date) -> pd.DataFrame:
+    """Indicators of ``bars`` (validated, from ``first_session`` on), warmed up on the provider's earlier
+    bars through the same validation, so a range starting on any session needs no earlier partitions."""
     warmup = validate_bars(
         market_data.bars(
-            calendar.session_offset(sessions[0], -WARMUP_SESSIONS).date(),
-            calendar.previous_session(sessions[0]).date(),
+            calendar.session_offset(first_session, -WARMUP_SESSIONS).date(),
+            calendar.previous_session(first_session).date(),
         )
     )
-    frame = compute_indicators(pd.concat([warmup, market_bars], ignore_index=True))
-    frame = frame[frame["date"] >= pd.Timestamp(sessions[0])].reset_index(drop=True)
+    frame = compute_indicators(pd.concat([warmup, bars], ignore_index=True))
+    return frame[frame["date"] >= pd.Timestamp(first_session)].reset_index(drop=True)
+
+
+def indicators_with_lookback(market_data: MarketData, indicators: pd.DataFrame, first_session: date, lookback: int) -> pd.DataFrame:
+    """``indicators`` of a range preceded by the ``lookback`` sessions before it (each warmed up the same
+    way), sorted by (symbol, date): the history point-in-time metrics such as track records read."""
+    start = calendar.session_offset(first_session, -lookback).date()
+    before = validate_bars(market_data.bars(start, calendar.previous_session(first_session).date()))
+    earlier = warm_indicators(market_data, before, start)
+    return (
+        pd.concat([earlier, indicators], ignore_index=True)
+        .sort_values(["symbol", "date"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+@session_table("signals")
+def indicators(context: AssetExecutionContext, market_bars: pd.DataFrame, market_data: MarketData) -> pd.DataFrame:
+    """Only bars that passed validation get indicators; a quarantined bar is never a price."""
+    sessions = session_dates(context.partition_keys)
+    frame = warm_indicators(market_data, market_bars, sessions[0])
     context.add_output_metadata({"symbols": int(frame["symbol"].nunique()), "warmup_sessions": WARMUP_SESSIONS})
     return frame

@@ -1,16 +1,39 @@
-"""signals: BUY/SELL/HOLD with confidence, stop and target from each symbol's selected strategy."""
+"""signals: BUY/SELL/HOLD with confidence, stop and target from each symbol's selected strategy, and that
+strategy's point-in-time track record on the symbol (read by the quant validation)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, Config, MetadataValue
+from pydantic import Field
 
+from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.defs.session_table import session_table
-from trading_pipeline.domain.strategies import generate_signals
+from trading_pipeline.defs.signals.indicators import indicators_with_lookback
+from trading_pipeline.domain.validation import TRACK_RECORD_WINDOW, signals_with_track_record
+
+
+class SignalsConfig(Config):
+    track_record_window: int = Field(
+        default=TRACK_RECORD_WINDOW, ge=20, description="Sessions of history behind each track record and the VIF."
+    )
 
 
 @session_table("signals")
-def signals(context: AssetExecutionContext, indicators: pd.DataFrame, strategy_selection: pd.DataFrame) -> pd.DataFrame:
-    """Every strategy runs vectorized over the range; each row keeps the output of its selected one."""
-    frame = generate_signals(indicators, strategy_selection)
+def signals(
+    context: AssetExecutionContext,
+    config: SignalsConfig,
+    indicators: pd.DataFrame,
+    strategy_selection: pd.DataFrame,
+    market_data: MarketData,
+    strategies: StrategyCatalog,
+) -> pd.DataFrame:
+    """Every selected strategy runs once, vectorized over the range and the track-record window before it
+    (from the market data provider); each row keeps the output of its selected strategy."""
+    first = session_dates(context.partition_keys)[0]
+    history = indicators_with_lookback(market_data, indicators, first, config.track_record_window)
+    frame = signals_with_track_record(history, strategy_selection, strategies.registry, config.track_record_window)
+    frame = frame[frame["date"] >= pd.Timestamp(first)].reset_index(drop=True)
     actions = frame.groupby(["strategy", "action"]).size().rename("rows").reset_index()
     context.add_output_metadata({"actions": MetadataValue.md(actions.to_markdown(index=False))})
     return frame

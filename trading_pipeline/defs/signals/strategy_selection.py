@@ -1,27 +1,48 @@
 """strategy_selection: one strategy of the closed set per (session, symbol), chosen by an op that retries."""
 
 import pandas as pd
-from dagster import Backoff, In, Jitter, MetadataValue, OpExecutionContext, Out, RetryPolicy, graph_asset, op
+from dagster import In, MetadataValue, OpExecutionContext, Out, graph_asset, op
 
-from trading_pipeline.defs.partitions import sessions_partitions, single_run
+from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
+from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
 from trading_pipeline.defs.resources.selector import StrategySelector
-from trading_pipeline.domain.strategies import REGISTRY
-
-# LLM providers fail transiently (429/5xx); the op retries with backoff before its selector falls back.
-SELECTION_RETRY = RetryPolicy(max_retries=3, delay=1.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+from trading_pipeline.defs.resources.strategies import StrategyCatalog
+from trading_pipeline.domain.selection import SELECTION_COLUMNS
 
 
-@op(retry_policy=SELECTION_RETRY, ins={"market_context": In(pd.DataFrame)}, out=Out(pd.DataFrame, io_manager_key="session_store"))
-def select_strategies(context: OpExecutionContext, market_context: pd.DataFrame, selector: StrategySelector):
-    """Anything outside the registered strategies is refused here, whatever the selector answered."""
-    available = sorted(REGISTRY)
-    selection = selector.select(market_context, available)
+@op(retry_policy=LLM_OP_RETRY, ins={"market_context": In(pd.DataFrame)}, out=Out(pd.DataFrame, io_manager_key="session_store"))
+def select_strategies(
+    context: OpExecutionContext,
+    market_context: pd.DataFrame,
+    selector: StrategySelector,
+    journal: JournalResource,
+    trading: TradingBook,
+    strategies: StrategyCatalog,
+):
+    """Anything outside the registered strategies is refused here, whatever the selector answered; every
+    choice is journaled with who made it and how (strategy_choices)."""
+    available = strategies.names
+    with retry_only_invalid_answers():
+        selection = selector.select(market_context, available, llm_run(context, journal, trading))
     unknown = sorted(set(selection["strategy"]) - set(available))
     if unknown:
         raise ValueError(f"selector {selector.provider} chose strategies outside the allowed set: {unknown}")
+    sessions = session_dates(context.partition_keys)
+    journal.journal.replace_strategy_choices(
+        trading.book, sessions, selection.rename(columns={"date": "session"}), context.run.run_id
+    )
     counts = selection["strategy"].value_counts().rename_axis("strategy").reset_index(name="rows")
-    context.add_output_metadata({"selector": selector.provider, "choices": MetadataValue.md(counts.to_markdown(index=False))})
-    return selection
+    context.add_output_metadata(
+        {
+            "selector": selector.provider,
+            "choices": MetadataValue.md(counts.to_markdown(index=False)),
+            "decided_by": outcome_table(selection["outcome"]),
+        }
+    )
+    return selection[SELECTION_COLUMNS]
 
 
 @graph_asset(

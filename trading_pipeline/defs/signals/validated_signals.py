@@ -1,21 +1,81 @@
-"""validated_signals: signals after the quant checks (confidence may only go down)."""
+"""validated_signals: the quant checks, then an optional review; confidence may only ever go down."""
 
 import pandas as pd
-from dagster import AssetExecutionContext
+from dagster import Config, In, OpExecutionContext, Out, graph_asset, op
 
-from trading_pipeline.defs.session_table import session_table
-from trading_pipeline.domain.validation import validate_signals
+from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
+from trading_pipeline.defs.partitions import sessions_partitions, single_run
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
+from trading_pipeline.defs.resources.review import SignalReviewer
+from trading_pipeline.domain.llm.review import apply_reviews
+from trading_pipeline.domain.strategies.base import MIN_SIGNAL_CONFIDENCE
+from trading_pipeline.domain.validation import ValidationThresholds, validate_signals
 
 
-@session_table("signals")
-def validated_signals(context: AssetExecutionContext, signals: pd.DataFrame, market_context: pd.DataFrame) -> pd.DataFrame:
+class QuantValidationConfig(Config):
+    """The limits of domain.validation.ValidationThresholds (defaults explained in the README)."""
+
+    min_trades: int = 3
+    min_expectancy: float = 0.0
+    sharpe_target: float = 1.5
+    max_drawdown: float = 0.08
+    volatility_spike_ratio: float = 1.5
+    thin_volume_ratio: float = 0.5
+    max_vif: float = 10.0
+
+
+@op(ins={"signals": In(pd.DataFrame), "market_context": In(pd.DataFrame)}, out=Out(pd.DataFrame))
+def quant_validation(
+    context: OpExecutionContext, config: QuantValidationConfig, signals: pd.DataFrame, market_context: pd.DataFrame
+) -> pd.DataFrame:
     """Every lowered confidence carries its reason in the ``validation`` column."""
-    frame = validate_signals(signals, market_context)
+    frame = validate_signals(signals, market_context, ValidationThresholds(**config.model_dump()))
+    entries = frame[frame["action"] == "BUY"]
+    context.add_output_metadata(
+        {
+            "entries": len(entries),
+            "entries_lowered": int((entries["confidence"] < entries["raw_confidence"]).sum()),
+            "entries_passing": int((entries["confidence"] >= MIN_SIGNAL_CONFIDENCE).sum()),
+        }
+    )
+    return frame
+
+
+@op(retry_policy=LLM_OP_RETRY, ins={"validated": In(pd.DataFrame)}, out=Out(pd.DataFrame, io_manager_key="session_store"))
+def review_signals(
+    context: OpExecutionContext,
+    validated: pd.DataFrame,
+    reviewer: SignalReviewer,
+    journal: JournalResource,
+    trading: TradingBook,
+) -> pd.DataFrame:
+    """The reviewer's verdicts, applied so that they can only lower a confidence or veto (action HOLD);
+    the reason goes into ``review``. Sizes, stops and targets are not the reviewer's to touch."""
+    with retry_only_invalid_answers():
+        reviews, outcomes = reviewer.review(validated, llm_run(context, journal, trading))
+    frame = apply_reviews(validated, reviews)
     actionable = frame["action"] != "HOLD"
     context.add_output_metadata(
         {
             "actionable": int(actionable.sum()),
             "lowered": int((actionable & (frame["confidence"] < frame["raw_confidence"])).sum()),
+            "reviewer": reviewer.provider,
+            "reviewed_lowered": int((frame["confidence"] < validated["confidence"]).sum()),
+            "vetoed": int(((validated["action"] != "HOLD") & ~actionable).sum()),
+            "review_requests": outcome_table(outcomes),
         }
     )
     return frame
+
+
+@graph_asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    group_name="signals",
+    kinds={"pandas"},
+)
+def validated_signals(signals: pd.DataFrame, market_context: pd.DataFrame) -> pd.DataFrame:
+    """Signals after the quant checks and the optional review (confidence may only go down)."""
+    return review_signals(quant_validation(signals, market_context))

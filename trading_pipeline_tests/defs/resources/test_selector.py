@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.domain.strategies import REGISTRY
@@ -29,11 +28,13 @@ def test_pinned_selector_chooses_its_strategy_everywhere():
     assert (selection["reason"] == "pinned to Breakout").all()
 
 
-def test_unpinned_selector_follows_the_regime():
+def test_unpinned_selector_follows_the_policy():
+    """Trending up with roc20 +10% in its direction → DualMomentum; ranging ADX 10 → MovingAverageEnvelope."""
     selection = RuleBasedSelector().select(_context(), sorted(REGISTRY))
-    assert selection["strategy"].tolist() == ["TrendFollowing", "MeanReversion"]
+    assert selection["strategy"].tolist() == ["DualMomentum", "MovingAverageEnvelope"]
+    assert (selection["outcome"] == "rules").all()
 
 
-def test_pinning_an_unknown_strategy_is_refused_at_configuration():
-    with pytest.raises(ValidationError, match="unknown strategy 'BuyEverything'"):
-        RuleBasedSelector(pin="BuyEverything")
+def test_pinning_an_unregistered_strategy_is_refused():
+    with pytest.raises(ValueError, match="pinned strategy 'BuyEverything' is not registered"):
+        RuleBasedSelector(pin="BuyEverything").select(_context(), sorted(REGISTRY))
