@@ -12,6 +12,7 @@ from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.domain.journal import Journal
 from trading_pipeline.instance_storage import RUN_ENVIRONMENT, event_log_config
+from trading_pipeline_tests.pg import backtest_journals, pg_database, pg_databases, pg_server  # noqa: F401  (PostgreSQL)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

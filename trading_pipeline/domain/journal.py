@@ -6,7 +6,8 @@ transaction — delete (book, sessions[, source]) then bulk insert — and never
 validated in full before the transaction opens: a bad frame raises ``ValueError`` and leaves the journal as it was.
 
 The SQL is portable SQLAlchemy 2.0 (no dialect-specific statements), so the same code runs on SQLite files and on
-PostgreSQL (``postgresql+psycopg://``).
+PostgreSQL (``postgresql+psycopg://``; a bare ``postgresql://`` URL gets psycopg 3 too). The schema is versioned by
+the Alembic migrations of ``trading_pipeline.migrations``; ``create_schema`` brings a database to their head.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     make_url,
     select,
@@ -51,11 +53,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from trading_pipeline.domain.llm.calls import CHOICE_OUTCOMES, REQUEST_OUTCOMES, Outcome, Step
+from trading_pipeline.migrations import upgrade_to_head
+
 type DateLike = date | datetime | pd.Timestamp | np.datetime64 | str
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Bound parameters per DELETE ... IN (...): far below SQLite's and PostgreSQL's limits, even for long backfills.
 _DELETE_CHUNK = 500
+# Rows per driver executemany, all in the caller's transaction.
+_INSERT_CHUNK = 50_000
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -195,9 +202,77 @@ class BookState(Base):
     state: Mapped[str] = mapped_column(Text, comment="JSON: the book the next session starts from")
 
 
+class LLMCall(Base):
+    """One LLM request or its stand-in (cache hit, budget, fallback): an append-only log, never replaced."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index(None, "book", "session"), Index(None, "prompt_hash"), Index(None, "run_id", "step"), Index(None, "provider"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    run_id: Mapped[str]
+    session: Mapped[date | None] = mapped_column(Date)
+    step: Mapped[str]
+    provider: Mapped[str]
+    model: Mapped[str]
+    prompt_hash: Mapped[str]
+    input_tokens: Mapped[float]
+    output_tokens: Mapped[float]
+    latency_ms: Mapped[float]
+    outcome: Mapped[str]
+    decision: Mapped[str | None] = mapped_column(Text, comment="JSON of the validated or fallback decision")
+    error: Mapped[str | None] = mapped_column(Text, comment="why the answer was refused or the call failed (no secrets)")
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class AuditReport(Base):
+    __tablename__ = "audit_reports"
+    __table_args__ = (UniqueConstraint("book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[str]
+    provider: Mapped[str]
+    model: Mapped[str]
+    markdown: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class StrategyChoice(Base):
+    __tablename__ = "strategy_choices"
+    __table_args__ = (Index(None, "book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date)
+    symbol: Mapped[str]
+    strategy: Mapped[str]
+    provider: Mapped[str]
+    outcome: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str]
+
+
+class Alert(Base):
+    """An operational alert (e.g. a failed run): append-only, not per book, so it is not in ``TABLES``."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index(None, "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str]
+    run_id: Mapped[str | None]
+    job: Mapped[str | None]
+    step: Mapped[str | None]
+    summary: Mapped[str] = mapped_column(Text, comment="what failed and why (never a secret)")
+    delivery: Mapped[str] = mapped_column(comment="journal only, or the webhook outcome (never its URL)")
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
-    for model in (Order, Fill, Position, Equity, RiskEvent, BookState)
+    for model in (Order, Fill, Position, Equity, RiskEvent, BookState, LLMCall, AuditReport, StrategyChoice)
 }
 
 
@@ -223,6 +298,9 @@ _RULES: dict[str, _Rules] = {
     "positions": _Rules(unique=(("session", "symbol"),)),
     "equity": _Rules(unique=(("session",),)),
     "risk_events": _Rules(choices={"action": frozenset(RiskAction)}, may_be_empty=("message",)),
+    "llm_calls": _Rules(choices={"outcome": frozenset(Outcome), "step": frozenset(Step)}),
+    "audit_reports": _Rules(unique=(("session",),)),
+    "strategy_choices": _Rules(choices={"outcome": CHOICE_OUTCOMES}, unique=(("session", "symbol"),)),
 }
 
 
@@ -269,6 +347,7 @@ class Journal:
         except (ArgumentError, TypeError, ValueError):
             # The unparsed text may hold a password, so neither it nor the parser's message is shown.
             raise ValueError("the journal URL is not a valid SQLAlchemy database URL") from None
+        parsed = _with_driver(parsed)
         self._url = parsed
         self.url = parsed.render_as_string(hide_password=True)
         is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -278,7 +357,8 @@ class Journal:
             except OSError as exc:
                 raise self._error("create the database directory", exc) from exc
         try:
-            self._engine: Engine = create_engine(parsed)
+            # pre_ping: a pooled PostgreSQL connection dropped by a server restart is replaced, not reused.
+            self._engine: Engine = create_engine(parsed, pool_pre_ping=not is_sqlite)
         except (SQLAlchemyError, ImportError) as exc:
             raise self._error("create the engine", exc) from exc
         if is_sqlite:
@@ -291,10 +371,15 @@ class Journal:
         """Release pooled connections (the Journal stays usable and reconnects on demand)."""
         self._engine.dispose()
 
+    @property
+    def database_url(self) -> URL:
+        """The database URL with its driver (``str()`` of a URL masks the password)."""
+        return self._url
+
     def create_schema(self) -> None:
-        """Create the missing tables and indexes; existing ones are left as they are."""
+        """Migrate the database to the head of the journal's migrations (one cheap query if it is there)."""
         with self._guard("create the schema"):
-            Base.metadata.create_all(self._engine)
+            upgrade_to_head(self._engine)
 
     def replace_orders(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the orders decided in ``sessions``; ``created_at`` defaults to now and naive times are UTC."""
@@ -341,6 +426,94 @@ class Journal:
             "state": texts,
         }
         return self._write(TABLES["book_states"], book, set(dates), columns, None)
+
+    def record_llm_calls(self, book: str, run_id: str, rows: pd.DataFrame) -> int:
+        """Append LLM calls (every call happened, so a re-run adds rows rather than replacing them)."""
+        context = {"book": _label("book", book), "run_id": _label("run_id", run_id)}
+        table = TABLES["llm_calls"]
+        sessions = {to_session_date(s) for s in rows["session"].dropna()} if "session" in rows.columns else set()
+        columns = _columns(table, _RULES["llm_calls"], rows, sessions, context)
+        with self._guard(f"record llm_calls of book {book!r}"), self._engine.begin() as conn:
+            return _bulk_insert(conn, table, columns)
+
+    def cached_llm_decision(self, step: str, prompt_hash: str) -> str | None:
+        """The decision of the latest valid answer to this exact prompt (any book, any run), or None."""
+        table = TABLES["llm_calls"]
+        stmt = (
+            select(table.c.decision)
+            .where(table.c.prompt_hash == prompt_hash, table.c.step == step, table.c.outcome == str(Outcome.OK))
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        with self._guard("read the LLM cache"), self._engine.connect() as conn:
+            return conn.execute(stmt).scalar()
+
+    def llm_usage(self, run_id: str, step: str) -> tuple[int, int]:
+        """Requests and tokens a run has spent on a step so far (cache hits and fallbacks cost nothing)."""
+        table = TABLES["llm_calls"]
+        stmt = select(func.count(), func.coalesce(func.sum(table.c.input_tokens + table.c.output_tokens), 0)).where(
+            table.c.run_id == run_id, table.c.step == step, table.c.outcome.in_([str(o) for o in REQUEST_OUTCOMES])
+        )
+        with self._guard("read the LLM usage"), self._engine.connect() as conn:
+            calls, tokens = conn.execute(stmt).one()
+        return int(calls), int(tokens)
+
+    def last_llm_rejection(self, run_id: str, step: str, prompt_hash: str) -> str | None:
+        """Why the run's latest answer to this prompt was refused, if it was (told to the model when it retries)."""
+        table = TABLES["llm_calls"]
+        stmt = (
+            select(table.c.error)
+            .where(
+                table.c.run_id == run_id,
+                table.c.step == step,
+                table.c.prompt_hash == prompt_hash,
+                table.c.outcome == str(Outcome.INVALID),
+            )
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        with self._guard("read the last LLM rejection"), self._engine.connect() as conn:
+            return conn.execute(stmt).scalar()
+
+    def recent_llm_outcomes(self, provider: str, limit: int) -> list[tuple[str, datetime]]:
+        """The outcomes and times of the provider's last ``limit`` requests, oldest first (for its circuit breaker)."""
+        table = TABLES["llm_calls"]
+        stmt = (
+            select(table.c.outcome, table.c.created_at)
+            .where(table.c.provider == provider, table.c.outcome.in_([str(o) for o in REQUEST_OUTCOMES]))
+            .order_by(table.c.id.desc())
+            .limit(limit)
+        )
+        with self._guard("read the LLM outcomes"), self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [(outcome, _as_utc(at)) for outcome, at in reversed(rows)]
+
+    def replace_strategy_choices(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the strategy chosen per (session, symbol), with who chose it and how."""
+        return self._replace("strategy_choices", book, sessions, rows, run_id)
+
+    def strategy_choice_counts(
+        self, book: str, start: DateLike | None = None, end: DateLike | None = None, outcome: str | None = None
+    ) -> pd.DataFrame:
+        """Choices per session, strategy, provider and outcome (counted in the database: a backtest has many)."""
+        table = TABLES["strategy_choices"]
+        keys = [table.c.session, table.c.strategy, table.c.provider, table.c.outcome]
+        stmt = select(*keys, func.count().label("rows")).where(table.c.book == book).group_by(*keys).order_by(*keys)
+        if outcome is not None:
+            stmt = stmt.where(table.c.outcome == outcome)
+        if start is not None:
+            stmt = stmt.where(table.c.session >= to_session_date(start))
+        if end is not None:
+            stmt = stmt.where(table.c.session <= to_session_date(end))
+        with self._guard("count strategy choices"), self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["session", "strategy", "provider", "outcome", "rows"])
+        frame["session"] = pd.to_datetime(frame["session"]).astype("datetime64[ns]")
+        return frame
+
+    def replace_audit_reports(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
+        """Replace the audit narrative (one per session) of ``sessions``."""
+        return self._replace("audit_reports", book, sessions, rows, run_id)
 
     def load_book_state(self, book: str, before: DateLike) -> tuple[date, dict[str, Any]] | None:
         """The latest state of ``book`` saved strictly before ``before``, or None if there is none."""
@@ -412,6 +585,25 @@ class Journal:
                     f"orders: {len(params) - updated} of {len(params)} order ids are not orders of book {book!r}"
                 )
         return updated
+
+    def record_alert(
+        self, kind: str, summary: str, delivery: str, run_id: str | None = None, job: str | None = None, step: str | None = None
+    ) -> None:
+        """Append an alert; the caller has already removed anything secret from ``summary``."""
+        row = {"kind": _label("kind", kind), "run_id": run_id, "job": job, "step": step, "summary": summary,
+               "delivery": delivery, "created_at": datetime.now(UTC)}
+        with self._guard("record an alert"), self._engine.begin() as conn:
+            conn.execute(insert(Alert.__table__), [row])
+
+    def read_alerts(self) -> pd.DataFrame:
+        """Every alert, oldest first."""
+        table = Alert.__table__
+        columns = [c for c in table.columns if c.name != "id"]
+        with self._guard("read alerts"), self._engine.connect() as conn:
+            rows = conn.execute(select(*columns).order_by(table.c.id)).all()
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns])
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+        return frame
 
     def delete_book(self, book: str) -> int:
         """Delete every row of ``book`` in every table; returns how many rows were deleted."""
@@ -494,13 +686,30 @@ def _bulk_insert(conn: Connection, table: Table, columns: Mapping[str, list[Any]
     processed: dict[str, list[Any]] = {}
     for name, values in columns.items():
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        processed[name] = [processor(value) for value in values] if processor else values
-    if compiled.positional:
-        parameters: list[Any] = list(zip(*(processed[name] for name in compiled.positiontup or ()), strict=True))
-    else:
-        parameters = [dict(zip(processed, row, strict=True)) for row in zip(*processed.values(), strict=True)]
-    conn.exec_driver_sql(str(compiled), parameters)
+        if processor:  # once per distinct value: a long backfill repeats each session date many times
+            converted = {value: processor(value) for value in set(values)}
+            processed[name] = [converted[value] for value in values]
+        else:
+            processed[name] = values
+    sql = str(compiled)
+    names = list(compiled.positiontup or ()) if compiled.positional else list(processed)
+    for start in range(0, count, _INSERT_CHUNK):  # bounded parameter lists: a backtest inserts 600k+ rows
+        rows = zip(*(processed[name][start : start + _INSERT_CHUNK] for name in names), strict=True)
+        parameters: list[Any] = list(rows) if compiled.positional else [dict(zip(names, row)) for row in rows]
+        conn.exec_driver_sql(sql, parameters)
     return count
+
+
+def _with_driver(url: URL) -> URL:
+    """``postgresql://`` (or ``postgres://``) means psycopg 3 here; SQLAlchemy 2.0 would pick psycopg2."""
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; the journal writes them in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -556,7 +765,7 @@ def _columns(
             default = datetime.now(UTC) if isinstance(column.type, DateTime) else None
             values[column.name] = [default] * count
         elif column.name == "session":
-            values["session"] = _session_values(rows["session"], label, sessions)
+            values["session"] = _session_values(rows["session"], label, sessions, bool(column.nullable))
         elif isinstance(column.type, Double):
             positive = column.name in rules.positive
             values[column.name] = _float_values(rows[column.name], label, bool(column.nullable), positive)
@@ -578,11 +787,13 @@ def _columns(
     return values
 
 
-def _session_values(series: pd.Series, label: str, sessions: set[date]) -> list[date]:
+def _session_values(series: pd.Series, label: str, sessions: set[date], nullable: bool = False) -> list[date | None]:
     codes, uniques = pd.factorize(series)
     missing = int((codes < 0).sum())
-    if missing:
+    if missing and not nullable:
         raise ValueError(f"{label}: {missing} row(s) have no session")
+    if len(uniques) == 0:
+        return [None] * len(series)
     dates = np.empty(len(uniques), dtype=object)
     dates[:] = [to_session_date(value) for value in uniques]
     outside = sorted(set(dates) - sessions)
@@ -592,7 +803,9 @@ def _session_values(series: pd.Series, label: str, sessions: set[date]) -> list[
             f"{label}: {rows_outside} row(s) fall on sessions {_show(outside)}, which are not among the sessions "
             f"being replaced {_show(sorted(sessions))}"
         )
-    return dates[codes].tolist()
+    picked = dates[codes]
+    picked[codes < 0] = None
+    return picked.tolist()
 
 
 def _float_values(series: pd.Series, label: str, nullable: bool, positive: bool) -> list[float | None]:
@@ -614,18 +827,20 @@ def _string_values(series: pd.Series, label: str, nullable: bool, may_be_empty: 
     missing = series.isna().to_numpy()
     if missing.any() and not nullable:
         raise ValueError(f"{label} has {int(missing.sum())} missing row(s) of {len(series)}")
-    values: list[Any] = series.astype(object).tolist()
-    result: list[str | None] = []
-    for value, absent in zip(values, missing.tolist(), strict=True):
-        if absent:
-            result.append(None)
-        elif not isinstance(value, str):
-            raise ValueError(f"{label} must hold strings, found {type(value).__name__} {value!r}")
-        elif not value and not may_be_empty:
-            raise ValueError(f"{label} has empty strings")
-        else:
-            result.append(value)
-    return result
+    # Checked column-wise (a backtest writes hundreds of thousands of strategy choices); the loop only runs
+    # to name the first offending value.
+    present = series[~missing]
+    if len(present) and pd.api.types.infer_dtype(present, skipna=False) != "string":
+        value = next(v for v in present.astype(object) if not isinstance(v, str))
+        raise ValueError(f"{label} must hold strings, found {type(value).__name__} {value!r}")
+    if not may_be_empty and present.eq("").any():
+        raise ValueError(f"{label} has empty strings")
+    # Each distinct string once, shared by its rows: 600k choices hold a handful of strategies and symbols.
+    codes, uniques = pd.factorize(series)
+    distinct = np.empty(len(uniques) + 1, dtype=object)
+    distinct[:-1] = list(uniques)
+    distinct[-1] = None  # code -1: missing
+    return distinct[codes].tolist()
 
 
 def _timestamp_values(series: pd.Series, label: str) -> list[datetime]:
