@@ -2,7 +2,7 @@
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
@@ -75,4 +75,7 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=DEFAULT_RESOURCES,
+    # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a
+    # trading cycle's steps are small (a crash still fails the run, visibly).
+    executor=in_process_executor,
 )

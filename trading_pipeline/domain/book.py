@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -378,7 +378,10 @@ EVENT_COLUMNS = [f.name for f in fields(RiskEvent)]
 
 
 def _frame(rows: Iterable[Any], columns: Sequence[str], date_columns: Sequence[str]) -> pd.DataFrame:
-    frame = pd.DataFrame([asdict(r) for r in rows], columns=list(columns))
+    # Column by column with getattr: dataclasses.asdict deep-copies every field and made a backtest's
+    # 100k+ risk events cost seconds.
+    records = list(rows)
+    frame = pd.DataFrame({c: [getattr(r, c) for r in records] for c in columns}, columns=list(columns))
     for col in date_columns:
         frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
     return frame

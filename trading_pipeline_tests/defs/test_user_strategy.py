@@ -26,14 +26,19 @@ def readme_example(tmp_path, monkeypatch) -> str:
     sys.modules.pop("my_strategies", None)
 
 
-def test_readme_sma_cross_runs_through_a_backfill(instance, readme_example) -> None:
-    run = run_cycle(
+def _backfill(instance, plugin: str):
+    """The first half of 2012 as one run, with the plugin registered and the selector pinned to it."""
+    return run_cycle(
         instance,
         "2012-01-03",
         "2012-06-29",
-        strategies=StrategyCatalog(plugins=[readme_example]),
+        strategies=StrategyCatalog(plugins=[plugin]),
         selector=RuleBasedSelector(pin="SmaCross"),
     )
+
+
+def test_readme_sma_cross_runs_through_a_backfill(instance, readme_example) -> None:
+    run = _backfill(instance, readme_example)
     assert run.result.success, run.failed_checks()
     orders = run.table("orders")
     fills = run.table("fills")
@@ -41,13 +46,7 @@ def test_readme_sma_cross_runs_through_a_backfill(instance, readme_example) -> N
     assert orders["reason"].str.match(r"SMA10 crossed (above|below) SMA20").all()
     assert len(fills) > 0
     # The same range run again gives the identical fills: the plugin is deterministic like the built-ins.
-    again = run_cycle(
-        instance,
-        "2012-01-03",
-        "2012-06-29",
-        strategies=StrategyCatalog(plugins=[readme_example]),
-        selector=RuleBasedSelector(pin="SmaCross"),
-    )
+    again = _backfill(instance, readme_example)
     cols = ["session", "symbol", "side", "qty", "price"]
     assert again.table("fills")[cols].equals(fills[cols])
 
