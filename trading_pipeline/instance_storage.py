@@ -146,7 +146,8 @@ def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> P
     else:
         storage = {"event_log_storage": event_log_config(dagster_home)}
     dagster_home.mkdir(parents=True, exist_ok=True)
-    config = {**storage, "concurrency": concurrency_config(), "telemetry": {"enabled": False}}
+    # No telemetry, and no "join the community" dialog over the asset graph on first open.
+    config = {**storage, "concurrency": concurrency_config(), "telemetry": {"enabled": False}, "nux": {"enabled": False}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from trading_pipeline.cli import main
+from trading_pipeline.domain.walk_forward import best_by_sharpe
 
 
 @pytest.fixture
@@ -66,3 +67,64 @@ def test_strategies_prints_one_backtest_per_strategy(dagster_home, capsys):
 
     books = {run.tags["trading_pipeline/book"] for run in DagsterInstance.get().get_runs()}
     assert books == {f"strategy:{name}" for name in REGISTRY}
+
+
+def _kept(capsys, *args) -> list[dict]:
+    capsys.readouterr()
+    assert main(["backtests", "--json", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_backtests_are_kept_tagged_and_compared(dagster_home, capsys):
+    common = ["--start", "2008-09-01", "--end", "2008-10-31", "--symbols", "AAPL,IBM,MSFT", "--json"]
+    assert main(["backtest", *common, "--name", "regime policy"]) == 0
+    assert main(["backtest", *common, "--strategy", "MeanReversion", "--book", "mr"]) == 0
+    kept = _kept(capsys)
+    assert [k["name"] for k in kept] == ["regime policy", "mr"]  # the first survives the second run
+    first, second = kept
+    assert first["book"] == "backtest" and second["book"] == "mr"
+    assert (first["start"], first["end"]) == ("2008-09-02", "2008-10-31")
+    assert second["parameters"]["strategy"] == "MeanReversion" and first["parameters"]["strategy"] is None
+    assert second["parameters"]["limits"]["risk_per_trade"] > 0
+    assert first["code_version"].startswith("0.")
+    assert {"sharpe", "calmar", "turnover", "trades"} <= set(first["metrics"])
+    assert first["metrics"] != second["metrics"]
+    assert [k["name"] for k in _kept(capsys, "--book", "mr")] == ["mr"]
+    from dagster import DagsterInstance
+
+    run = DagsterInstance.get().get_run_by_id(second["run_id"])
+    assert run.tags["trading_pipeline/backtest_name"] == "mr"
+    assert json.loads(run.tags["trading_pipeline/backtest_parameters"])["strategy"] == "MeanReversion"
+
+    assert main(["backtests"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| name | book | start | end | total_return")
+    assert [row.split(" | ")[0] for row in table[1:]] == ["| regime policy", "| mr"]
+
+
+def test_walk_forward_picks_on_train_and_reports_out_of_sample(dagster_home, capsys):
+    code = main(["walk-forward", "--start", "2008-08-01", "--end", "2008-10-31", "--train-months", "1",
+                 "--test-months", "1", "--param", "strategy=TrendFollowing,MeanReversion", "--symbols", "AAPL,IBM,MSFT"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and not line.startswith("| window")]
+    assert [(r[0], r[1], r[5]) for r in rows] == [
+        ("| 1", "2008-08-01..2008-08-31", "2008-09-01..2008-09-30"),
+        ("| 2", "2008-09-01..2008-09-30", "2008-10-01..2008-10-31"),
+    ]
+    kept = {k["name"]: k for k in _kept(capsys)}
+    assert len(kept) == 6  # 2 windows x (2 train values + 1 test)
+    for window, row in enumerate(rows, 1):
+        best = row[2]
+        train = {v: kept[f"walk-forward #{window} train strategy={v}"]["metrics"]["sharpe"]
+                 for v in ("TrendFollowing", "MeanReversion")}  # fmt: skip
+        assert best == best_by_sharpe(list(train.items()))
+        test = kept[f"walk-forward #{window} test strategy={best}"]
+        assert test["parameters"]["strategy"] == best and test["start"] >= f"2008-{8 + window:02d}-01"
+
+
+def test_walk_forward_refuses_an_unsweepable_parameter(dagster_home, capsys):
+    code = main(["walk-forward", "--start", "2008-08-01", "--end", "2008-10-31", "--train-months", "1",
+                 "--test-months", "1", "--param", "book=a,b"])
+    assert code == 1
+    assert "cannot sweep 'book'" in capsys.readouterr().err

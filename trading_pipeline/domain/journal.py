@@ -270,6 +270,25 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(comment="UTC")
 
 
+class Backtest(Base):
+    """A backtest's identity and headline results, kept across runs: not per-book data that a new backtest of
+    the book replaces, so it is not in ``TABLES`` (``delete_book`` keeps it)."""
+
+    __tablename__ = "backtests"
+    __table_args__ = (Index(None, "book"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(unique=True)
+    book: Mapped[str]
+    name: Mapped[str]
+    parameters: Mapped[str] = mapped_column(Text, comment="JSON: what was varied (strategy pin, limits, ...)")
+    code_version: Mapped[str] = mapped_column(comment="package version, +git commit when known")
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    metrics: Mapped[str] = mapped_column(Text, comment="JSON: performance_report's metrics")
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
     for model in (Order, Fill, Position, Equity, RiskEvent, BookState, LLMCall, AuditReport, StrategyChoice)
@@ -602,6 +621,46 @@ class Journal:
         with self._guard("read alerts"), self._engine.connect() as conn:
             rows = conn.execute(select(*columns).order_by(table.c.id)).all()
         frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns])
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+        return frame
+
+    def record_backtest(
+        self,
+        run_id: str,
+        book: str,
+        name: str,
+        parameters: Mapping[str, Any],
+        code_version: str,
+        start: DateLike,
+        end: DateLike,
+        metrics: Mapping[str, Any],
+    ) -> None:
+        """Keep a backtest's results; a re-executed report of the same run replaces its row, never duplicates it."""
+        row = {
+            "run_id": _label("run_id", run_id), "book": _label("book", book), "name": _label("name", name),
+            "parameters": json.dumps(dict(parameters), sort_keys=True, allow_nan=False),
+            "code_version": _label("code_version", code_version),
+            "start": to_session_date(start), "end": to_session_date(end),
+            "metrics": json.dumps(dict(metrics), sort_keys=True, allow_nan=False),
+            "created_at": datetime.now(UTC),
+        }  # fmt: skip
+        table = Backtest.__table__
+        with self._guard("record a backtest"), self._engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(insert(table), [row])
+
+    def read_backtests(self, book: str | None = None) -> pd.DataFrame:
+        """Kept backtests, oldest first; ``parameters`` and ``metrics`` as dicts."""
+        table = Backtest.__table__
+        columns = [c for c in table.columns if c.name != "id"]
+        stmt = select(*columns).order_by(table.c.created_at, table.c.id)
+        if book is not None:
+            stmt = stmt.where(table.c.book == book)
+        with self._guard("read backtests"), self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.name for c in columns])
+        for column in ("parameters", "metrics"):
+            frame[column] = frame[column].map(json.loads)
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
         return frame
 

@@ -15,6 +15,7 @@ import pandas as pd
 FILL_METRIC_COLUMNS = ["session", "symbol", "side", "qty", "price", "commission"]
 ROUND_TRIP_COLUMNS = [
     "symbol",
+    "strategy",
     "entry_session",
     "exit_session",
     "qty",
@@ -35,7 +36,11 @@ def _check_fills(fills: pd.DataFrame) -> pd.DataFrame:
     bad = sorted(set(fills["side"]) - {"buy", "sell"})
     if bad:
         raise ValueError(f"fills frame holds unknown sides {bad}")
-    frame = fills[FILL_METRIC_COLUMNS].copy()
+    # The strategy that decided a fill is optional: a round trip is credited to its entry's strategy.
+    frame = fills[FILL_METRIC_COLUMNS + (["strategy"] if "strategy" in fills.columns else [])].copy()
+    if "strategy" not in frame.columns:
+        frame["strategy"] = None
+    frame["strategy"] = frame["strategy"].astype(object).where(frame["strategy"].notna(), None)
     frame["session"] = pd.to_datetime(frame["session"]).astype("datetime64[ns]")
     if (frame["qty"] <= 0).any():
         raise ValueError("fills must have positive qty")
@@ -49,17 +54,19 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
 
     Commissions are allocated pro rata to the matched quantity of both the entry and the exit fill,
     so ``pnl`` (net) sums to the realized result; lots still open produce no row. Selling more than
-    is held is an error (the book is long-only), not something to paper over.
+    is held is an error (the book is long-only), not something to paper over. ``strategy`` is the
+    entry fill's (None when the fills carry no ``strategy`` column): exits are bookkeeping of that trade.
     """
     frame = _check_fills(fills)
     rows: list[dict] = []
     for symbol, group in frame.groupby("symbol", sort=True):
-        lots: deque[list] = deque()  # [session, remaining qty, price, commission per share]
-        for session, side, qty, price, commission in zip(
-            group["session"], group["side"], group["qty"], group["price"], group["commission"], strict=True
+        lots: deque[list] = deque()  # [session, remaining qty, price, commission per share, strategy]
+        for session, side, qty, price, commission, strategy in zip(
+            group["session"], group["side"], group["qty"], group["price"], group["commission"], group["strategy"],
+            strict=True,
         ):
             if side == "buy":
-                lots.append([session, float(qty), float(price), float(commission) / qty])
+                lots.append([session, float(qty), float(price), float(commission) / qty, strategy])
                 continue
             remaining, exit_comm_per_share = float(qty), float(commission) / qty
             while remaining > QTY_EPS:
@@ -72,6 +79,7 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
                 rows.append(
                     {
                         "symbol": symbol,
+                        "strategy": lot[4],
                         "entry_session": lot[0],
                         "exit_session": session,
                         "qty": matched,
@@ -118,8 +126,11 @@ def performance_metrics(
 
     Returns total_return, cagr, sharpe and sortino (daily simple returns, rf = 0, annualized by
     √periods_per_year; sortino's downside deviation is the RMS of the negative returns over all
-    periods), max_drawdown (a non-positive fraction), win_rate, profit_factor (None when no trade
-    lost), n_round_trips and exposure. A ratio whose denominator is zero is None, never inf/NaN.
+    periods), max_drawdown (a non-positive fraction), calmar (cagr / |max_drawdown|), win_rate,
+    profit_factor (None when no trade lost), n_round_trips, trades (positions opened: buy fills),
+    exposure and turnover (traded notional of all fills / mean equity, times periods_per_year /
+    sessions: the book's yearly trading as a multiple of its size). A ratio whose denominator is zero
+    is None, never inf/NaN.
     """
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be positive, got {periods_per_year}")
@@ -145,6 +156,10 @@ def performance_metrics(
     if n >= 2:
         sharpe = _ratio(float(np.mean(returns)) * math.sqrt(periods_per_year), float(np.std(returns, ddof=1)))
     drawdown = values / np.maximum.accumulate(values) - 1.0
+    max_drawdown = float(drawdown.min())
+    calmar = None if cagr is None else _ratio(cagr, -max_drawdown)
+    notional = float((checked["qty"] * checked["price"]).sum())
+    turnover = notional / float(values.mean()) * periods_per_year / len(values)
     pnl = trips["pnl"].to_numpy(dtype="float64")
     gross_win, gross_loss = float(pnl[pnl > 0].sum()), float(-pnl[pnl < 0].sum())
     return {
@@ -152,9 +167,34 @@ def performance_metrics(
         "cagr": cagr,
         "sharpe": sharpe,
         "sortino": sortino,
-        "max_drawdown": float(drawdown.min()),
+        "max_drawdown": max_drawdown,
+        "calmar": calmar,
         "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
         "profit_factor": _ratio(gross_win, gross_loss),
         "n_round_trips": len(pnl),
+        "trades": int((checked["side"] == "buy").sum()),
         "exposure": _exposure(index, checked),
+        "turnover": turnover,
     }
+
+
+TRADE_TABLE_COLUMNS = ["trades", "win_rate", "pnl", "profit_factor"]
+
+
+def trade_table(trips: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Round trips grouped by ``by`` (e.g. symbol or strategy), indexed by it and sorted: trades (round
+    trips), win_rate, pnl (net) and profit_factor (missing, NaN, when nothing lost). A missing key is "unknown"."""
+    if by not in trips.columns:
+        raise ValueError(f"round trips have no column {by!r}; expected one of {list(trips.columns)}")
+    rows = {}
+    for key, group in trips.assign(**{by: trips[by].fillna("unknown")}).groupby(by, sort=True):
+        pnl = group["pnl"].to_numpy(dtype="float64")
+        rows[key] = {
+            "trades": len(pnl),
+            "win_rate": float((pnl > 0).mean()),
+            "pnl": float(pnl.sum()),
+            "profit_factor": _ratio(float(pnl[pnl > 0].sum()), float(-pnl[pnl < 0].sum())),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=TRADE_TABLE_COLUMNS)
+    table.index.name = by
+    return table.astype({"trades": "int64", "win_rate": "float64", "pnl": "float64", "profit_factor": "float64"})

@@ -1,17 +1,28 @@
 """performance_report: the book's metrics, trade files and quantstats tearsheet up to the range's end."""
 
+import functools
+import importlib.metadata
 import json
 import logging
+import subprocess
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, MaterializeResult, MetadataValue, asset
+from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.metrics import performance_metrics
+from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.domain.llm.lookahead import lookahead_exposure
+from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
+
+PORTFOLIO = AssetKey("portfolio")
+# Run tags naming a backtest and what it varied (JSON), set by `trading-pipeline` or by hand on a UI backfill.
+BACKTEST_NAME_TAG = "trading_pipeline/backtest_name"
+BACKTEST_PARAMETERS_TAG = "trading_pipeline/backtest_parameters"
 
 
 class ReportConfig(Config):
@@ -19,6 +30,13 @@ class ReportConfig(Config):
         default=None, description="Where the files go; None means <DAGSTER_HOME>/trading_pipeline/reports/<book>."
     )
     tearsheet: bool = Field(default=True, description="Write the quantstats HTML tearsheet (takes a few seconds).")
+    benchmark: str | None = Field(
+        default="SPY", description="Tearsheet benchmark: this symbol's closes from market_data; None: no benchmark."
+    )
+    curve_observations: bool = Field(
+        default=True,
+        description="Log one observation of `portfolio` per session with its equity and drawdown (~0.4 s per 1,000).",
+    )
 
 
 @asset(
@@ -29,42 +47,161 @@ class ReportConfig(Config):
     kinds={"pandas"},
 )
 def performance_report(
-    context: AssetExecutionContext, config: ReportConfig, trading: TradingBook, journal: JournalResource
+    context: AssetExecutionContext,
+    config: ReportConfig,
+    trading: TradingBook,
+    journal: JournalResource,
+    market_data: MarketData,
 ) -> MaterializeResult:
     """Covers the book's whole journaled history up to the last session of the range: for a backtest,
     the backtest; for a live book, its track record."""
-    end = session_dates(context.partition_keys)[-1]
+    sessions = session_dates(context.partition_keys)
+    end = sessions[-1]
     j = journal.journal
     equity = j.read("equity", book=trading.book, end=end)
     fills = j.read("fills", book=trading.book, end=end)
     orders = j.read("orders", book=trading.book, end=end)
     curve = equity.set_index("session")["equity"]
+    # A fill is credited to the strategy of its order, so trades group by the strategy that opened them.
+    strategy_of = orders.set_index("client_order_id")["strategy"]
+    fills = fills.assign(strategy=fills["client_order_id"].map(strategy_of))
     metrics = performance_metrics(curve, fills)
     metrics.update(n_orders=len(orders), n_fills=len(fills))
+    trips = round_trips(fills)
+    tables = {by: trade_table(trips, by) for by in ("strategy", "symbol")}
 
     out = Path(config.out_dir) if config.out_dir else Path(context.instance.root_directory) / "trading_pipeline" / "reports" / trading.book
     out.mkdir(parents=True, exist_ok=True)
     equity.to_csv(out / "equity.csv", index=False)
     fills.to_csv(out / "fills.csv", index=False)
     orders.to_csv(out / "orders.csv", index=False)
+    trips.to_csv(out / "round_trips.csv", index=False)
+    for by, table in tables.items():
+        table.to_csv(out / f"by_{by}.csv")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    benchmark_metadata: dict = {}
     if config.tearsheet:
-        _tearsheet(curve, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
+        benchmark, benchmark_metadata = _benchmark(market_data, config.benchmark, curve)
+        _tearsheet(curve, benchmark, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
+    if config.curve_observations:
+        _log_curve(context, equity, sessions)
+    tags = context.run.tags
+    j.record_backtest(
+        run_id=context.run_id,
+        book=trading.book,
+        name=tags.get(BACKTEST_NAME_TAG, trading.book),
+        parameters={**json.loads(tags.get(BACKTEST_PARAMETERS_TAG, "{}")), "limits": trading.limits().model_dump()},
+        code_version=code_version(),
+        start=curve.index[0],
+        end=end,
+        metrics=metrics,
+    )
 
     return MaterializeResult(
         metadata={
             **{k: MetadataValue.float(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
             "report_dir": MetadataValue.path(str(out)),
             "sessions": len(curve),
+            **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
+            **benchmark_metadata,
+            **_lookahead_metadata(j, trading.book, end),
         }
     )
 
 
-def _tearsheet(curve: pd.Series, path: Path, title: str) -> None:
+@functools.cache
+def code_version() -> str:
+    """The package version, plus the git commit of its checkout (``.dirty`` with local changes) when it is
+    one; read locally, never over the network."""
+    version = importlib.metadata.version("trading_pipeline")
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return version  # no git here: the version alone
+    if commit.returncode != 0:
+        return version  # not a checkout (an installed package)
+    return f"{version}+{commit.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A trade table as a Markdown table (no tabulate dependency); a missing profit factor shows as n/a."""
+    if table.empty:
+        return "no closed trades"
+    header = [table.index.name, *table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * len(table.columns)]
+    for key, row in table.iterrows():
+        cells = [
+            f"{int(row['trades'])}",
+            f"{row['win_rate']:.1%}",
+            f"{row['pnl']:,.2f}",
+            "n/a" if pd.isna(row["profit_factor"]) else f"{row['profit_factor']:.2f}",
+        ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _log_curve(context: AssetExecutionContext, equity: pd.DataFrame, sessions: list) -> None:
+    """One observation of `portfolio` per session of the range, partitioned by session, with numeric ``equity``
+    and ``drawdown``. In Dagster 1.13's UI each session's values are on the asset's Events tab and its Partitions
+    tab, and Overview > Metadata > Plots > Events draws both curves over the latest 100 events. The Plots'
+    Partitions view does not show them: it reads only materializations of the definition's latest 120 sessions."""
+    in_range = equity[equity["session"].dt.date.isin(set(sessions))]
+    step = context.op_execution_context.get_step_execution_context()
+    batch_id, last = generate_event_batch_id(), len(in_range) - 1
+    for i, (session, value, drawdown) in enumerate(
+        zip(in_range["session"], in_range["equity"], in_range["drawdown"], strict=True)
+    ):
+        observation = AssetObservation(
+            asset_key=PORTFOLIO,
+            partition=session.strftime("%Y-%m-%d"),
+            metadata={"equity": MetadataValue.float(float(value)), "drawdown": MetadataValue.float(float(drawdown))},
+        )
+        # As Dagster does for a step's per-partition materializations: the events are stored as one batch
+        # (context.log_event stores each alone, ~16 ms per session on SQLite).
+        DagsterEvent.asset_observation(step, observation, DagsterEventBatchMetadata(batch_id, i == last))
+
+
+def _benchmark(market_data: MarketData, symbol: str | None, curve: pd.Series) -> tuple[pd.Series | None, dict]:
+    """The benchmark's daily returns over the curve's sessions, from the same market data as the book; an
+    absent symbol is reported in metadata, and the tearsheet is made without a benchmark."""
+    if symbol is None:
+        return None, {"benchmark": MetadataValue.text("none configured")}
+    start, end = curve.index[0].date(), curve.index[-1].date()
+    got = market_data.fetch([symbol.upper()], start, end)
+    bars = got.bars[got.bars["symbol"] == symbol.upper()]
+    if bars.empty:
+        reason = got.missing.get(symbol.upper(), "no bars")
+        return None, {
+            "benchmark": MetadataValue.text(f"{symbol.upper()} absent from {market_data.provider}: {reason}; "
+                                            "tearsheet without benchmark")
+        }  # fmt: skip
+    closes = bars.set_index(pd.DatetimeIndex(bars["date"]))["close"].astype("float64").sort_index()
+    returns = closes.reindex(pd.DatetimeIndex(curve.index)).ffill().pct_change().dropna()
+    return returns, {"benchmark": MetadataValue.text(f"{symbol.upper()} ({market_data.provider})")}
+
+
+def _lookahead_metadata(j, book: str, end) -> dict:
+    """Flags a backtest whose decisions a live LLM made after the sessions had closed (the model may know
+    how the period ended), or that replays LLM decisions recorded by another run."""
+    replayed = j.strategy_choice_counts(book, end=end, outcome="replay")
+    replayed_llm = int(replayed.loc[~replayed["provider"].str.startswith("rules"), "rows"].sum())
+    exposure = lookahead_exposure(j.read("llm_calls", book=book, end=end), replayed_llm)
+    flag = {"lookahead_exposed": MetadataValue.bool(exposure.exposed)}
+    return {**flag, "lookahead": MetadataValue.text(exposure.describe())} if exposure.exposed else flag
+
+
+def _tearsheet(curve: pd.Series, benchmark: pd.Series | None, path: Path, title: str) -> None:
     """quantstats is offline; it only complains loudly about fonts, which we silence."""
     import quantstats as qs
 
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     returns = curve.pct_change().dropna()
     returns.index = pd.DatetimeIndex(returns.index)
-    qs.reports.html(returns, output=str(path), title=title)
+    qs.reports.html(returns, benchmark=benchmark, output=str(path), title=title)
