@@ -11,27 +11,31 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 BOOK_LOCK_TAG = "trading_pipeline/book_lock"
 BOOK_LOCK = {BOOK_LOCK_TAG: "trading"}
 
-# In-process: a trading cycle is small, and a subprocess per step would cost seconds each.
-daily_cycle = define_asset_job(
+
+
+def _trading_job(name: str, groups: tuple[str, ...], description: str):
+    """In-process (a trading cycle is small; a subprocess per step would cost seconds each) and book-locked."""
+    return define_asset_job(
+        name,
+        selection=AssetSelection.groups(*groups),
+        executor_def=in_process_executor,
+        tags=BOOK_LOCK,
+        description=description,
+    )
+
+
+daily_cycle = _trading_job(
     "daily_cycle",
-    selection=AssetSelection.groups("market", "signals", "execution", "reporting"),
-    executor_def=in_process_executor,
-    tags=BOOK_LOCK,
-    description="market_bars → … → fills/portfolio → performance_report for one session or a range.",
+    ("market", "signals", "execution", "reporting"),
+    "market_bars → … → fills/portfolio → performance_report for one session or a range.",
 )
-
-intraday_cycle = define_asset_job(
+intraday_cycle = _trading_job(
     "intraday_cycle",
-    selection=AssetSelection.groups("intraday"),
-    executor_def=in_process_executor,
-    tags=BOOK_LOCK,
-    description="Every 15 minutes in regular hours: 15-minute bars → protective exits → order status.",
+    ("intraday",),
+    "Every 15 minutes in regular hours: 15-minute bars → protective exits → order status.",
 )
-
-event_cycle = define_asset_job(
+event_cycle = _trading_job(
     "event_cycle",
-    selection=AssetSelection.groups("intraday"),
-    executor_def=in_process_executor,
-    tags=BOOK_LOCK,
-    description="Launched by the price-move sensor: the intraday cycle at once, tagged with the symbol and its move.",
+    ("intraday",),
+    "Launched by the price-move sensor: the intraday cycle at once, tagged with the symbol and its move.",
 )

@@ -401,11 +401,20 @@ def events_to_frame(events: Iterable[RiskEvent]) -> pd.DataFrame:
     return _frame(events, EVENT_COLUMNS, ["session"])
 
 
+def check_trade_frame(frame: pd.DataFrame, columns: Sequence[str], label: str) -> None:
+    """ValueError unless ``frame`` (orders or fills) has ``columns`` and only buy/sell sides."""
+    missing = sorted(set(columns) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{label} frame is missing columns {missing}")
+    if "side" in frame.columns:
+        bad = sorted(set(frame["side"]) - set(SIDES))
+        if bad:
+            raise ValueError(f"{label} frame holds unknown sides {bad}")
+
+
 def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
     """Orders back from their table (e.g. the approved orders an execution step replays); NaN → None."""
-    missing = sorted(set(ORDER_COLUMNS) - set(frame.columns))
-    if missing:
-        raise ValueError(f"orders frame is missing columns {missing}")
+    check_trade_frame(frame, ORDER_COLUMNS, "orders")
     orders = []
     for record in frame[ORDER_COLUMNS].to_dict("records"):
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}

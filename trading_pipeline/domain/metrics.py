@@ -12,6 +12,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
+from trading_pipeline.domain.book import check_trade_frame
+
 FILL_METRIC_COLUMNS = ["session", "symbol", "side", "qty", "price", "commission"]
 ROUND_TRIP_COLUMNS = [
     "symbol",
@@ -30,12 +32,7 @@ QTY_EPS = 1e-9
 
 
 def _check_fills(fills: pd.DataFrame) -> pd.DataFrame:
-    missing = sorted(set(FILL_METRIC_COLUMNS) - set(fills.columns))
-    if missing:
-        raise ValueError(f"fills frame is missing columns {missing}")
-    bad = sorted(set(fills["side"]) - {"buy", "sell"})
-    if bad:
-        raise ValueError(f"fills frame holds unknown sides {bad}")
+    check_trade_frame(fills, FILL_METRIC_COLUMNS, "fills")
     # The strategy that decided a fill is optional: a round trip is credited to its entry's strategy.
     frame = fills[FILL_METRIC_COLUMNS + (["strategy"] if "strategy" in fills.columns else [])].copy()
     if "strategy" not in frame.columns:

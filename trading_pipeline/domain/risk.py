@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session, client_order_id
+from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session, check_trade_frame, client_order_id
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.schema import Action
 from trading_pipeline.domain.sectors import load_sector_map, sector_of
@@ -499,12 +499,7 @@ def _over(value: pd.Series, limit: pd.Series | float) -> pd.Series:
 
 
 def _prepared(orders: pd.DataFrame) -> pd.DataFrame:
-    missing = sorted(set(VERIFY_ORDER_COLUMNS) - set(orders.columns))
-    if missing:
-        raise ValueError(f"orders frame is missing columns {missing}")
-    bad_side = sorted(set(orders["side"]) - {"buy", "sell"})
-    if bad_side:
-        raise ValueError(f"orders frame holds unknown sides {bad_side}")
+    check_trade_frame(orders, VERIFY_ORDER_COLUMNS, "orders")
     frame = orders.copy()
     for col in _NUMERIC_VERIFY_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="raise").astype("float64")
