@@ -2,6 +2,8 @@
 
 import pytest
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
     AssetKey,
     BackfillPolicy,
     DagsterEventType,
@@ -10,8 +12,10 @@ from dagster import (
     MaterializeResult,
     PartitionKeyRange,
     asset,
+    asset_check,
     materialize,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from trading_pipeline.instance_storage import BatchedSqliteEventLogStorage, write_instance_config
 
@@ -26,6 +30,12 @@ def upstream():
 @asset(partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run(), deps=[upstream])
 def downstream():
     return MaterializeResult()
+
+
+@asset_check(asset=upstream, partitions_def=DAYS)
+def upstream_rows(context):
+    # Fails when the range reaches February: the whole range is one evaluation.
+    return AssetCheckResult(passed=context.partition_key_range.end < "2020-02-01")
 
 
 @pytest.mark.parametrize("batched", [True, False])
@@ -49,4 +59,27 @@ def test_a_ranged_run_leaves_every_partition_materialized(tmp_path, monkeypatch,
     expected = DAYS.get_partition_keys_in_range(PartitionKeyRange("2020-01-01", "2020-02-29"))
     assert [e.dagster_event.partition for e in logged if e.dagster_event.asset_key == AssetKey("upstream")] == expected
     assert logged[0].dagster_event.event_specific_data.materialization.metadata["rows"].value == 1
+    instance.dispose()
+
+
+@pytest.mark.parametrize(("end", "status"), [("2020-01-31", "SUCCEEDED"), ("2020-02-29", "FAILED")])
+def test_a_ranged_check_gives_each_partition_a_small_planned_row_then_the_range_result(tmp_path, end, status):
+    instance = DagsterInstance.from_config(str(write_instance_config(tmp_path).parent))
+    result = materialize(
+        [upstream, upstream_rows],
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "2020-01-01", "dagster/asset_partition_range_end": end},
+        raise_on_error=False,
+    )
+    assert result.run_id
+    key = AssetCheckKey(AssetKey("upstream"), "upstream_rows")
+    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    by_partition = {r.partition: r for r in records}
+    expected = DAYS.get_partition_keys_in_range(PartitionKeyRange("2020-01-01", end))
+    assert set(by_partition) == {*expected, None}  # one row per session, and the range's own row
+    assert {r.status for r in records} == {AssetCheckExecutionRecordStatus[status]}
+    assert {r.evaluation.passed for r in records} == {status == "SUCCEEDED"}
+    with instance.event_log_storage.index_connection() as conn:
+        sizes = [n for (n,) in conn.exec_driver_sql("SELECT length(evaluation_event) FROM asset_check_executions")]
+    assert max(sizes) < 5_000  # not the run's whole planned subset (partitions definition included) per row
     instance.dispose()

@@ -1,13 +1,16 @@
-"""NYSE sessions as Dagster daily partitions.
+"""NYSE sessions as Dagster time-window partitions.
 
-Weekends are excluded by cron and weekday holidays by date, which keeps 24-hour windows so that a
-``TimeWindowPartitionMapping(-1, -1)`` maps a session to the previous session (Monday to Friday).
+A window opens at midnight on each weekday (Friday's runs to Monday) and weekday holidays are excluded by
+date; ``TimeWindowPartitionMapping(-1, -1)`` then maps a session to the previous session. Weekday windows
+rather than 24-hour windows with weekend exclusions: Dagster merges a range of keys into a subset by
+asking, for every gap between two windows, whether a partition lies in it, and with weekend exclusions
+every weekend is such a gap (~270 questions per 5-year subset, ~50 subsets per backtest run: seconds).
 ``end_offset=1`` makes today's session a valid partition once the daily job runs after the close.
 """
 
 from datetime import date, datetime
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindowPartitionMapping
+from dagster import BackfillPolicy, TimeWindowPartitionMapping, TimeWindowPartitionsDefinition
 
 from trading_pipeline.domain import calendar
 
@@ -20,11 +23,13 @@ def _weekday_holidays() -> list[datetime]:
     return [datetime(d.year, d.month, d.day) for d in closures]
 
 
-sessions_partitions = DailyPartitionsDefinition(
-    start_date=FIRST_SESSION,
+sessions_partitions = TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 * * 1-5",
+    start=FIRST_SESSION,
+    fmt="%Y-%m-%d",
     timezone="America/New_York",
     end_offset=1,
-    exclusions=["0 0 * * 6", "0 0 * * 0", *_weekday_holidays()],
+    exclusions=_weekday_holidays(),
 )
 
 # Every partitioned asset runs a backfill as ONE run over the whole range: the range is the backtest.

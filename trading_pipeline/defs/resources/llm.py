@@ -23,8 +23,6 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import timedelta
 
-import anthropic
-import groq
 import pandas as pd
 from dagster import Backoff, ConfigurableResource, Jitter, RetryPolicy
 from pydantic import Field
@@ -109,6 +107,8 @@ class GroqChat(LLMProvider):
         return self.model
 
     def send(self, prompt: Prompt) -> Completion:
+        import groq  # the SDKs cost ~1.3 s of start-up together; only a configured provider needs one
+
         client = groq.Groq(api_key=self.api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout_s)
         try:
             response = client.chat.completions.create(
@@ -141,6 +141,8 @@ class AnthropicChat(LLMProvider):
         return self.model
 
     def send(self, prompt: Prompt) -> Completion:
+        import anthropic  # see GroqChat.send
+
         client = anthropic.Anthropic(
             api_key=self.api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout_s
         )

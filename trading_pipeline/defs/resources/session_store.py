@@ -9,13 +9,13 @@ range reads only those months.
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
 from pydantic import PrivateAttr
-
-from trading_pipeline.domain.schema import KEY
 
 
 class SessionTableError(ValueError):
@@ -54,35 +54,39 @@ class SessionParquetIOManager(ConfigurableIOManager):
             )
         table_dir = self._table_dir(context)
         table_dir.mkdir(parents=True, exist_ok=True)
-        rows_by_month = dict(tuple(obj.groupby(obj["date"].dt.to_period("M"), sort=True))) if len(obj) else {}
-        for month in sessions.to_period("M").unique():
-            month_sessions = sessions[sessions.to_period("M") == month]
-            self._replace_month(table_dir / f"{month}.parquet", month_sessions, rows_by_month.get(month), obj)
+        # One Arrow table, grouped by month with a stable sort (rows keep their order within a month),
+        # then sliced without copies: a backtest writes ~60 months of ~600k rows per asset.
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+        months = _month_numbers(obj["date"])
+        order = np.argsort(months, kind="stable")
+        table, months = table.take(order), months[order]
+        session_months = _month_numbers(sessions)
+        for month in np.unique(session_months):
+            first, last = np.searchsorted(months, [month, month + 1])
+            month_sessions = sessions[session_months == month]
+            self._replace_month(table_dir / f"{_month_name(month)}.parquet", month_sessions, table.slice(first, last - first))
         context.add_output_metadata({"rows": len(obj), "sessions": len(sessions)})
 
     @staticmethod
-    def _replace_month(
-        path: Path, month_sessions: pd.DatetimeIndex, rows: pd.DataFrame | None, template: pd.DataFrame
-    ) -> None:
-        parts, covered = [], set(month_sessions.strftime("%Y-%m-%d"))
+    def _replace_month(path: Path, month_sessions: pd.DatetimeIndex, rows: pa.Table) -> None:
+        covered = set(month_sessions.strftime("%Y-%m-%d"))
         if path.exists():
-            existing_table = pq.read_table(path)
-            covered |= _covered_sessions(existing_table)
-            existing = existing_table.to_pandas()
-            parts.append(existing[~existing["date"].isin(month_sessions)])
-        parts.append(rows if rows is not None else template.iloc[0:0])
-        merged = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        sort_key = KEY if "symbol" in merged else ["date"]
-        table = pa.Table.from_pandas(merged.sort_values(sort_key, kind="stable"), preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _SESSIONS: ",".join(sorted(covered))})
+            kept_sessions = _covered_sessions(pq.read_schema(path)) - covered
+            if kept_sessions:  # sessions of this month outside the range stay as they were
+                existing = pq.read_table(path)
+                kept = existing.filter(pc.invert(pc.is_in(existing["date"], pa.array(month_sessions))))
+                rows = pa.concat_tables([kept, rows], promote_options="permissive")
+                covered |= kept_sessions
+        table = rows.replace_schema_metadata({**(rows.schema.metadata or {}), _SESSIONS: ",".join(sorted(covered))})
         tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, compression="zstd")
+        # lz4 without dictionaries: within ~10% of zstd's size here, ~2x faster to write and ~8x to read.
+        pq.write_table(table, tmp, compression="lz4", use_dictionary=False)
         os.replace(tmp, path)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         sessions = pd.DatetimeIndex(pd.to_datetime(list(context.asset_partition_keys)))
         table_dir = self._table_dir(context)
-        paths = [table_dir / f"{m}.parquet" for m in sessions.to_period("M").unique()]
+        paths = [table_dir / f"{_month_name(m)}.parquet" for m in np.unique(_month_numbers(sessions))]
         tables = [pq.read_table(p) for p in paths if p.exists()]
         covered = set().union(*(_covered_sessions(t) for t in tables))
         missing = [d for d in sessions.strftime("%Y-%m-%d") if d not in covered]
@@ -94,15 +98,36 @@ class SessionParquetIOManager(ConfigurableIOManager):
         # Shards written by different runs may type a column differently (string vs large_string; null
         # when a month had no rows): promote rather than refuse.
         frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-        frame = frame[frame["date"].isin(sessions)]
-        sort_key = KEY[::-1] if "symbol" in frame else ["date"]
-        return frame.sort_values(sort_key, kind="stable").reset_index(drop=True)
+        wanted = frame["date"].isin(sessions).to_numpy()
+        if not wanted.all():
+            frame = frame[wanted]
+        return frame.take(_reading_order(frame)).reset_index(drop=True)
+
+
+def _month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Months since year 0 (year * 12 + month - 1) of each date, as int64."""
+    index = pd.DatetimeIndex(dates)
+    return index.year.to_numpy(dtype="int64") * 12 + index.month.to_numpy(dtype="int64") - 1
+
+
+def _month_name(month: np.integer | int) -> str:
+    return f"{int(month) // 12:04d}-{int(month) % 12 + 1:02d}"
+
+
+def _reading_order(frame: pd.DataFrame) -> np.ndarray:
+    """Row order of a loaded table: by (symbol, date) for per-symbol tables, by date otherwise (both stable)."""
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]").view("int64")
+    if "symbol" not in frame:
+        return np.argsort(dates, kind="stable")
+    codes, _ = pd.factorize(frame["symbol"], sort=True)
+    return np.lexsort((dates, codes))
 
 
 _SESSIONS = b"trading_pipeline.sessions"
 
 
-def _covered_sessions(table: pa.Table) -> set[str]:
+def _covered_sessions(table_or_schema: pa.Table | pa.Schema) -> set[str]:
     """The sessions a shard was written for, including those that produced no rows."""
-    raw = (table.schema.metadata or {}).get(_SESSIONS, b"")
+    schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
+    raw = (schema.metadata or {}).get(_SESSIONS, b"")
     return set(raw.decode().split(",")) if raw else set()

@@ -68,3 +68,44 @@ def test_a_range_never_written_is_refused_with_its_first_missing_session(instanc
             resources={"session_store": store, "io_manager": store},
             tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-18"},
         )
+
+
+def test_rewriting_part_of_a_month_replaces_those_sessions_and_keeps_the_others(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    assert _run(instance, "2012-06-01", "2012-06-08", store, kind="empty").success  # null-typed columns
+    assert _run(instance, "2012-06-01", "2012-06-29", store).success  # notes n0..n20, large_string
+    assert _run(instance, "2012-06-11", "2012-06-15", store, kind="object").success  # notes n0..n4, string
+    assert _run(instance, "2012-06-25", "2012-06-29", store, kind="empty").success  # no rows any more
+
+    read = materialize(
+        [table.to_source_asset(), reader],
+        instance=instance,
+        resources={"session_store": store, "io_manager": store},
+        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
+    )
+    assert read.success
+    seen = reader.seen.set_index("date")["note"]
+    sessions = calendar.sessions("2012-06-01", "2012-06-29")
+    rewritten = calendar.sessions("2012-06-11", "2012-06-15")
+    assert list(seen[rewritten]) == [f"n{i}" for i in range(5)]
+    emptied = calendar.sessions("2012-06-25", "2012-06-29")
+    sessions = sessions[~sessions.isin(emptied)]
+    assert list(seen.index) == list(sessions)  # every session once, in order, none of the emptied ones
+    kept = sessions[~sessions.isin(rewritten)]
+    assert list(seen[kept]) == [f"n{i}" for i in range(len(sessions)) if sessions[i] not in rewritten]
+
+
+def test_rows_written_into_a_month_that_held_only_empty_sessions(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    assert _run(instance, "2012-06-01", "2012-06-29", store, kind="empty").success  # null-typed columns
+    assert _run(instance, "2012-06-11", "2012-06-15", store).success
+
+    read = materialize(
+        [table.to_source_asset(), reader],
+        instance=instance,
+        resources={"session_store": store, "io_manager": store},
+        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
+    )
+    assert read.success
+    assert list(reader.seen["date"]) == list(calendar.sessions("2012-06-11", "2012-06-15"))
+    assert list(reader.seen["note"]) == [f"n{i}" for i in range(5)]
