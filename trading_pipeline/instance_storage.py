@@ -14,30 +14,74 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from dagster import EventLogEntry
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
 from dagster._core.definitions.partitions.subset import DefaultPartitionsSubset
 from dagster._core.events import DagsterEventType
 from dagster._record import copy
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData, serialize_value
 
 from trading_pipeline.defs.jobs import BOOK_LOCK_TAG
 
 _BATCHED = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
+# Connections kept open: the index shard and the most recently used run shards.
+_OPEN_SHARDS = 4
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """Select it in dagster.yaml (``event_log_storage``, ``base_dir``) with ``DAGSTER_EVENT_BATCH_SIZE``."""
 
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()  # before the stock set-up, which connects
+        super().__init__(base_dir, inst_data=inst_data)
+
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> "BatchedSqliteEventLogStorage":
         return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        """The stock transaction on a connection kept open between uses.
+
+        The stock storage opens and closes a connection for every write; closing the last connection to a
+        WAL database checkpoints and deletes its WAL, so a run paid that I/O for each of its events. The
+        connections of the index and of the few most recent run shards stay open instead (SQLite's own
+        auto-checkpoint still runs on commit). Access stays serialized by the storage's lock.
+        """
+        with self._db_lock:
+            engine = self._engines.pop(shard, None)
+            if engine is None:
+                engine = create_engine(
+                    self.conn_string_for_shard(shard),
+                    pool_size=1,
+                    max_overflow=4,  # set-up (alembic) nests a second connection
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+                )
+                if shard not in self._initialized_dbs:
+                    self._initdb(engine)
+                    self._initialized_dbs.add(shard)
+            self._engines[shard] = engine
+            while len(self._engines) > _OPEN_SHARDS:
+                self._engines.popitem(last=False)[1].dispose()
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+        super().dispose()
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         types = {e.get_dagster_event().event_type for e in events}

@@ -27,7 +27,7 @@ def select_strategies(
     available = strategies.names
     with retry_only_invalid_answers():
         selection = selector.select(market_context, available, llm_run(context, journal, trading))
-    unknown = sorted(set(selection["strategy"]) - set(available))
+    unknown = sorted(set(selection["strategy"].unique()) - set(available))
     if unknown:
         raise ValueError(f"selector {selector.provider} chose strategies outside the allowed set: {unknown}")
     sessions = session_dates(context.partition_keys)
