@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
-from dagster import EventLogEntry
+from dagster import EventLogEntry, MetadataValue
 from sqlalchemy import create_engine
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Connection, Engine
 from dagster._core.definitions.partitions.subset import DefaultPartitionsSubset
 from dagster._core.events import DagsterEventType
@@ -68,6 +69,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                     max_overflow=4,  # set-up (alembic) nests a second connection
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
+                sqlalchemy_event.listen(engine, "connect", _relaxed_sync)
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)
                     self._initialized_dbs.add(shard)
@@ -158,7 +160,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 )
                 .values(
                     execution_status=status.value,
-                    evaluation_event=serialize_value(event),
+                    evaluation_event=serialize_value(_without_metadata(event)),
                     evaluation_event_timestamp=self._event_insert_timestamp(event),
                     evaluation_event_storage_id=event_id,
                     materialization_event_storage_id=(
@@ -168,6 +170,23 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                     ),
                 )
             )
+
+
+def _without_metadata(event: EventLogEntry) -> EventLogEntry:
+    """The evaluation event as each session's row keeps it: its result, not a copy of its tables per session
+    (the range's own row keeps the full evaluation)."""
+    dagster_event = event.get_dagster_event()
+    evaluation = copy(dagster_event.event_specific_data, metadata={"details": MetadataValue.text(_SEE_RANGE_ROW)})
+    return event._replace(dagster_event=dagster_event._replace(event_specific_data=evaluation))
+
+
+_SEE_RANGE_ROW = "checked with the whole range of its run: the run's evaluation has the details"
+
+
+def _relaxed_sync(dbapi_connection, _record) -> None:
+    """WAL with synchronous=NORMAL: a commit no longer waits for the disk (SQLite's recommended setting for
+    WAL). A power cut can lose the last events, never corrupt the log; a run's events are not orders."""
+    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
 
 # Dagster reads these at run time; the CLI, the Makefile and the tests all set them.

@@ -35,7 +35,8 @@ def downstream():
 @asset_check(asset=upstream, partitions_def=DAYS)
 def upstream_rows(context):
     # Fails when the range reaches February: the whole range is one evaluation.
-    return AssetCheckResult(passed=context.partition_key_range.end < "2020-02-01")
+    end = context.partition_key_range.end
+    return AssetCheckResult(passed=end < "2020-02-01", metadata={"range_end": end})
 
 
 @pytest.mark.parametrize("batched", [True, False])
@@ -79,6 +80,7 @@ def test_a_ranged_check_gives_each_partition_a_small_planned_row_then_the_range_
     assert set(by_partition) == {*expected, None}  # one row per session, and the range's own row
     assert {r.status for r in records} == {AssetCheckExecutionRecordStatus[status]}
     assert {r.evaluation.passed for r in records} == {status == "SUCCEEDED"}
+    assert {tuple(r.evaluation.metadata) for r in records} == {("details",), ("range_end",)}
     with instance.event_log_storage.index_connection() as conn:
         sizes = [n for (n,) in conn.exec_driver_sql("SELECT length(evaluation_event) FROM asset_check_executions")]
     assert max(sizes) < 5_000  # not the run's whole planned subset (partitions definition included) per row
