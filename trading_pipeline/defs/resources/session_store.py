@@ -73,9 +73,11 @@ class SessionParquetIOManager(ConfigurableIOManager):
         if path.exists():
             kept_sessions = _covered_sessions(pq.read_schema(path)) - covered
             if kept_sessions:  # sessions of this month outside the range stay as they were
-                existing = pq.read_table(path)
-                kept = existing.filter(pc.invert(pc.is_in(existing["date"], pa.array(month_sessions))))
-                rows = pa.concat_tables([kept, rows], promote_options="permissive")
+                existing = pq.read_table(path).to_pandas()
+                kept = existing[~existing["date"].isin(month_sessions)]
+                # pandas, not Arrow, merges them: a column may be all-null (typed double) on one side.
+                merged = pd.concat([frame for frame in (kept, rows.to_pandas()) if len(frame)] or [kept], ignore_index=True)
+                rows = pa.Table.from_pandas(merged, preserve_index=False)
                 covered |= kept_sessions
         table = rows.replace_schema_metadata({**(rows.schema.metadata or {}), _SESSIONS: ",".join(sorted(covered))})
         tmp = path.with_suffix(".parquet.tmp")
@@ -95,13 +97,29 @@ class SessionParquetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} was never materialized for {len(missing)} of the "
                 f"{len(sessions)} sessions requested (first: {missing[0]}): materialize it for them first"
             )
-        # Shards written by different runs may type a column differently (string vs large_string; null
-        # when a month had no rows): promote rather than refuse.
-        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        frame = _concat(tables).to_pandas()
         wanted = frame["date"].isin(sessions).to_numpy()
         if not wanted.all():
             frame = frame[wanted]
         return frame.take(_reading_order(frame)).reset_index(drop=True)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Shards written by different runs may type a column differently: string vs large_string (promoted), or
+    a column that held no value in one run (null, or double for pandas' all-NaN) takes the type it has where
+    it holds values."""
+    typed: dict[str, pa.DataType] = {}
+    for table in tables:
+        for name in table.column_names:
+            if table[name].null_count < table.num_rows:
+                typed.setdefault(name, table.schema.field(name).type)
+    unified = []
+    for table in tables:
+        for name, kind in typed.items():
+            if name in table.column_names and table[name].null_count == table.num_rows and table.schema.field(name).type != kind:
+                table = table.set_column(table.column_names.index(name), name, pa.nulls(table.num_rows, kind))
+        unified.append(table)
+    return pa.concat_tables(unified, promote_options="permissive")
 
 
 def _month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:

@@ -10,7 +10,7 @@ from trading_pipeline.domain import calendar
 
 
 class Rows(Config):
-    kind: str = "str"  # "str": pandas' string dtype (Arrow large_string); "object" (Arrow string); "empty"
+    kind: str = "str"  # "str": pandas' string dtype (Arrow large_string); "object" (Arrow string); "empty"; "nan"
 
 
 @asset(partitions_def=sessions_partitions, backfill_policy=single_run, io_manager_key="session_store")
@@ -19,6 +19,8 @@ def table(context, config: Rows) -> pd.DataFrame:
     if config.kind == "empty":  # no rows: all-null object columns, as an orders table of a quiet range has
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=object),
                              "note": pd.Series(dtype=object)})  # fmt: skip
+    if config.kind == "nan":  # rows whose text column is all missing: pandas types it float64
+        return pd.DataFrame({"date": dates, "symbol": "AAPL", "note": float("nan")})
     notes = pd.Series([f"n{i}" for i in range(len(dates))], dtype=object if config.kind == "object" else "str")
     return pd.DataFrame({"date": dates, "symbol": "AAPL", "note": notes})
 
@@ -109,3 +111,38 @@ def test_rows_written_into_a_month_that_held_only_empty_sessions(instance, tmp_p
     assert read.success
     assert list(reader.seen["date"]) == list(calendar.sessions("2012-06-11", "2012-06-15"))
     assert list(reader.seen["note"]) == [f"n{i}" for i in range(5)]
+
+
+def test_a_partial_rewrite_merges_a_text_column_that_was_all_missing(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    assert _run(instance, "2012-06-01", "2012-06-29", store).success
+    assert _run(instance, "2012-06-11", "2012-06-15", store, kind="nan").success  # float64 NaN into text
+    assert _run(instance, "2012-06-18", "2012-06-22", store).success  # text back into that month
+
+    read = materialize(
+        [table.to_source_asset(), reader],
+        instance=instance,
+        resources={"session_store": store, "io_manager": store},
+        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
+    )
+    assert read.success
+    notes = reader.seen.set_index("date")["note"]
+    assert notes[calendar.sessions("2012-06-11", "2012-06-15")].isna().all()
+    assert list(notes[calendar.sessions("2012-06-18", "2012-06-22")]) == [f"n{i}" for i in range(5)]
+
+
+def test_months_whose_text_column_one_run_left_all_missing_read_back_with_the_others(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    assert _run(instance, "2012-06-01", "2012-06-29", store).success  # large_string
+    assert _run(instance, "2012-07-02", "2012-07-31", store, kind="nan").success  # the same column as float64
+
+    read = materialize(
+        [table.to_source_asset(), reader],
+        instance=instance,
+        resources={"session_store": store, "io_manager": store},
+        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-07-31"},
+    )
+    assert read.success
+    notes = reader.seen.set_index("date")["note"]
+    assert notes[calendar.sessions("2012-07-02", "2012-07-31")].isna().all()
+    assert notes[calendar.sessions("2012-06-01", "2012-06-29")].notna().all()
