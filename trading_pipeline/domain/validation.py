@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 
 from trading_pipeline.domain.context import market_context
 from trading_pipeline.domain.schema import KEY, Action
@@ -80,24 +81,30 @@ def track_record(panel: pd.DataFrame, action: pd.Series, window: int) -> pd.Data
     NaN if never in the market), max_drawdown (deepest drop of the shadow equity below its running peak
     over the window, as a positive fraction).
     """
+    return _track_record(panel, action, window, _SymbolRuns(panel["symbol"]))
+
+
+def _track_record(panel: pd.DataFrame, action: pd.Series, window: int, symbol: _SymbolRuns) -> pd.DataFrame:
+    """``track_record`` with the panel's symbol runs given, so several strategies share them."""
     if window < 20:
         raise ValueError(f"a track record needs a window of at least 20 sessions, got {window}")
-    symbol = panel["symbol"]
-    target = pd.Series(np.select([action == Action.BUY, action == Action.SELL], [1.0, 0.0], np.nan), index=panel.index)
-    position = target.groupby(symbol, sort=False).ffill().fillna(0.0)
-    held = position.groupby(symbol, sort=False).shift(1).fillna(0.0)
-    move = panel["close"].groupby(symbol, sort=False).pct_change().fillna(0.0)
+    buy, sell = (action == Action.BUY).to_numpy(dtype=bool), (action == Action.SELL).to_numpy(dtype=bool)
+    position = symbol.ffill(np.select([buy, sell], [1.0, 0.0], np.nan))
+    position[np.isnan(position)] = 0.0
+    held = symbol.shift(position, fill=0.0)
+    close = panel["close"].to_numpy(dtype="float64")
+    move = close / symbol.shift(close, fill=np.nan) - 1.0
+    move[np.isnan(move)] = 0.0
     returns = held * move
-    equity = (1.0 + returns).groupby(symbol, sort=False).cumprod()
+    equity = symbol.cumprod(1.0 + returns)
 
-    bar = symbol.groupby(symbol, sort=False).cumcount().to_numpy()
-
-    def rolling(series: pd.Series, how: str, min_periods: int = 1) -> pd.Series:
-        return _rolling_by_symbol(series, symbol, bar, window, how, min_periods)
+    def rolling(values: np.ndarray, how: str, min_periods: int = 1) -> np.ndarray:
+        return _rolling_by_symbol(values, symbol, window, how, min_periods)
 
     min_periods = max(window // 4, 2)
     mean, std = rolling(returns, "mean", min_periods), rolling(returns, "std", min_periods)
-    sharpe = (mean / std.where(std > 0)) * np.sqrt(SESSIONS_PER_YEAR)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpe = (mean / np.where(std > 0, std, np.nan)) * np.sqrt(SESSIONS_PER_YEAR)
     drawdown = 1.0 - equity / rolling(equity, "max")
     max_drawdown = rolling(drawdown, "max")
 
@@ -105,30 +112,86 @@ def track_record(panel: pd.DataFrame, action: pd.Series, window: int) -> pd.Data
     # between that bar and the bar it opened on (returns are zero while flat, so equity is flat too).
     opened = (position == 1.0) & (held == 0.0)
     closed = (position == 0.0) & (held == 1.0)
-    entry_equity = equity.where(opened).groupby(symbol, sort=False).ffill()
+    entry_equity = symbol.ffill(np.where(opened, equity, np.nan))
     # ``entry_equity`` is the equity at the entry bar's close; the trade's first return is the next bar's.
-    trade_return = (equity / entry_equity - 1.0).where(closed)
+    trade_return = np.where(closed, equity / entry_equity - 1.0, np.nan)
     trades = rolling(closed.astype("float64"), "sum")
-    total = rolling(trade_return.fillna(0.0), "sum")
-    expectancy = (total / trades).where(trades > 0)
+    total = rolling(np.where(np.isnan(trade_return), 0.0, trade_return), "sum")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expectancy = np.where(trades > 0, total / trades, np.nan)
     return pd.DataFrame(
         {"expectancy": expectancy, "trades": trades.astype("int64"), "sharpe": sharpe, "max_drawdown": max_drawdown},
         index=panel.index,
     )
 
 
-def _rolling_by_symbol(
-    series: pd.Series, symbol: pd.Series, position: np.ndarray, window: int, how: str, min_periods: int
-) -> pd.Series:
+class _SymbolRuns:
+    """Per-symbol shifts, fills and running products over a column whose rows are contiguous per symbol."""
+
+    def __init__(self, symbol: pd.Series) -> None:
+        codes = pd.factorize(symbol)[0]
+        self.codes = codes
+        self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, dtype=int)
+        self.ends = np.r_[self.starts[1:], len(codes)].astype(int)
+        self.first = np.repeat(self.starts, self.ends - self.starts)
+        # 0-based position of the row in its symbol.
+        self.bar = np.arange(len(codes)) - self.first
+        self._trailing: dict[int, BaseIndexer] = {}
+
+    def shift(self, values: np.ndarray, fill: float) -> np.ndarray:
+        """The previous row's value in the same symbol, ``fill`` on its first row."""
+        out = np.empty(len(values))
+        out[1:] = values[:-1]
+        out[self.bar == 0] = fill
+        return out
+
+    def ffill(self, values: np.ndarray) -> np.ndarray:
+        """NaNs filled with the last value before them in the same symbol (NaN if none)."""
+        rows = np.arange(len(values))
+        last = np.maximum.accumulate(np.where(np.isnan(values), -1, rows)) if len(values) else rows
+        return np.where(last >= self.first, values[np.maximum(last, 0)] if len(values) else values, np.nan)
+
+    def cumprod(self, values: np.ndarray) -> np.ndarray:
+        """Running product within each symbol."""
+        return pd.Series(values, copy=False).groupby(self.codes, sort=False).cumprod().to_numpy()
+
+    def trailing(self, window: int) -> BaseIndexer:
+        """The bounds of ``rolling(window)`` over the whole column, computed once for all statistics."""
+        if window not in self._trailing:
+            end = np.arange(1, len(self.codes) + 1, dtype=np.int64)
+            self._trailing[window] = _Bounds(start=np.maximum(end - window, 0), end=end)
+        return self._trailing[window]
+
+
+class _Bounds(BaseIndexer):
+    """Precomputed window bounds (pandas recomputes a fixed window's on every rolling call)."""
+
+    start: np.ndarray
+    end: np.ndarray
+
+    def get_window_bounds(
+        self,
+        num_values: int = 0,
+        min_periods: int | None = None,
+        center: bool | None = None,
+        closed: str | None = None,
+        step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.start, self.end
+
+
+def _rolling_by_symbol(values: np.ndarray, symbol: _SymbolRuns, window: int, how: str, min_periods: int) -> np.ndarray:
     """``series.groupby(symbol).rolling(window)`` for a frame sorted by symbol, at a fraction of its cost:
     one rolling pass over the whole column, then the first ``window - 1`` rows of each symbol (whose
     window would reach into the previous symbol) recomputed as expanding statistics of their own symbol."""
-    flat = getattr(series.rolling(window, min_periods=min_periods), how)().to_numpy(copy=True)
-    head = position < window - 1
-    if not head.any():
-        return pd.Series(flat, index=series.index)
-    grouped = series.groupby(symbol, sort=False)
-    count = position + 1.0
+    flat = getattr(pd.Series(values, copy=False).rolling(symbol.trailing(window), min_periods=min_periods), how)().to_numpy(copy=True)
+    head = np.flatnonzero(symbol.bar < window - 1)
+    if not len(head):
+        return flat
+    # A symbol's head rows are its first rows, so their running statistics are those of the whole column.
+    series = pd.Series(values[head], copy=False)
+    grouped = series.groupby(symbol.codes[head], sort=False)
+    count = symbol.bar[head] + 1.0
     if how == "max":
         expanding = grouped.cummax().to_numpy()
     elif how == "sum":
@@ -137,14 +200,13 @@ def _rolling_by_symbol(
         expanding = grouped.cumsum().to_numpy() / count
     elif how == "std":
         s1 = grouped.cumsum().to_numpy()
-        s2 = (series * series).groupby(symbol, sort=False).cumsum().to_numpy()
+        s2 = (series * series).groupby(symbol.codes[head], sort=False).cumsum().to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             expanding = np.sqrt(np.maximum(s2 - s1 * s1 / count, 0.0) / (count - 1.0))
     else:
         raise ValueError(f"unsupported rolling statistic {how!r}")
-    expanding = np.where(count >= min_periods, expanding, np.nan)
-    flat[head] = expanding[head]
-    return pd.Series(flat, index=series.index)
+    flat[head] = np.where(count >= min_periods, expanding, np.nan)
+    return flat
 
 
 def rolling_vif(context: pd.DataFrame, window: int) -> pd.DataFrame:
@@ -196,12 +258,14 @@ def signals_with_track_record(
     keep the rows they asked for.
     """
     frame, actions = generate_signals_and_actions(history, selection, registry)
-    for column in RECORD_COLUMNS:
-        frame[column] = np.nan
+    records = np.full((len(frame), len(RECORD_COLUMNS)), np.nan)
+    symbol = _SymbolRuns(history["symbol"])
     for name, action in actions.items():
-        rows = (frame["strategy"] == name).to_numpy()
-        record = track_record(history, action, window)
-        frame.loc[rows, RECORD_COLUMNS] = record.to_numpy()[rows]
+        rows = (frame["strategy"] == name).to_numpy(dtype=bool)
+        record = _track_record(history, action, window, symbol)
+        records[rows] = record[RECORD_COLUMNS].to_numpy(dtype="float64")[rows]
+    for k, column in enumerate(RECORD_COLUMNS):
+        frame[column] = records[:, k]
     vif = rolling_vif(market_context(history), window)
     frame["max_vif"] = vif["max_vif"].reindex(frame["date"]).to_numpy()
     frame["vif_feature"] = vif["vif_feature"].reindex(frame["date"]).to_numpy()

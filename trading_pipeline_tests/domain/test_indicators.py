@@ -176,3 +176,22 @@ def test_no_look_ahead(indicators: pd.DataFrame, cut: str) -> None:
     truncated = compute_indicators(bars[bars["date"] <= cut])
     full = indicators[indicators["date"] <= cut].reset_index(drop=True)
     pd.testing.assert_frame_equal(truncated, full, check_exact=True)
+
+
+def test_equals_pandas_ta_per_symbol(indicators: pd.DataFrame) -> None:
+    """The one-pass indicators are pandas-ta 0.4's (talib=False) run per symbol, as they were computed
+    before, to the bit; ADX to 1e-12 (its DIs are scaled by TA-Lib's ATR, whose rounding TA-Lib 0.8
+    picks per CPU)."""
+    import pandas_ta as ta
+
+    for _, frame, high, low, close in _per_symbol(indicators):
+        h, lo, c = (pd.Series(values) for values in (high, low, close))
+        for n in (20, 50, 200):
+            np.testing.assert_array_equal(frame[f"sma{n}"], ta.sma(c, length=n, talib=False))
+        np.testing.assert_array_equal(frame["rsi14"].iloc[14:], ta.rsi(c, length=14, talib=False).iloc[14:])
+        np.testing.assert_array_equal(frame["atr14"], ta.atr(h, lo, c, length=14, talib=False))
+        bands = ta.bbands(c, length=20, lower_std=2.0, upper_std=2.0, ddof=0, talib=False)
+        for name, position in (("bb_lower", 0), ("bb_mid", 1), ("bb_upper", 2)):
+            np.testing.assert_array_equal(frame[name], bands.iloc[:, position])
+        adx = ta.adx(h, lo, c, length=14, talib=False)["ADX_14"].to_numpy()
+        np.testing.assert_allclose(frame["adx14"].iloc[27:], adx[27:], rtol=1e-12, atol=0)

@@ -360,3 +360,58 @@ def test_no_look_ahead_covers_cross_sectional_signals(five_panel: pd.DataFrame) 
     signals = MomentumRotation().generate(five_panel)
     dates = five_panel.loc[signals["action"] != HOLD, "date"]
     assert dates.min() <= pd.Timestamp("2012-12-14") and (dates <= "2013-02-01").sum() > 10
+
+
+def test_ranks_by_date_equal_pandas_ranks_with_ties_and_nan() -> None:
+    from trading_pipeline.domain.strategies.momentum_rotation import _ranks_by_date
+
+    rng = np.random.default_rng(11)
+    date = rng.integers(0, 6, 300)
+    roc = rng.choice([-0.2, -0.0, 0.0, 0.1, 0.3, np.nan, 0.05], 300)
+    roc = np.where(rng.random(300) < 0.3, rng.normal(size=300), roc)
+    by_date = pd.Series(roc).groupby(date)
+    count, from_top, from_bottom = _ranks_by_date(roc, date)
+    np.testing.assert_array_equal(count, by_date.transform("count"))
+    np.testing.assert_array_equal(from_top, by_date.rank(ascending=False, method="max").fillna(0))
+    np.testing.assert_array_equal(from_bottom, by_date.rank(ascending=True, method="max").fillna(0))
+
+
+def test_reasons_last_case_wins_and_texts_are_built_for_their_rows_only() -> None:
+    from trading_pipeline.domain.strategies.base import join, number_text, reasons
+
+    index = pd.RangeIndex(10, 16)
+    values = np.array([1.234, 2.0, 3.5, 4.25, 5.0, 6.0])
+    seen: list[list[int]] = []
+
+    def text(rows: np.ndarray) -> object:
+        seen.append(rows.tolist())
+        return join("v=", number_text(values[rows], 1))
+
+    out = reasons(index, "none", [
+        (np.array([1, 1, 1, 0, 0, 0], dtype=bool), text),
+        (np.array([0, 1, 0, 0, 1, 0], dtype=bool), "second"),
+    ])
+    assert out.dtype == "str" and out.index.equals(index)
+    assert out.tolist() == ["v=1.2", "second", "v=3.5", "none", "second", "none"]
+    assert seen == [[0, 2]]
+
+
+def test_generate_signals_ignores_selection_rows_outside_the_panel(five_panel: pd.DataFrame) -> None:
+    from trading_pipeline.domain.strategies import generate_signals
+
+    panel = five_panel.head(400)
+    selection = pd.concat(
+        [
+            panel[["date", "symbol"]].assign(strategy="MeanReversion"),
+            pd.DataFrame({"date": [pd.Timestamp("1990-01-02")], "symbol": ["AAPL"], "strategy": ["Breakout"]}),
+            pd.DataFrame({"date": [panel["date"].iloc[0]], "symbol": ["ZZZZ"], "strategy": ["Breakout"]}),
+        ],
+        ignore_index=True,
+    ).iloc[::-1]
+    selection.loc[selection.index[-1], "strategy"] = None  # no strategy for the panel's first row
+    out = generate_signals(panel, selection)
+    expected = REGISTRY["MeanReversion"].generate(panel)
+    assert pd.isna(out["strategy"].iloc[0]) and out["reason"].iloc[0] == "no strategy selected"
+    assert (out["strategy"].iloc[1:] == "MeanReversion").all()
+    np.testing.assert_array_equal(out["reason"].iloc[1:], expected["reason"].iloc[1:])
+    np.testing.assert_array_equal(out["confidence"].iloc[1:], expected["confidence"].iloc[1:])

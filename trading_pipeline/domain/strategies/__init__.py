@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from trading_pipeline.domain.schema import KEY, SIGNAL_COLUMNS, Action
 from trading_pipeline.domain.sectors import load_sector_map
-from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy, atr_signals
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, scatter, text_table
 from trading_pipeline.domain.strategies.bollinger_bands import BollingerBands
 from trading_pipeline.domain.strategies.breakout import Breakout
 from trading_pipeline.domain.strategies.dual_momentum import DualMomentum
@@ -70,27 +71,60 @@ def generate_signals_and_actions(
     unknown = sorted(set(selection["strategy"].dropna().unique()) - set(registry))
     if unknown:
         raise ValueError(f"selection names strategies not in the registry: {unknown}")
-    if selection.duplicated(KEY).any():
-        raise ValueError("selection has more than one strategy for some (date, symbol)")
-
-    chosen = panel[KEY].merge(selection[[*KEY, "strategy"]], on=KEY, how="left")["strategy"]
-    columns: dict[str, np.ndarray] = {
-        "action": np.full(len(panel), Action.HOLD.value, dtype=object),
-        "confidence": np.zeros(len(panel)),
-        "stop": np.full(len(panel), np.nan),
-        "target": np.full(len(panel), np.nan),
-        "reason": np.full(len(panel), NO_SELECTION_REASON, dtype=object),
-    }
+    chosen, names = _selected(panel, selection)
+    confidence = np.zeros(len(panel))
+    stop = np.full(len(panel), np.nan)
+    target = np.full(len(panel), np.nan)
+    unselected = np.flatnonzero(chosen < 0)
+    action_pieces: list[tuple[np.ndarray, str | pa.Array]] = [(unselected, Action.HOLD.value)]
+    reason_pieces: list[tuple[np.ndarray, str | pa.Array]] = [(unselected, NO_SELECTION_REASON)]
     actions: dict[str, pd.Series] = {}
-    for name in chosen.dropna().unique():
-        rows = (chosen == name).to_numpy()
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(chosen == k)
         signals = registry[name].generate(panel)
         actions[name] = signals["action"]
-        for column in SIGNAL_OUTPUT_COLUMNS:
-            columns[column] = np.where(rows, signals[column].to_numpy(), columns[column])
+        confidence[rows] = signals["confidence"].to_numpy()[rows]
+        stop[rows] = signals["stop"].to_numpy()[rows]
+        target[rows] = signals["target"].to_numpy()[rows]
+        action_pieces.append((rows, pa.array(signals["action"].astype("str")).take(rows)))
+        reason_pieces.append((rows, pa.array(signals["reason"].astype("str")).take(rows)))
 
     out = panel[KEY].reset_index(drop=True)
-    out["strategy"] = chosen.to_numpy()
-    for column, values in columns.items():
-        out[column] = values
-    return out.astype({"strategy": "str", "action": "str", "reason": "str"})[SIGNAL_COLUMNS], actions
+    out["strategy"] = pd.Series(text_table(names).take(pa.array(chosen, mask=chosen < 0)), dtype="str")
+    out["action"] = pd.Series(scatter(len(panel), action_pieces), dtype="str")
+    out["confidence"] = confidence
+    out["stop"] = stop
+    out["target"] = target
+    out["reason"] = pd.Series(scatter(len(panel), reason_pieces), dtype="str")
+    return out[SIGNAL_COLUMNS], actions
+
+
+def _selected(panel: pd.DataFrame, selection: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Per panel row, the position in ``names`` of the strategy selected for its (date, symbol), -1 if none.
+
+    The keys of both frames are coded to integers in the panel's terms (a selection date or symbol the
+    panel lacks gets a code of its own), so the lookup hashes int64s instead of merging on dates and
+    strings. Raises ValueError if the selection selects twice for the same (date, symbol).
+    """
+    dates, symbols = (_codes(panel[column], selection[column]) for column in KEY)
+    width = int(max(symbols[0].max(initial=0), symbols[1].max(initial=0))) + 1
+    panel_key, selection_key = (pd.Index(date * width + symbol) for date, symbol in zip(dates, symbols, strict=True))
+    if selection_key.has_duplicates:
+        raise ValueError("selection has more than one strategy for some (date, symbol)")
+    codes, names = pd.factorize(selection["strategy"])
+    at = selection_key.get_indexer(panel_key)
+    chosen = np.where(at >= 0, codes[at], -1)
+    # The strategies in order of first use on the panel, as their picks are applied.
+    used = pd.unique(chosen[chosen >= 0])
+    renumber = np.full(len(names) + 1, -1)
+    renumber[used] = np.arange(len(used))
+    return renumber[chosen], [str(names[k]) for k in used]
+
+
+def _codes(panel_values: pd.Series, selection_values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a key column in the panel and in the selection; equal values, equal codes."""
+    panel_codes, uniques = pd.factorize(panel_values, use_na_sentinel=False)
+    selection_codes, selection_uniques = pd.factorize(selection_values, use_na_sentinel=False)
+    known = pd.Index(uniques).get_indexer(pd.Index(selection_uniques))
+    own = np.where(known >= 0, known, len(uniques) + np.arange(len(selection_uniques)))
+    return panel_codes.astype("int64"), own[selection_codes].astype("int64")

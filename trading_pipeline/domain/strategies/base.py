@@ -10,10 +10,13 @@ never a NaN confidence.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from trading_pipeline.domain.schema import Action, StrategyName
 
@@ -46,15 +49,27 @@ class Strategy(ABC):
 
 def apply_min_history(signals: pd.DataFrame, history: pd.Series, min_history: int) -> pd.DataFrame:
     """Turn rows whose symbol has fewer than ``min_history`` clean bars into a reasoned HOLD."""
-    short = history < min_history
-    out = signals.copy()
-    out.loc[short, "action"] = Action.HOLD.value
-    out.loc[short, "confidence"] = 0.0
-    out.loc[short, ["stop", "target"]] = np.nan
-    out.loc[short, "reason"] = (
-        "insufficient history: " + history[short].astype("int64").astype(str) + f" < {min_history} bars"
-    )
+    keep = (history >= min_history).to_numpy() | history.isna().to_numpy()
+    out = signals.copy(deep=False)
+    if keep.all():
+        return out
+    # One label per distinct history value (a few hundred at most), spread over the rows.
+    codes, values = pd.factorize(history.where(~keep).astype("float64"))
+    labels = text_table([f"insufficient history: {int(value)} < {min_history} bars" for value in values])
+    out["action"] = _text_where(signals["action"], keep, pa.scalar(Action.HOLD.value, pa.large_string()))
+    out["confidence"] = signals["confidence"].where(keep, 0.0)
+    out["stop"] = signals["stop"].where(keep, np.nan)
+    out["target"] = signals["target"].where(keep, np.nan)
+    out["reason"] = _text_where(signals["reason"], keep, labels.take(np.where(codes < 0, 0, codes)))
     return out
+
+
+def _text_where(text: pd.Series, keep: np.ndarray, other: pa.Scalar | pa.Array) -> pd.Series:
+    """``text.where(keep, other)``, in Arrow when the column is a ``str`` column (several times faster)."""
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        return pd.Series(pc.if_else(pa.array(keep), _arrow(text), other), index=text.index, dtype=text.dtype)
+    replacement = pd.Series(other.to_pylist(), index=text.index) if isinstance(other, pa.Array) else other.as_py()
+    return text.where(keep, replacement)
 
 
 def confidence_ramp(excess: pd.Series, full_at: float) -> pd.Series:
@@ -64,8 +79,8 @@ def confidence_ramp(excess: pd.Series, full_at: float) -> pd.Series:
 
 def atr_signals(
     panel: pd.DataFrame,
-    buy: pd.Series,
-    sell: pd.Series,
+    buy: pd.Series | np.ndarray,
+    sell: pd.Series | np.ndarray,
     confidence: pd.Series,
     reason: pd.Series,
 ) -> pd.DataFrame:
@@ -76,15 +91,15 @@ def atr_signals(
     confidence 0 and NaN stop/target. The stop sits ``STOP_ATR_MULTIPLE`` ATRs against the trade and the
     target ``TARGET_ATR_MULTIPLE`` ATRs in its favour.
     """
+    buy, sell = np.asarray(buy, dtype=bool), np.asarray(sell, dtype=bool)
     direction = np.select([buy, sell], [1.0, -1.0], default=np.nan)
-    signal = buy | sell
-    close, atr = panel["close"], panel["atr14"]
+    close, atr = panel["close"].to_numpy(dtype="float64"), panel["atr14"].to_numpy(dtype="float64")
+    strength = confidence.fillna(MIN_SIGNAL_CONFIDENCE).clip(MIN_SIGNAL_CONFIDENCE, 1.0).to_numpy()
+    actions = text_table([Action.HOLD.value, Action.BUY.value, Action.SELL.value])
     return pd.DataFrame(
         {
-            "action": np.select([buy, sell], [Action.BUY.value, Action.SELL.value], Action.HOLD.value),
-            "confidence": np.where(
-                signal, confidence.fillna(MIN_SIGNAL_CONFIDENCE).clip(MIN_SIGNAL_CONFIDENCE, 1.0), 0.0
-            ),
+            "action": pd.Series(actions.take(np.select([buy, sell], [1, 2], 0)), index=panel.index, dtype="str"),
+            "confidence": np.where(buy | sell, strength, 0.0),
             "stop": close - direction * STOP_ATR_MULTIPLE * atr,
             "target": close + direction * TARGET_ATR_MULTIPLE * atr,
             "reason": reason,
@@ -96,9 +111,69 @@ def atr_signals(
 def format_values(values: pd.Series, decimals: int, signed: bool = False) -> pd.Series:
     """Fixed-point strings for reason texts (NaN → "nan").
 
-    Each distinct rounded value is formatted once, so labelling the whole panel stays cheap.
+    Each distinct rounded value is formatted once, so labelling the whole panel stays cheap. Distinct
+    means as ``pd.factorize`` sees it: -0.0 and 0.0 are one value, labelled as the first one met.
     """
-    codes, uniques = pd.factorize(values.round(decimals))
+    return pd.Series(number_text(values.to_numpy(dtype="float64"), decimals, signed), index=values.index, dtype="str")
+
+
+def number_text(values: np.ndarray, decimals: int, signed: bool = False) -> pa.Array:
+    """``format_values`` of a float array, as an Arrow string array."""
+    codes, uniques = pd.factorize(np.round(values, decimals))
     spec = f"{{:{'+' if signed else ''}.{decimals}f}}"
-    labels = np.array([spec.format(value) for value in uniques] + ["nan"], dtype=object)
-    return pd.Series(labels[codes], index=values.index, dtype="str")
+    return text_table([*(spec.format(value) for value in uniques), "nan"]).take(np.where(codes < 0, len(uniques), codes))
+
+
+def text_table(labels: Sequence[str]) -> pa.Array:
+    """Labels to be spread over rows with ``.take(codes)``: Arrow strings, the storage of pandas' ``str``
+    dtype, so a column of labels is built without one Python string object per row."""
+    return pa.array(labels, type=pa.large_string())
+
+
+type Text = str | pa.Array | pa.ChunkedArray | pd.Series
+
+
+def join(*parts: Text) -> pa.Array:
+    """Row-wise concatenation of strings and string columns (plain strings are repeated on every row)."""
+    arrays = [pa.scalar(part, pa.large_string()) if isinstance(part, str) else _arrow(part) for part in parts]
+    return _arrow(pc.binary_join_element_wise(*arrays, pa.scalar("", pa.large_string())))
+
+
+def reasons(
+    index: pd.Index, default: str, cases: Sequence[tuple[np.ndarray | pd.Series, str | Callable[[np.ndarray], Text]]]
+) -> pd.Series:
+    """The reason of every row: the text of the LAST case whose mask holds on it, else ``default``.
+
+    A case's text is a string, or a function of the positions of the rows the case decides returning
+    their texts: row-specific strings are built only for the rows that show them.
+    """
+    winner = np.zeros(len(index), dtype=np.int64)
+    for k, (mask, _) in enumerate(cases, start=1):
+        winner[np.asarray(mask, dtype=bool)] = k
+    pieces = []
+    for k, text in enumerate([default, *(text for _, text in cases)]):
+        rows = np.flatnonzero(winner == k)
+        if len(rows):
+            pieces.append((rows, text if isinstance(text, str) else text(rows)))
+    return pd.Series(scatter(len(index), pieces), index=index, dtype="str")
+
+
+def scatter(size: int, pieces: Sequence[tuple[np.ndarray, Text]]) -> pa.Array:
+    """One string column of ``size`` rows from pieces (row positions, their texts, or one string for all of
+    them) that cover every row exactly once: the rows are built by a single take from the pieces' texts."""
+    source = np.empty(size, dtype=np.int64)
+    chunks, offset = [], 0
+    for rows, text in pieces:
+        chunk = text_table([text]) if isinstance(text, str) else _arrow(text)
+        source[rows] = offset if isinstance(text, str) else offset + np.arange(len(rows))
+        chunks.append(chunk)
+        offset += len(chunk)
+    return pa.concat_arrays(chunks).take(source) if chunks else text_table([])
+
+
+def _arrow(text: pa.Array | pa.ChunkedArray | pd.Series) -> pa.Array:
+    """A string column as one Arrow ``large_string`` array (zero-copy for a ``str`` Series)."""
+    array = pa.array(text) if isinstance(text, pd.Series) else text
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, join, number_text, reasons
 
 # Standard deviations beyond the band (z = 3 for 2-sigma bands) at which a signal gets full confidence.
 FULL_CONFIDENCE_STDS = 1.0
@@ -28,7 +28,9 @@ class BollingerBands(Strategy):
         std = (upper - lower) / 4.0
         excess = ((lower - close) / std).where(buy, (close - upper) / std)
 
-        reason = pd.Series("close within the bollinger bands", index=panel.index, dtype="str")
-        reason[buy] = "close " + format_values(close[buy], 2) + " < bb_lower " + format_values(lower[buy], 2)
-        reason[sell] = "close " + format_values(close[sell], 2) + " > bb_upper " + format_values(upper[sell], 2)
+        c, lo, up = (s.to_numpy(dtype="float64") for s in (close, lower, upper))
+        reason = reasons(panel.index, "close within the bollinger bands", [
+            (buy, lambda rows: join("close ", number_text(c[rows], 2), " < bb_lower ", number_text(lo[rows], 2))),
+            (sell, lambda rows: join("close ", number_text(c[rows], 2), " > bb_upper ", number_text(up[rows], 2))),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_STDS), reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, join, number_text, reasons
 
 # Distance of the close beyond the channel, in ATRs, at which a breakout gets full confidence.
 FULL_CONFIDENCE_ATRS = 2.0
@@ -27,11 +27,9 @@ class Breakout(Strategy):
         buy, sell = close > high, close < low
         excess = ((close - high) / panel["atr14"]).where(buy, (low - close) / panel["atr14"])
 
-        reason = pd.Series("close within the 20-bar donchian channel", index=panel.index, dtype="str")
-        reason[buy] = (
-            "close " + format_values(close[buy], 2) + " > donchian_high20 " + format_values(high[buy], 2)
-        )
-        reason[sell] = (
-            "close " + format_values(close[sell], 2) + " < donchian_low20 " + format_values(low[sell], 2)
-        )
+        c, hi, lo = (s.to_numpy(dtype="float64") for s in (close, high, low))
+        reason = reasons(panel.index, "close within the 20-bar donchian channel", [
+            (buy, lambda rows: join("close ", number_text(c[rows], 2), " > donchian_high20 ", number_text(hi[rows], 2))),
+            (sell, lambda rows: join("close ", number_text(c[rows], 2), " < donchian_low20 ", number_text(lo[rows], 2))),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import (
+    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+)
 
 # |roc126| at which a signal gets full confidence.
 FULL_CONFIDENCE_ROC = 0.5
@@ -29,15 +32,16 @@ class DualMomentum(Strategy):
         buy = (roc > 0) & (roc > median)
         sell = roc < 0
 
-        defined = roc.notna()
-        text = pd.Series("", index=panel.index, dtype="str")
-        text[defined] = (
-            "roc126=" + format_values(roc[defined] * 100, 1, signed=True) + "%, median "
-            + format_values(median[defined] * 100, 1, signed=True) + "%"
-        )
-        reason = pd.Series("roc126 undefined", index=panel.index, dtype="str")
-        reason[defined] = text[defined] + ": positive but not above the median"
-        reason[defined & (roc == 0)] = text[defined & (roc == 0)] + ": no absolute momentum"
-        reason[buy] = text[buy] + ": absolute and relative momentum"
-        reason[sell] = text[sell] + ": negative absolute momentum"
+        verdicts = text_table([
+            ": positive but not above the median", ": no absolute momentum",
+            ": absolute and relative momentum", ": negative absolute momentum",
+        ])
+        verdict = np.select([sell, buy, roc == 0], [3, 2, 1], 0)
+        values, medians = roc.to_numpy(dtype="float64") * 100, median.to_numpy(dtype="float64") * 100
+        reason = reasons(panel.index, "roc126 undefined", [
+            (roc.notna(), lambda rows: join(
+                "roc126=", number_text(values[rows], 1, signed=True), "%, median ",
+                number_text(medians[rows], 1, signed=True), "%", verdicts.take(verdict[rows]),
+            )),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(roc.abs(), FULL_CONFIDENCE_ROC), reason)

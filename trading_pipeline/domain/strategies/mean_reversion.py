@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, join, number_text, reasons
 
 OVERSOLD = 30.0
 OVERBOUGHT = 70.0
@@ -28,9 +28,9 @@ class MeanReversion(Strategy):
         buy, sell = rsi < OVERSOLD, rsi > OVERBOUGHT
         excess = (OVERSOLD - rsi).where(buy, rsi - OVERBOUGHT)
 
-        reason = pd.Series(
-            f"rsi14 within [{OVERSOLD:g}, {OVERBOUGHT:g}]", index=panel.index, dtype="str"
-        )
-        reason[buy] = "rsi14=" + format_values(rsi[buy], 2) + f" < {OVERSOLD:g} (oversold)"
-        reason[sell] = "rsi14=" + format_values(rsi[sell], 2) + f" > {OVERBOUGHT:g} (overbought)"
+        values = rsi.to_numpy(dtype="float64")
+        reason = reasons(panel.index, f"rsi14 within [{OVERSOLD:g}, {OVERBOUGHT:g}]", [
+            (buy, lambda rows: join("rsi14=", number_text(values[rows], 2), f" < {OVERSOLD:g} (oversold)")),
+            (sell, lambda rows: join("rsi14=", number_text(values[rows], 2), f" > {OVERBOUGHT:g} (overbought)")),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_RSI_POINTS), reason)

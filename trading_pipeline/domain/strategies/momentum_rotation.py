@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import (
+    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+)
 
 # Fewest symbols with a defined roc126 on a date for the ranking to mean anything (one per quintile).
 MIN_RANKED = 5
@@ -30,30 +33,54 @@ class MomentumRotation(Strategy):
 
     def rule(self, panel: pd.DataFrame) -> pd.DataFrame:
         roc = panel["roc126"]
-        by_date = roc.groupby(panel["date"], sort=False)
-        ranked = by_date.transform("count")
-        from_top = by_date.rank(ascending=False, method="max")
-        from_bottom = by_date.rank(ascending=True, method="max")
-        enough = ranked >= MIN_RANKED
-        top = enough & (from_top * QUINTILES <= ranked)
-        bottom = enough & (from_bottom * QUINTILES <= ranked)
-        buy = top & (roc > 0)
+        values = roc.to_numpy(dtype="float64")
+        count, from_top, from_bottom = _ranks_by_date(values, pd.factorize(panel["date"])[0])
+        defined = ~np.isnan(values)
+        enough = count >= MIN_RANKED
+        top = enough & defined & (from_top * QUINTILES <= count)
+        bottom = enough & defined & (from_bottom * QUINTILES <= count)
+        buy = top & (values > 0)
         sell = bottom
 
-        reason = pd.Series("", index=panel.index, dtype="str")
-        defined = roc.notna()
-        rank_text = pd.Series("", index=panel.index, dtype="str")
-        rank_text[defined] = (
-            "roc126=" + format_values(roc[defined] * 100, 1, signed=True) + "% ranked "
-            + from_top[defined].astype("int64").astype(str) + "/" + ranked[defined].astype("int64").astype(str)
-        )
-        reason[defined] = rank_text[defined] + ", not in the top or bottom quintile"
-        reason[top & ~buy] = rank_text[top & ~buy] + ", top quintile but roc126 <= 0"
-        reason[buy] = rank_text[buy] + " (top quintile)"
-        reason[sell] = rank_text[sell] + " (bottom quintile)"
-        reason[~defined] = "roc126 undefined"
-        few = ~enough
-        reason[few] = (
-            "only " + ranked[few].astype("int64").astype(str) + f" symbols ranked by roc126 on this date (< {MIN_RANKED})"
-        )
+        # Integers as text: one label per value; a rank never exceeds its date's count.
+        numbers = text_table([str(n) for n in range(count.max(initial=0) + 1)])
+        # The roc126 labels are those of all defined rows, as the reasons show them on part of them.
+        roc_text = number_text(values[defined] * 100, 1, signed=True)
+        slot = np.cumsum(defined) - 1
+        verdicts = text_table([
+            ", not in the top or bottom quintile", ", top quintile but roc126 <= 0", " (top quintile)", " (bottom quintile)",
+        ])
+        verdict = np.select([sell, buy, top], [3, 2, 1], 0)
+        reason = reasons(panel.index, "roc126 undefined", [
+            (defined, lambda rows: join(
+                "roc126=", roc_text.take(slot[rows]), "% ranked ", numbers.take(from_top[rows]), "/",
+                numbers.take(count[rows]), verdicts.take(verdict[rows]),
+            )),
+            (~enough, lambda rows: join(
+                "only ", numbers.take(count[rows]), f" symbols ranked by roc126 on this date (< {MIN_RANKED})"
+            )),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(roc.abs(), FULL_CONFIDENCE_ROC), reason)
+
+
+def _ranks_by_date(roc: np.ndarray, date: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: how many rows of its date have a defined roc126, and how many of those have a roc126 >=
+    (``from_top``) and <= (``from_bottom``) its own, i.e. ranks with ties at their worst position; ranks
+    are 0 where roc126 is NaN. One sort by (date, roc126) for all three."""
+    order = np.lexsort((roc, date))  # NaN last within its date
+    value, day = roc[order], date[order]
+    position = np.arange(len(order))
+    new_day = np.r_[True, day[1:] != day[:-1]]
+    day_start = np.maximum.accumulate(np.where(new_day, position, 0)) if len(order) else position
+    defined = ~np.isnan(value)
+    count = np.bincount(np.cumsum(new_day) - 1, weights=defined)[np.cumsum(new_day) - 1].astype("int64")
+    # Runs of equal values within a date (each NaN is a run of its own and is not ranked).
+    new_run = new_day | np.r_[True, value[1:] != value[:-1]]
+    starts = np.flatnonzero(new_run)
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    run_end = np.repeat(np.r_[starts[1:], len(order)] - 1, np.diff(np.r_[starts, len(order)]))
+    ranked, from_top, from_bottom = (np.zeros(len(order), dtype="int64") for _ in range(3))
+    ranked[order] = count
+    from_top[order] = np.where(defined, day_start + count - run_start, 0)
+    from_bottom[order] = np.where(defined, run_end - day_start + 1, 0)
+    return ranked, from_top, from_bottom

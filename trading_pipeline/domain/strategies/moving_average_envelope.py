@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, join, number_text, reasons
 
 DEFAULT_BAND_WIDTH = 0.05
 # Distance of the close beyond the band, in ATRs, at which a cross gets full confidence.
@@ -43,13 +43,13 @@ class MovingAverageEnvelope(Strategy):
         excess = ((lower - close) / panel["atr14"]).where(buy, (close - upper) / panel["atr14"])
 
         pct = f"{self.band_width * 100:g}%"
-        reason = pd.Series(f"no cross of the sma50 ±{pct} envelope", index=panel.index, dtype="str")
-        reason[buy] = (
-            "close " + format_values(close[buy], 2) + f" crossed below the sma50 -{pct} band "
-            + format_values(lower[buy], 2)
-        )
-        reason[sell] = (
-            "close " + format_values(close[sell], 2) + f" crossed above the sma50 +{pct} band "
-            + format_values(upper[sell], 2)
-        )
+        c, lo, up = (s.to_numpy(dtype="float64") for s in (close, lower, upper))
+        reason = reasons(panel.index, f"no cross of the sma50 ±{pct} envelope", [
+            (buy, lambda rows: join(
+                "close ", number_text(c[rows], 2), f" crossed below the sma50 -{pct} band ", number_text(lo[rows], 2)
+            )),
+            (sell, lambda rows: join(
+                "close ", number_text(c[rows], 2), f" crossed above the sma50 +{pct} band ", number_text(up[rows], 2)
+            )),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

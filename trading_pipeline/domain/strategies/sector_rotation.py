@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import (
+    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+)
 
 MIN_SECTORS = 2
 UNKNOWN_SECTOR_PREFIX = "unknown:"
@@ -35,43 +38,56 @@ class SectorRotation(Strategy):
 
     def rule(self, panel: pd.DataFrame) -> pd.DataFrame:
         roc = panel["roc126"]
-        sector = panel["symbol"].map(dict(self.sectors)).astype("str")
-        sector = sector.where(panel["symbol"].isin(list(self.sectors)), UNKNOWN_SECTOR_PREFIX + panel["symbol"])
-        momentum = roc.groupby([panel["date"], sector], sort=False).transform("mean")
+        values = roc.to_numpy(dtype="float64")
+        symbol, symbols = pd.factorize(panel["symbol"])
+        names = [str(self.sectors[s]) if s in self.sectors else UNKNOWN_SECTOR_PREFIX + str(s) for s in symbols]
+        sector_of_symbol, sector_names = pd.factorize(pd.Series(names, dtype="str"))
+        sector = sector_of_symbol[symbol]
+        # One group per (date, sector); integer keys, but the same groups and rows as grouping by the labels.
+        date = pd.factorize(panel["date"])[0]
+        group = pd.factorize(date * len(sector_names) + sector)[0]
+        momentum = roc.groupby(group, sort=False).transform("mean")
 
         # One row per (date, sector) with a defined momentum, ranked within its date.
-        table = (
-            pd.DataFrame({"date": panel["date"], "sector": sector, "momentum": momentum})
-            .dropna(subset=["momentum"])
-            .drop_duplicates(["date", "sector"])
-        )
-        by_date = table.groupby("date", sort=False)["momentum"]
-        table["sectors"] = by_date.transform("count")
-        table["top"] = by_date.rank(ascending=False, method="max") == 1
-        table["bottom"] = by_date.rank(ascending=True, method="max") == 1
-        ranked = panel[["date"]].assign(sector=sector).merge(table, on=["date", "sector"], how="left")
-        ranked.index = panel.index
-        sectors = ranked["sectors"].fillna(0).astype("int64")
+        group_momentum = np.full(group.max(initial=-1) + 1, np.nan)
+        group_momentum[group] = momentum.to_numpy()
+        group_date = np.zeros(len(group_momentum), dtype="int64")
+        group_date[group] = date
+        listed = np.flatnonzero(~np.isnan(group_momentum))
+        by_date = pd.Series(group_momentum[listed]).groupby(group_date[listed], sort=False)
+        sectors_of_group = np.zeros(len(group_momentum), dtype="int64")
+        sectors_of_group[listed] = by_date.transform("count").to_numpy()
+        top_group = np.zeros(len(group_momentum), dtype=bool)
+        top_group[listed] = by_date.rank(ascending=False, method="max").to_numpy() == 1
+        bottom_group = np.zeros(len(group_momentum), dtype=bool)
+        bottom_group[listed] = by_date.rank(ascending=True, method="max").to_numpy() == 1
+
+        sectors = sectors_of_group[group]
         enough = sectors >= MIN_SECTORS
-        top = enough & ranked["top"].fillna(False).astype(bool) & roc.notna()
-        bottom = enough & ranked["bottom"].fillna(False).astype(bool) & roc.notna()
-        buy = top & (roc > 0)
+        has_roc = roc.notna().to_numpy()
+        top = enough & top_group[group] & has_roc
+        bottom = enough & bottom_group[group] & has_roc
+        buy = top & (values > 0)
         sell = bottom
 
-        defined = roc.notna() & momentum.notna()
-        text = pd.Series("", index=panel.index, dtype="str")
-        text[defined] = (
-            "sector " + sector[defined] + " mean roc126 " + format_values(momentum[defined] * 100, 1, signed=True)
-            + "% among " + sectors[defined].astype(str) + " sectors; roc126 "
-            + format_values(roc[defined] * 100, 1, signed=True) + "%"
-        )
-        reason = pd.Series("roc126 undefined", index=panel.index, dtype="str")
-        reason[defined] = text[defined] + ": sector neither strictly top nor bottom"
-        reason[top & ~buy] = text[top & ~buy] + ": top sector but roc126 <= 0"
-        reason[buy] = text[buy] + ": top sector"
-        reason[sell] = text[sell] + ": bottom sector"
-        few = roc.notna() & ~enough
-        reason[few] = (
-            "only " + sectors[few].astype(str) + f" sectors with a momentum on this date (< {MIN_SECTORS})"
-        )
+        defined = has_roc & momentum.notna().to_numpy()
+        # The number labels are those of all defined rows, as the reasons show them on part of them.
+        slot = np.cumsum(defined) - 1
+        momentum_text = number_text(momentum.to_numpy()[defined] * 100, 1, signed=True)
+        roc_text = number_text(values[defined] * 100, 1, signed=True)
+        sector_text = text_table(list(sector_names))
+        numbers = text_table([str(n) for n in range(sectors.max(initial=0) + 1)])
+        verdicts = text_table([
+            ": sector neither strictly top nor bottom", ": top sector but roc126 <= 0", ": top sector", ": bottom sector",
+        ])
+        verdict = np.select([sell, buy, top], [3, 2, 1], 0)
+        reason = reasons(panel.index, "roc126 undefined", [
+            (defined, lambda rows: join(
+                "sector ", sector_text.take(sector[rows]), " mean roc126 ", momentum_text.take(slot[rows]), "% among ",
+                numbers.take(sectors[rows]), " sectors; roc126 ", roc_text.take(slot[rows]), "%", verdicts.take(verdict[rows]),
+            )),
+            (has_roc & ~enough, lambda rows: join(
+                "only ", numbers.take(sectors[rows]), f" sectors with a momentum on this date (< {MIN_SECTORS})"
+            )),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(momentum.abs(), FULL_CONFIDENCE_ROC), reason)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import (
+    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+)
 
 # Distance of the close beyond sma200, in ATRs, at which a cross gets full confidence.
 FULL_CONFIDENCE_ATRS = 4.0
@@ -37,11 +39,11 @@ class TrendFollowing(Strategy):
         separation = (panel["close"] - slow) / panel["atr14"]
         excess = separation.where(buy, -separation)
 
-        signal = buy | sell
-        crossed = pd.Series("above", index=panel.index, dtype="str").where(buy, "below")[signal]
-        reason = pd.Series("no sma50/sma200 cross", index=panel.index, dtype="str")
-        reason[signal] = (
-            "sma50 crossed " + crossed + " sma200; close "
-            + format_values(separation[signal], 1, signed=True) + " ATR from sma200"
-        )
+        up, gap = buy.to_numpy(), separation.to_numpy(dtype="float64")
+        reason = reasons(panel.index, "no sma50/sma200 cross", [
+            (buy | sell, lambda rows: join(
+                "sma50 crossed ", text_table(["below", "above"]).take(up[rows].astype("int64")), " sma200; close ",
+                number_text(gap[rows], 1, signed=True), " ATR from sma200",
+            )),
+        ])
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, confidence_ramp, format_values
+from trading_pipeline.domain.strategies.base import (
+    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+)
 
 # A day is an expansion when its true range exceeds this multiple of the previous bar's atr14.
 EXPANSION_ATRS = 1.5
@@ -39,18 +41,14 @@ class VolatilityBreakout(Strategy):
         buy = expansion & (close > prev_close)
         sell = expansion & (close < prev_close)
 
-        signal = buy | sell
-        direction = pd.Series("up", index=panel.index, dtype="str").where(buy, "down")[signal]
-        reason = pd.Series(
-            f"no range expansion above {EXPANSION_ATRS:g} x previous atr14", index=panel.index, dtype="str"
-        )
-        flat = expansion & ~signal
-        reason[flat] = "range expansion with an unchanged close"
-        reason[signal] = (
-            "true range " + format_values(true_range[signal], 2) + " = "
-            + format_values(multiple[signal], 2) + f" x previous atr14 > {EXPANSION_ATRS:g}; close "
-            + direction
-        )
+        up, span, ratio = buy.to_numpy(), true_range.to_numpy(dtype="float64"), multiple.to_numpy(dtype="float64")
+        reason = reasons(panel.index, f"no range expansion above {EXPANSION_ATRS:g} x previous atr14", [
+            (expansion, "range expansion with an unchanged close"),
+            (buy | sell, lambda rows: join(
+                "true range ", number_text(span[rows], 2), " = ", number_text(ratio[rows], 2),
+                f" x previous atr14 > {EXPANSION_ATRS:g}; close ", text_table(["down", "up"]).take(up[rows].astype("int64")),
+            )),
+        ])
         return atr_signals(
             panel, buy, sell, confidence_ramp(multiple - EXPANSION_ATRS, FULL_CONFIDENCE_ATRS), reason
         )
