@@ -5,18 +5,19 @@ re-executed (retries, backfills), so every write replaces that step's rows for t
 transaction — delete (book, sessions[, source]) then bulk insert — and never duplicates them. Frames are
 validated in full before the transaction opens: a bad frame raises ``ValueError`` and leaves the journal as it was.
 
-The SQL is portable SQLAlchemy 2.0 (no dialect-specific statements), so the same code runs on SQLite files and on
-PostgreSQL (``postgresql+psycopg://``; a bare ``postgresql://`` URL gets psycopg 3 too). The schema is versioned by
-the Alembic migrations of ``trading_pipeline.migrations``; ``create_schema`` brings a database to their head.
+The SQL is portable SQLAlchemy 2.0, so the same code runs on SQLite files and on PostgreSQL (``postgresql+psycopg://``;
+a bare ``postgresql://`` URL gets psycopg 3 too). Only the paths a backtest makes large go below SQLAlchemy's per-row
+layer: bulk inserts use COPY on PostgreSQL and multi-row INSERTs on SQLite, and reads convert the driver's rows
+column by column. The schema is versioned by the Alembic migrations of ``trading_pipeline.migrations``;
+``create_schema`` brings a database to their head.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Engine,
     Index,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -61,8 +63,10 @@ type DateLike = date | datetime | pd.Timestamp | np.datetime64 | str
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Bound parameters per DELETE ... IN (...): far below SQLite's and PostgreSQL's limits, even for long backfills.
 _DELETE_CHUNK = 500
-# Rows per driver executemany, all in the caller's transaction.
+# Rows per driver executemany (or per COPY batch), all in the caller's transaction.
 _INSERT_CHUNK = 50_000
+# Bound parameters per multi-row INSERT: SQLite's historical limit, so any SQLite build accepts the statement.
+_MAX_BINDS = 999
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -525,9 +529,9 @@ class Journal:
         if end is not None:
             stmt = stmt.where(table.c.session <= to_session_date(end))
         with self._guard("count strategy choices"), self._engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        frame = pd.DataFrame([tuple(r) for r in rows], columns=["session", "strategy", "provider", "outcome", "rows"])
-        frame["session"] = pd.to_datetime(frame["session"]).astype("datetime64[ns]")
+            rows = _fetch(conn, stmt)
+        frame = pd.DataFrame(rows, columns=["session", "strategy", "provider", "outcome", "rows"])
+        frame["session"] = _to_datetimes(frame["session"], utc=False)
         return frame
 
     def replace_audit_reports(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
@@ -568,13 +572,11 @@ class Journal:
         if end is not None:
             stmt = stmt.where(sql_table.c.session <= to_session_date(end))
         with self._guard(f"read {table}"), self._engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        frame = pd.DataFrame([tuple(row) for row in rows], columns=[column.name for column in columns])
+            rows = _fetch(conn, stmt)
+        frame = pd.DataFrame(rows, columns=[column.name for column in columns])
         for column in columns:
-            if isinstance(column.type, Date):
-                frame[column.name] = pd.to_datetime(frame[column.name]).astype("datetime64[ns]")
-            elif isinstance(column.type, DateTime):
-                frame[column.name] = pd.to_datetime(frame[column.name], utc=True).astype("datetime64[ns, UTC]")
+            if isinstance(column.type, Date | DateTime):
+                frame[column.name] = _to_datetimes(frame[column.name], utc=isinstance(column.type, DateTime))
             elif isinstance(column.type, Double):
                 frame[column.name] = frame[column.name].astype("float64")
         return frame
@@ -697,7 +699,7 @@ class Journal:
         return self._write(TABLES[name], book, dates, columns, source)
 
     def _write(
-        self, table: Table, book: str, sessions: set[date], columns: Mapping[str, list[Any]], source: str | None
+        self, table: Table, book: str, sessions: set[date], columns: Mapping[str, Sequence[Any]], source: str | None
     ) -> int:
         """Delete the rows of (book, sessions[, source]) and insert ``columns``, in one transaction."""
         operation = f"replace {table.name} of book {book!r}"
@@ -731,32 +733,98 @@ class Journal:
         return JournalError(f"journal {self.url}: cannot {operation}: {type(exc).__name__}: {reason}")
 
 
-def _bulk_insert(conn: Connection, table: Table, columns: Mapping[str, list[Any]]) -> int:
-    """Insert column-wise values with one driver ``executemany`` of an INSERT compiled for the connection's dialect.
+def _bulk_insert(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert column-wise values: COPY on PostgreSQL, multi-row ``INSERT ... VALUES`` on SQLite.
 
-    SQLAlchemy's per-row parameter processing costs more than the write itself at tens of thousands of rows, so
-    the columns' bind processors (e.g. dates to text on SQLite) are applied here, column by column.
+    SQLAlchemy's per-row parameter processing costs more than the write itself at a backtest's 600k+ rows, so
+    the columns' bind processors (e.g. dates to text on SQLite) are applied here, once per distinct value.
     """
     count = len(next(iter(columns.values()), []))
     if count == 0:
         return 0
     dialect = conn.dialect
-    compiled = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
-    processed: dict[str, list[Any]] = {}
-    for name, values in columns.items():
+    names = [column.name for column in table.columns if column.name in columns]  # the order SQL renders them
+    matrix = np.empty((count, len(names)), dtype=object)
+    for position, name in enumerate(names):
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if processor:  # once per distinct value: a long backfill repeats each session date many times
-            converted = {value: processor(value) for value in set(values)}
-            processed[name] = [converted[value] for value in values]
-        else:
-            processed[name] = values
-    sql = str(compiled)
-    names = list(compiled.positiontup or ()) if compiled.positional else list(processed)
-    for start in range(0, count, _INSERT_CHUNK):  # bounded parameter lists: a backtest inserts 600k+ rows
-        rows = zip(*(processed[name][start : start + _INSERT_CHUNK] for name in names), strict=True)
-        parameters: list[Any] = list(rows) if compiled.positional else [dict(zip(names, row)) for row in rows]
-        conn.exec_driver_sql(sql, parameters)
+        matrix[:, position] = _map_distinct(columns[name], processor) if processor else columns[name]
+    if dialect.name == "postgresql":
+        _copy(conn, table, names, matrix)
+    else:
+        _insert_values(conn, table, names, matrix)
     return count
+
+
+def _copy(conn: Connection, table: Table, names: list[str], matrix: np.ndarray) -> None:
+    """Stream the rows with ``COPY ... FROM STDIN`` (psycopg 3), five times faster than its executemany."""
+    quote = conn.dialect.identifier_preparer
+    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in names)}) FROM STDIN"
+    with _driver_errors(conn, sql), conn.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for start in range(0, len(matrix), _INSERT_CHUNK):  # bounded lists of Python rows
+            for row in matrix[start : start + _INSERT_CHUNK].tolist():
+                copy.write_row(row)
+
+
+def _insert_values(conn: Connection, table: Table, names: list[str], matrix: np.ndarray) -> None:
+    """Insert with one ``executemany`` of a multi-row INSERT: a hundred rows per statement execution take a
+    third less time on SQLite than one row each."""
+    per_statement = max(1, _MAX_BINDS // len(names))
+    whole = len(matrix) - len(matrix) % per_statement
+    step = max(1, _INSERT_CHUNK // per_statement) * per_statement
+    for start in range(0, whole, step):
+        sql, parameters = _values_statement(conn, table, names, matrix[start : min(start + step, whole)], per_statement)
+        conn.exec_driver_sql(sql, parameters)
+    if whole < len(matrix):
+        sql, parameters = _values_statement(conn, table, names, matrix[whole:], len(matrix) - whole)
+        conn.exec_driver_sql(sql, parameters)
+
+
+def _values_statement(
+    conn: Connection, table: Table, names: list[str], matrix: np.ndarray, rows: int
+) -> tuple[str, list[Any]]:
+    """The INSERT of ``rows`` rows per execution, compiled for the connection's dialect, and its parameter sets
+    (``matrix`` holds a multiple of ``rows`` rows). The parameters are positional (SQLite's ``?``), in the order
+    SQL renders them: row by row, each in table order, as ``names`` and ``matrix`` are."""
+    stmt = insert(table).values([{name: bindparam(f"{name}_{row}") for name in names} for row in range(rows)])
+    flat = matrix.reshape(-1, rows * len(names)).tolist()
+    return str(stmt.compile(dialect=conn.dialect)), list(map(tuple, flat))
+
+
+def _fetch(conn: Connection, stmt: Select[Any]) -> list[Any]:
+    """The driver's rows of ``stmt``: SQLAlchemy's Row objects and per-value result processors (e.g. text to date
+    on SQLite) cost more than the query at a backtest's size, so callers convert the columns with pandas."""
+    result = conn.execute(stmt)
+    try:
+        with _driver_errors(conn, str(stmt)):
+            return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+@contextmanager
+def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Driver errors raised outside SQLAlchemy's execute (COPY, raw fetch) become SQLAlchemy's, as ``_guard`` expects."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+
+
+def _map_distinct(values: Sequence[Any], convert: Callable[[Any], Any]) -> np.ndarray:
+    """``convert`` applied once per distinct value (a long backfill repeats each session date many times)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    converted = np.empty(len(uniques) + 1, dtype=object)
+    converted[:-1] = [convert(value) for value in uniques]
+    converted[-1] = convert(None)  # code -1: missing
+    return converted[codes]
+
+
+def _to_datetimes(series: pd.Series, utc: bool) -> pd.Series:
+    """Dates or timestamps as the driver returns them (ISO text on SQLite, date/datetime objects on PostgreSQL)."""
+    if utc:
+        return pd.to_datetime(series, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    return pd.to_datetime(series, format="ISO8601").astype("datetime64[ns]")
 
 
 def _with_driver(url: URL) -> URL:
@@ -789,8 +857,10 @@ def _label(kind: str, value: str) -> str:
 
 def _columns(
     table: Table, rules: _Rules, rows: pd.DataFrame, sessions: set[date], context: Mapping[str, str]
-) -> dict[str, list[Any]]:
-    """Validate ``rows`` against ``table`` and return their values column by column, context columns included."""
+) -> dict[str, np.ndarray]:
+    """Validate ``rows`` against ``table`` and return their values column by column (object arrays of the Python
+    values the drivers take, None for missing), context columns included. Every check is column-wise: a
+    backtest writes hundreds of thousands of strategy choices."""
     name = table.name
     if not isinstance(rows, pd.DataFrame):
         raise TypeError(f"{name}: rows must be a pandas DataFrame, got {type(rows).__name__}")
@@ -817,12 +887,12 @@ def _columns(
                 raise ValueError(f"{name}: column {key!r} holds {_show(others.unique())}, not {expected!r}")
 
     count = len(rows)
-    values: dict[str, list[Any]] = {key: [value] * count for key, value in context.items()}
+    values: dict[str, np.ndarray] = {key: np.full(count, value, dtype=object) for key, value in context.items()}
     for column in frame_columns:
         label = f"{name}: column {column.name!r}"
         if column.name not in rows.columns:
             default = datetime.now(UTC) if isinstance(column.type, DateTime) else None
-            values[column.name] = [default] * count
+            values[column.name] = np.full(count, default, dtype=object)
         elif column.name == "session":
             values["session"] = _session_values(rows["session"], label, sessions, bool(column.nullable))
         elif isinstance(column.type, Double):
@@ -836,23 +906,23 @@ def _columns(
             )
 
     for column_name, allowed in rules.choices.items():
-        bad = set(values[column_name]) - allowed
+        bad = set(pd.unique(values[column_name])) - allowed
         if bad:
             raise ValueError(f"{name}: column {column_name!r} holds {_show(bad)}; allowed: {sorted(allowed)}")
     for unique_key in rules.unique:
-        keys = list(zip(*(values[column_name] for column_name in unique_key), strict=True))
-        if len(set(keys)) != count:
+        if pd.MultiIndex.from_arrays([values[column_name] for column_name in unique_key]).has_duplicates:
+            keys = zip(*(values[column_name] for column_name in unique_key), strict=True)
             raise ValueError(f"{name}: {unique_key} must be unique, repeated: {_show(_duplicates(keys))}")
     return values
 
 
-def _session_values(series: pd.Series, label: str, sessions: set[date], nullable: bool = False) -> list[date | None]:
+def _session_values(series: pd.Series, label: str, sessions: set[date], nullable: bool = False) -> np.ndarray:
     codes, uniques = pd.factorize(series)
     missing = int((codes < 0).sum())
     if missing and not nullable:
         raise ValueError(f"{label}: {missing} row(s) have no session")
     if len(uniques) == 0:
-        return [None] * len(series)
+        return np.full(len(series), None, dtype=object)
     dates = np.empty(len(uniques), dtype=object)
     dates[:] = [to_session_date(value) for value in uniques]
     outside = sorted(set(dates) - sessions)
@@ -864,10 +934,10 @@ def _session_values(series: pd.Series, label: str, sessions: set[date], nullable
         )
     picked = dates[codes]
     picked[codes < 0] = None
-    return picked.tolist()
+    return picked
 
 
-def _float_values(series: pd.Series, label: str, nullable: bool, positive: bool) -> list[float | None]:
+def _float_values(series: pd.Series, label: str, nullable: bool, positive: bool) -> np.ndarray:
     try:
         array = series.to_numpy(dtype="float64", na_value=np.nan)
     except (TypeError, ValueError) as exc:
@@ -879,37 +949,33 @@ def _float_values(series: pd.Series, label: str, nullable: bool, positive: bool)
         raise ValueError(f"{label} has {int(np.isinf(array).sum())} infinite row(s)")
     if positive and (array[~missing] <= 0).any():
         raise ValueError(f"{label} must be positive; {int((array[~missing] <= 0).sum())} row(s) are not")
-    return [None if math.isnan(value) else value for value in array.tolist()] if nullable else array.tolist()
+    values = array.astype(object)  # Python floats
+    values[missing] = None
+    return values
 
 
-def _string_values(series: pd.Series, label: str, nullable: bool, may_be_empty: bool) -> list[str | None]:
+def _string_values(series: pd.Series, label: str, nullable: bool, may_be_empty: bool) -> np.ndarray:
     missing = series.isna().to_numpy()
     if missing.any() and not nullable:
         raise ValueError(f"{label} has {int(missing.sum())} missing row(s) of {len(series)}")
-    # Checked column-wise (a backtest writes hundreds of thousands of strategy choices); the loop only runs
-    # to name the first offending value.
+    # The loop only runs to name the first offending value.
     present = series[~missing]
     if len(present) and pd.api.types.infer_dtype(present, skipna=False) != "string":
         value = next(v for v in present.astype(object) if not isinstance(v, str))
         raise ValueError(f"{label} must hold strings, found {type(value).__name__} {value!r}")
     if not may_be_empty and present.eq("").any():
         raise ValueError(f"{label} has empty strings")
-    # Each distinct string once, shared by its rows: 600k choices hold a handful of strategies and symbols.
-    codes, uniques = pd.factorize(series)
-    distinct = np.empty(len(uniques) + 1, dtype=object)
-    distinct[:-1] = list(uniques)
-    distinct[-1] = None  # code -1: missing
-    return distinct[codes].tolist()
+    return series.to_numpy(dtype=object, na_value=None)
 
 
-def _timestamp_values(series: pd.Series, label: str) -> list[datetime]:
+def _timestamp_values(series: pd.Series, label: str) -> np.ndarray:
     try:
         stamps = pd.to_datetime(series, utc=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{label} must hold timestamps: {exc}") from exc
     if stamps.isna().any():
         raise ValueError(f"{label} has {int(stamps.isna().sum())} missing row(s)")
-    return [stamp.to_pydatetime() for stamp in stamps]
+    return np.asarray(stamps.dt.to_pydatetime(), dtype=object)
 
 
 def _duplicates[T](items: Iterable[T]) -> list[T]:
