@@ -10,8 +10,8 @@ on the S&P 500 daily panel for every cell of a grid of symbols x years, and prin
 
 How it measures:
 
-* The CSV is parsed ONCE, with the project's own loader, into a Parquet file in a temporary directory
-  (timed and reported separately); every cell reads that Parquet through ``--data``. Nothing is written to
+* The CSV is parsed ONCE, with the project's own loader (timed and reported separately), and each cell gets
+  a Parquet file of its own symbols in a temporary directory, read through ``--data``. Nothing is written to
   the repository.
 * Each cell is one child process ``python -m trading_pipeline.cli backtest ... --json`` with its own fresh
   DAGSTER_HOME (the CLI writes the project's dagster.yaml into it), so cells share no runs, event logs or journal. ``wall_s`` is
@@ -67,6 +67,7 @@ class Cell:
     window: Window
     symbols: list[str]
     bars: int
+    data: Path
     wall_s: float | None = None
     run_s: float | None = None
     peak_mb: float | None = None
@@ -171,18 +172,18 @@ def make_windows(dates: pd.DatetimeIndex, years: list[int]) -> list[Window]:
     return windows
 
 
-def convert(data: Path, tmp: Path) -> tuple[Path, pd.DataFrame, float]:
-    """Parse the bars file once with the project's loader and write it as Parquet."""
+def convert(data: Path) -> tuple[pd.DataFrame, float]:
+    """Parse the bars file once with the project's loader."""
     from trading_pipeline.domain.bars import load_bars_file
 
     began = time.perf_counter()
     bars = load_bars_file(data)
-    parquet = tmp / (data.name.split(".")[0] + ".parquet")
-    bars.to_parquet(parquet, index=False)
-    return parquet, bars, time.perf_counter() - began
+    return bars, time.perf_counter() - began
 
 
-def plan(bars: pd.DataFrame, counts: list[int], windows: list[Window]) -> list[Cell]:
+def plan(bars: pd.DataFrame, counts: list[int], windows: list[Window], tmp: Path) -> list[Cell]:
+    """One cell per (count, window), each with a Parquet file of its own symbols (every date of the file, so
+    the look-backs see the same history): a 5-symbol backtest does not parse the other 500 symbols' bars."""
     cells = []
     for w in windows:
         in_window = bars[(bars["date"] >= w.start) & (bars["date"] <= w.end)]
@@ -192,11 +193,13 @@ def plan(bars: pd.DataFrame, counts: list[int], windows: list[Window]) -> list[C
             if len(chosen) < n:
                 print(f"note: only {len(chosen)} symbols trade in {w.label} (asked {n})", file=sys.stderr)
             n_bars = int(in_window["symbol"].isin(chosen).sum())
-            cells.append(Cell(n, w, chosen, n_bars))
+            data = tmp / f"bars-{n}-{w.years}y.parquet"
+            bars[bars["symbol"].isin(chosen)].to_parquet(data, index=False)
+            cells.append(Cell(n, w, chosen, n_bars, data))
     return sorted(cells, key=lambda c: (c.bars, c.n_asked, c.window.years))  # smallest first
 
 
-def run_cell(cell: Cell, parquet: Path, tmp: Path, extra_env: dict[str, str], timeout: float) -> None:
+def run_cell(cell: Cell, tmp: Path, extra_env: dict[str, str], timeout: float) -> None:
     n, y = len(cell.symbols), cell.window.years
     home = tmp / f"home-{n}-{y}"
     home.mkdir()  # the CLI gives a new home the project's dagster.yaml
@@ -204,7 +207,7 @@ def run_cell(cell: Cell, parquet: Path, tmp: Path, extra_env: dict[str, str], ti
     cmd = [
         sys.executable, "-m", "trading_pipeline.cli", "backtest",
         "--start", str(cell.window.start.date()), "--end", str(cell.window.end.date()),
-        "--symbols", ",".join(cell.symbols), "--data", str(parquet),
+        "--symbols", ",".join(cell.symbols), "--data", str(cell.data),
         "--book", f"bench-{n}-{y}", "--json",
     ]  # fmt: skip
     out_path, err_path = home / "stdout.txt", home / "stderr.txt"
@@ -318,19 +321,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {args.data}")
         if extra_env:
             print("child env: " + " ".join(f"{k}={v}" for k, v in extra_env.items()))
-        parquet, bars, convert_s = convert(args.data, tmp)
+        bars, convert_s = convert(args.data)
         print(
-            f"conversion (load_bars_file + to_parquet, once): {convert_s:.2f}s, {len(bars):,} bars, "
+            f"parsing (load_bars_file, once): {convert_s:.2f}s, {len(bars):,} bars, "
             f"{bars['symbol'].nunique()} symbols, {bars['date'].min().date()}..{bars['date'].max().date()}"
         )
-        cells = plan(bars, args.symbols, make_windows(pd.DatetimeIndex(bars["date"].unique()), args.years))
+        cells = plan(bars, args.symbols, make_windows(pd.DatetimeIndex(bars["date"].unique()), args.years), tmp)
         del bars
         for cell in cells:
             print(
                 f"running {len(cell.symbols)} symbols x {cell.window.label}: {cell.bars:,} bars ...",
                 end="", flush=True,
             )  # fmt: skip
-            run_cell(cell, parquet, tmp, extra_env, args.timeout)
+            run_cell(cell, tmp, extra_env, args.timeout)
             print(f" {cell.wall_s:.1f}s" if cell.ok else " FAILED", f"(load average {_loadavg()})", flush=True)
             if not cell.ok:
                 print(f"  {cell.error}".replace("\n", "\n  "), file=sys.stderr, flush=True)
