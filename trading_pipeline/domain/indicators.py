@@ -18,9 +18,9 @@ import sys
 
 import numpy as np
 import pandas as pd
-from pandas.api.indexers import BaseIndexer
 
 from trading_pipeline.domain.schema import KEY, OHLCV
+from trading_pipeline.domain.symbol_blocks import SymbolBlocks
 
 # Indicator windows (bars).
 SMA_LENGTHS = (20, 50, 200)
@@ -83,31 +83,8 @@ def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([clean, pd.DataFrame(columns)], axis=1)[INDICATOR_FRAME_COLUMNS]
 
 
-class _SymbolBlocks:
-    """Per-symbol shifts, windows and Wilder averages over a column whose rows are contiguous per symbol."""
-
-    def __init__(self, symbol: pd.Series) -> None:
-        codes = pd.factorize(symbol)[0]
-        self.codes = codes
-        # Per symbol: its first row and its number of rows.
-        self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        self.length = np.diff(np.r_[self.starts, len(codes)])
-        # Per row: its symbol's first row and length, and its 0-based position in the symbol.
-        self.first = np.repeat(self.starts, self.length)
-        self.size = np.repeat(self.length, self.length)
-        self.bar = np.arange(len(codes)) - self.first
-
-    def shift(self, values: np.ndarray, n: int) -> np.ndarray:
-        """``values`` n bars earlier in the same symbol (NaN on its first n bars)."""
-        out = np.full(len(values), np.nan)
-        out[n:] = values[:-n]
-        out[self.bar < n] = np.nan
-        return out
-
-    def rolling(self, values: np.ndarray, n: int) -> pd.api.typing.Rolling:
-        """pandas' rolling window of n bars that stops at the symbol's first bar (full window required):
-        the same kernel, hence the same values, as a rolling window over each symbol's own series."""
-        return pd.Series(values, copy=False).rolling(_SymbolWindow(window_size=n, first=self.first), min_periods=n)
+class _SymbolBlocks(SymbolBlocks):
+    """The symbol blocks with the averages pandas-ta's indicators are built from."""
 
     def sma(self, values: np.ndarray, n: int) -> np.ndarray:
         """Mean of the last n bars, as pandas-ta's ``sma`` computes it (a convolution with 1/n weights:
@@ -142,23 +119,6 @@ class _SymbolBlocks:
     def from_bar(self, matrix: np.ndarray) -> np.ndarray:
         """The rows of a (bar, symbol) matrix back in panel order."""
         return matrix[self.bar, self.codes]
-
-
-class _SymbolWindow(BaseIndexer):
-    """Trailing windows of ``window_size`` rows clipped at the first row of the row's symbol."""
-
-    first: np.ndarray
-
-    def get_window_bounds(
-        self,
-        num_values: int = 0,
-        min_periods: int | None = None,
-        center: bool | None = None,
-        closed: str | None = None,
-        step: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        end = np.arange(1, num_values + 1, dtype=np.int64)
-        return np.maximum(end - self.window_size, self.first).astype(np.int64), end
 
 
 def _rsi(panel: _SymbolBlocks, close: np.ndarray) -> np.ndarray:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.indexers import BaseIndexer
 
 from trading_pipeline.domain.context import market_context
 from trading_pipeline.domain.schema import KEY, Action
 from trading_pipeline.domain.strategies import REGISTRY, Strategy, generate_signals_and_actions
+from trading_pipeline.domain.symbol_blocks import SymbolBlocks
 
 SESSIONS_PER_YEAR = 252
 VIF_FEATURES = ["trend_strength", "volatility_ratio", "volume_ratio", "momentum"]
@@ -81,10 +81,10 @@ def track_record(panel: pd.DataFrame, action: pd.Series, window: int) -> pd.Data
     NaN if never in the market), max_drawdown (deepest drop of the shadow equity below its running peak
     over the window, as a positive fraction).
     """
-    return _track_record(panel, action, window, _SymbolRuns(panel["symbol"]))
+    return _track_record(panel, action, window, SymbolBlocks(panel["symbol"]))
 
 
-def _track_record(panel: pd.DataFrame, action: pd.Series, window: int, symbol: _SymbolRuns) -> pd.DataFrame:
+def _track_record(panel: pd.DataFrame, action: pd.Series, window: int, symbol: SymbolBlocks) -> pd.DataFrame:
     """``track_record`` with the panel's symbol runs given, so several strategies share them."""
     if window < 20:
         raise ValueError(f"a track record needs a window of at least 20 sessions, got {window}")
@@ -125,62 +125,7 @@ def _track_record(panel: pd.DataFrame, action: pd.Series, window: int, symbol: _
     )
 
 
-class _SymbolRuns:
-    """Per-symbol shifts, fills and running products over a column whose rows are contiguous per symbol."""
-
-    def __init__(self, symbol: pd.Series) -> None:
-        codes = pd.factorize(symbol)[0]
-        self.codes = codes
-        self.starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, dtype=int)
-        self.ends = np.r_[self.starts[1:], len(codes)].astype(int)
-        self.first = np.repeat(self.starts, self.ends - self.starts)
-        # 0-based position of the row in its symbol.
-        self.bar = np.arange(len(codes)) - self.first
-        self._trailing: dict[int, BaseIndexer] = {}
-
-    def shift(self, values: np.ndarray, fill: float) -> np.ndarray:
-        """The previous row's value in the same symbol, ``fill`` on its first row."""
-        out = np.empty(len(values))
-        out[1:] = values[:-1]
-        out[self.bar == 0] = fill
-        return out
-
-    def ffill(self, values: np.ndarray) -> np.ndarray:
-        """NaNs filled with the last value before them in the same symbol (NaN if none)."""
-        rows = np.arange(len(values))
-        last = np.maximum.accumulate(np.where(np.isnan(values), -1, rows)) if len(values) else rows
-        return np.where(last >= self.first, values[np.maximum(last, 0)] if len(values) else values, np.nan)
-
-    def cumprod(self, values: np.ndarray) -> np.ndarray:
-        """Running product within each symbol."""
-        return pd.Series(values, copy=False).groupby(self.codes, sort=False).cumprod().to_numpy()
-
-    def trailing(self, window: int) -> BaseIndexer:
-        """The bounds of ``rolling(window)`` over the whole column, computed once for all statistics."""
-        if window not in self._trailing:
-            end = np.arange(1, len(self.codes) + 1, dtype=np.int64)
-            self._trailing[window] = _Bounds(start=np.maximum(end - window, 0), end=end)
-        return self._trailing[window]
-
-
-class _Bounds(BaseIndexer):
-    """Precomputed window bounds (pandas recomputes a fixed window's on every rolling call)."""
-
-    start: np.ndarray
-    end: np.ndarray
-
-    def get_window_bounds(
-        self,
-        num_values: int = 0,
-        min_periods: int | None = None,
-        center: bool | None = None,
-        closed: str | None = None,
-        step: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return self.start, self.end
-
-
-def _rolling_by_symbol(values: np.ndarray, symbol: _SymbolRuns, window: int, how: str, min_periods: int) -> np.ndarray:
+def _rolling_by_symbol(values: np.ndarray, symbol: SymbolBlocks, window: int, how: str, min_periods: int) -> np.ndarray:
     """``series.groupby(symbol).rolling(window)`` for a frame sorted by symbol, at a fraction of its cost:
     one rolling pass over the whole column, then the first ``window - 1`` rows of each symbol (whose
     window would reach into the previous symbol) recomputed as expanding statistics of their own symbol."""
@@ -259,7 +204,7 @@ def signals_with_track_record(
     """
     frame, actions = generate_signals_and_actions(history, selection, registry)
     records = np.full((len(frame), len(RECORD_COLUMNS)), np.nan)
-    symbol = _SymbolRuns(history["symbol"])
+    symbol = SymbolBlocks(history["symbol"])
     for name, action in actions.items():
         rows = (frame["strategy"] == name).to_numpy(dtype=bool)
         record = _track_record(history, action, window, symbol)

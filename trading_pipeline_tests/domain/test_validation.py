@@ -190,24 +190,12 @@ def test_missing_metrics_or_context_are_errors() -> None:
 
 @pytest.mark.parametrize("how", ["sum", "mean", "std", "max"])
 def test_fast_rolling_equals_pandas_groupby_rolling(how: str) -> None:
-    from trading_pipeline.domain.validation import _rolling_by_symbol, _SymbolRuns
+    from trading_pipeline.domain.symbol_blocks import SymbolBlocks
+    from trading_pipeline.domain.validation import _rolling_by_symbol
 
     rng = np.random.default_rng(3)
     symbol = pd.Series(np.repeat(["A", "B", "C"], [40, 7, 90]))
     series = pd.Series(rng.normal(size=len(symbol)))
     expected = getattr(series.groupby(symbol, sort=False).rolling(20, min_periods=5), how)().droplevel(0)
-    actual = _rolling_by_symbol(series.to_numpy(), _SymbolRuns(symbol), 20, how, 5)
+    actual = _rolling_by_symbol(series.to_numpy(), SymbolBlocks(symbol), 20, how, 5)
     np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-12)
-
-
-def test_symbol_runs_shift_ffill_cumprod_match_pandas_groupby() -> None:
-    from trading_pipeline.domain.validation import _SymbolRuns
-
-    rng = np.random.default_rng(5)
-    symbol = pd.Series(np.repeat(["A", "B", "C"], [6, 1, 9]))
-    values = np.where(rng.random(len(symbol)) < 0.4, np.nan, rng.normal(size=len(symbol)))
-    runs, grouped = _SymbolRuns(symbol), pd.Series(values).groupby(symbol, sort=False)
-    np.testing.assert_array_equal(runs.shift(values, fill=-1.0), grouped.shift(1).where(runs.bar > 0, -1.0))
-    np.testing.assert_array_equal(runs.ffill(values), grouped.ffill())
-    filled = np.nan_to_num(values) + 1.0
-    np.testing.assert_array_equal(runs.cumprod(filled), pd.Series(filled).groupby(symbol, sort=False).cumprod())

@@ -90,7 +90,7 @@ class SessionParquetIOManager(ConfigurableIOManager):
         table_dir = self._table_dir(context)
         paths = [table_dir / f"{_month_name(m)}.parquet" for m in np.unique(_month_numbers(sessions))]
         tables = [pq.read_table(p) for p in paths if p.exists()]
-        covered = set().union(*(_covered_sessions(t) for t in tables))
+        covered = set().union(*(_covered_sessions(t.schema) for t in tables))
         missing = [d for d in sessions.strftime("%Y-%m-%d") if d not in covered]
         if missing:
             raise SessionTableError(
@@ -144,8 +144,7 @@ def _reading_order(frame: pd.DataFrame) -> np.ndarray:
 _SESSIONS = b"trading_pipeline.sessions"
 
 
-def _covered_sessions(table_or_schema: pa.Table | pa.Schema) -> set[str]:
+def _covered_sessions(schema: pa.Schema) -> set[str]:
     """The sessions a shard was written for, including those that produced no rows."""
-    schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
     raw = (schema.metadata or {}).get(_SESSIONS, b"")
     return set(raw.decode().split(",")) if raw else set()

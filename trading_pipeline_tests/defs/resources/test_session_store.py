@@ -40,6 +40,15 @@ def _run(instance, start, end, store, kind="str"):
     )
 
 
+def _read(instance, start, end, store):
+    return materialize(
+        [table.to_source_asset(), reader],
+        instance=instance,
+        resources={"session_store": store, "io_manager": store},
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+    )
+
+
 def test_ranges_written_by_different_runs_read_back_together(instance, tmp_path):
     store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
     # One shard per month: June as large_string, July as string, August with no rows (null columns).
@@ -47,13 +56,7 @@ def test_ranges_written_by_different_runs_read_back_together(instance, tmp_path)
     assert _run(instance, "2012-07-02", "2012-07-31", store, kind="object").success
     assert _run(instance, "2012-08-01", "2012-08-10", store, kind="empty").success
 
-    read = materialize(
-        [table.to_source_asset(), reader],
-        instance=instance,
-        resources={"session_store": store, "io_manager": store},
-        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-08-10"},
-    )
-    assert read.success
+    assert _read(instance, "2012-06-01", "2012-08-10", store).success
     seen = reader.seen
     written = calendar.sessions("2012-06-01", "2012-07-31")
     assert list(seen["date"]) == list(written)  # the empty August range contributes no row, and no error
@@ -64,12 +67,7 @@ def test_a_range_never_written_is_refused_with_its_first_missing_session(instanc
     store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
     assert _run(instance, "2012-06-01", "2012-06-15", store).success
     with pytest.raises(Exception, match="never materialized for 1 of the 12 sessions requested \\(first: 2012-06-18\\)"):
-        materialize(
-            [table.to_source_asset(), reader],
-            instance=instance,
-            resources={"session_store": store, "io_manager": store},
-            tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-18"},
-        )
+        _read(instance, "2012-06-01", "2012-06-18", store)
 
 
 def test_rewriting_part_of_a_month_replaces_those_sessions_and_keeps_the_others(instance, tmp_path):
@@ -79,13 +77,7 @@ def test_rewriting_part_of_a_month_replaces_those_sessions_and_keeps_the_others(
     assert _run(instance, "2012-06-11", "2012-06-15", store, kind="object").success  # notes n0..n4, string
     assert _run(instance, "2012-06-25", "2012-06-29", store, kind="empty").success  # no rows any more
 
-    read = materialize(
-        [table.to_source_asset(), reader],
-        instance=instance,
-        resources={"session_store": store, "io_manager": store},
-        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
-    )
-    assert read.success
+    assert _read(instance, "2012-06-01", "2012-06-29", store).success
     seen = reader.seen.set_index("date")["note"]
     sessions = calendar.sessions("2012-06-01", "2012-06-29")
     rewritten = calendar.sessions("2012-06-11", "2012-06-15")
@@ -102,13 +94,7 @@ def test_rows_written_into_a_month_that_held_only_empty_sessions(instance, tmp_p
     assert _run(instance, "2012-06-01", "2012-06-29", store, kind="empty").success  # null-typed columns
     assert _run(instance, "2012-06-11", "2012-06-15", store).success
 
-    read = materialize(
-        [table.to_source_asset(), reader],
-        instance=instance,
-        resources={"session_store": store, "io_manager": store},
-        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
-    )
-    assert read.success
+    assert _read(instance, "2012-06-01", "2012-06-29", store).success
     assert list(reader.seen["date"]) == list(calendar.sessions("2012-06-11", "2012-06-15"))
     assert list(reader.seen["note"]) == [f"n{i}" for i in range(5)]
 
@@ -119,13 +105,7 @@ def test_a_partial_rewrite_merges_a_text_column_that_was_all_missing(instance, t
     assert _run(instance, "2012-06-11", "2012-06-15", store, kind="nan").success  # float64 NaN into text
     assert _run(instance, "2012-06-18", "2012-06-22", store).success  # text back into that month
 
-    read = materialize(
-        [table.to_source_asset(), reader],
-        instance=instance,
-        resources={"session_store": store, "io_manager": store},
-        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-06-29"},
-    )
-    assert read.success
+    assert _read(instance, "2012-06-01", "2012-06-29", store).success
     notes = reader.seen.set_index("date")["note"]
     assert notes[calendar.sessions("2012-06-11", "2012-06-15")].isna().all()
     assert list(notes[calendar.sessions("2012-06-18", "2012-06-22")]) == [f"n{i}" for i in range(5)]
@@ -136,13 +116,7 @@ def test_months_whose_text_column_one_run_left_all_missing_read_back_with_the_ot
     assert _run(instance, "2012-06-01", "2012-06-29", store).success  # large_string
     assert _run(instance, "2012-07-02", "2012-07-31", store, kind="nan").success  # the same column as float64
 
-    read = materialize(
-        [table.to_source_asset(), reader],
-        instance=instance,
-        resources={"session_store": store, "io_manager": store},
-        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-07-31"},
-    )
-    assert read.success
+    assert _read(instance, "2012-06-01", "2012-07-31", store).success
     notes = reader.seen.set_index("date")["note"]
     assert notes[calendar.sessions("2012-07-02", "2012-07-31")].isna().all()
     assert notes[calendar.sessions("2012-06-01", "2012-06-29")].notna().all()
