@@ -185,8 +185,12 @@ _SEE_RANGE_ROW = "checked with the whole range of its run: the run's evaluation 
 
 def _relaxed_sync(dbapi_connection, _record) -> None:
     """WAL with synchronous=NORMAL: a commit no longer waits for the disk (SQLite's recommended setting for
-    WAL). A power cut can lose the last events, never corrupt the log; a run's events are not orders."""
+    WAL). A power cut can lose the last events, never corrupt the log; a run's events are not orders.
+    Temporary B-trees in memory and a 16 MB page cache: with the defaults (temp files, 2 MB) a 5-year
+    backtest's event writes went through ~300k temp-file writes and re-read spilled pages from the WAL."""
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+    dbapi_connection.execute("PRAGMA temp_store = MEMORY")
+    dbapi_connection.execute("PRAGMA cache_size = -16384")
 
 
 # Dagster reads these at run time; the CLI, the Makefile and the tests all set them.

@@ -840,11 +840,15 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers work while a step writes; the busy timeout makes concurrent writers wait, not fail."""
+    """WAL lets readers work while a step writes; the busy timeout makes concurrent writers wait, not fail.
+    A 32 MB page cache and in-memory temporary tables: a backtest replaces ~600k strategy choices in one
+    transaction, and with SQLite's 2 MB default it spilled and re-read pages ~2 million times (~5 s)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA cache_size = -32768")
     finally:
         cursor.close()
 
