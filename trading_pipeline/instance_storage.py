@@ -11,6 +11,7 @@ partition instead of a copy of the run's whole planned event. Everything else is
 """
 
 import json
+import operator
 import os
 import sys
 import uuid
@@ -18,9 +19,10 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
-from dagster import EventLogEntry, MetadataValue
+from dagster import AssetKey, EventLogEntry, MetadataValue
 from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Connection, Engine
@@ -91,7 +93,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             super().store_event_batch(events)
             return
         # executemany of one compiled statement: a multi-row VALUES would compile a bind per row and column.
-        rows = [self._event_to_row(e) for e in events]
+        rows = self._event_rows(events)
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
@@ -102,6 +104,34 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             last = {(e.get_dagster_event().asset_key, e.get_dagster_event().event_type): i for i, e in enumerate(events)}
             for i in sorted(last.values()):
                 self._store_asset_event(conn, events[i], ids[i])
+
+    def _event_rows(self, events: Sequence[EventLogEntry]) -> list[dict[str, Any]]:
+        """The stock rows of ``events``; the JSON of a step's per-partition materializations comes from one template.
+
+        A ranged step's materializations of an asset are one event but for their partition and time, and
+        serializing each (~0.1 ms) was a third of the event log's cost in a backtest. The first of an asset is
+        serialized with marks in those two places; each next one that is the same event otherwise (see
+        ``_alike``) gets that text with its own two values put in. Anything else gets the stock row.
+        """
+        templates: dict[AssetKey, tuple[EventLogEntry, str, dict[str, Any]]] = {}
+        rows = []
+        for event in events:
+            marked = _marked(event)
+            if marked is None:
+                rows.append(self._event_to_row(event))
+                continue
+            asset_key = event.get_dagster_event().asset_key
+            known = templates.get(asset_key)
+            if known is None or not _alike(marked, known[0]):
+                text = serialize_value(marked)
+                if text.count(_PARTITION_JSON) != 1 or text.count(_TIME_JSON) != 1:
+                    rows.append(self._event_to_row(event))
+                    continue
+                known = templates[asset_key] = (marked, text, self._event_to_row(event))
+            partition = event.get_dagster_event().partition
+            event_json = known[1].replace(_PARTITION_JSON, json.dumps(partition)).replace(_TIME_JSON, json.dumps(event.timestamp))
+            rows.append({**known[2], "event": event_json, "timestamp": self._event_insert_timestamp(event), "partition": partition})
+        return rows
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """The stock method's rows, each with an event planned for its own partition only.
@@ -170,6 +200,38 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                     ),
                 )
             )
+
+
+_PARTITION_MARK = "\x00partition\x00"
+_TIME_MARK = 1.2345678901234567e-300
+_PARTITION_JSON, _TIME_JSON = json.dumps(_PARTITION_MARK), json.dumps(_TIME_MARK)
+
+
+def _marked(event: EventLogEntry) -> EventLogEntry | None:
+    """A partitioned materialization with the marks in place of its partition and time; None for other events."""
+    dagster_event = event.dagster_event
+    if dagster_event is None or dagster_event.event_type_value != DagsterEventType.ASSET_MATERIALIZATION.value:
+        return None
+    data = dagster_event.event_specific_data
+    materialization = data.materialization
+    if not isinstance(materialization.partition, str):
+        return None
+    marked = data._replace(materialization=materialization._replace(partition=_PARTITION_MARK))
+    return event._replace(timestamp=_TIME_MARK, dagster_event=dagster_event._replace(event_specific_data=marked))
+
+
+def _alike(a: EventLogEntry, b: EventLogEntry) -> bool:
+    """Equal, and serialized alike: tuples compare 1 == 1.0 and dicts ignore their order, so the metadata values
+    must be the very same objects (Dagster copies a range's metadata into each partition's event) and the
+    metadata and tags in the same order."""
+    if a != b:
+        return False
+    ma, mb = a.get_dagster_event().event_specific_data.materialization, b.get_dagster_event().event_specific_data.materialization
+    return (
+        list(ma.metadata) == list(mb.metadata)
+        and all(map(operator.is_, ma.metadata.values(), mb.metadata.values()))
+        and list(ma.tags.items()) == list(mb.tags.items())
+    )
 
 
 def _without_metadata(event: EventLogEntry) -> EventLogEntry:

@@ -10,6 +10,7 @@ from dagster import (
     DagsterInstance,
     DailyPartitionsDefinition,
     MaterializeResult,
+    MetadataValue,
     PartitionKeyRange,
     asset,
     asset_check,
@@ -84,4 +85,38 @@ def test_a_ranged_check_gives_each_partition_a_small_planned_row_then_the_range_
     with instance.event_log_storage.index_connection() as conn:
         sizes = [n for (n,) in conn.exec_driver_sql("SELECT length(evaluation_event) FROM asset_check_executions")]
     assert max(sizes) < 5_000  # not the run's whole planned subset (partitions definition included) per row
+    instance.dispose()
+
+
+def test_templated_event_rows_are_the_stock_rows(tmp_path):
+    """Rows made from a template equal the stock rows, including for events that only look alike (1 vs 1.0,
+    tags in another order, another asset in between) and for events that are not partitioned materializations."""
+    instance = DagsterInstance.from_config(str(write_instance_config(tmp_path).parent))
+    result = materialize(
+        [upstream, downstream],
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "2020-01-01", "dagster/asset_partition_range_end": "2020-01-10"},
+    )
+    storage = instance.event_log_storage
+    logged = list(instance.all_logs(result.run_id))
+    first = next(e for e in logged if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION)
+
+    def variant(partition, timestamp, **changes):
+        data = first.dagster_event.event_specific_data
+        materialization = data.materialization._replace(partition=partition, **changes)
+        return first._replace(
+            timestamp=timestamp,
+            dagster_event=first.dagster_event._replace(event_specific_data=data._replace(materialization=materialization)),
+        )
+
+    metadata = first.dagster_event.event_specific_data.materialization.metadata
+    tags = first.dagster_event.event_specific_data.materialization.tags
+    events = [
+        *(variant(f"2021-01-{day:02}", 1.7e9 + day / 7, metadata=metadata) for day in range(1, 6)),
+        variant("2021-02-01", 1.7e9, metadata={"rows": MetadataValue.float(1.0)}),  # equal to 1 as a tuple
+        variant("2021-02-02", 1.7e9, metadata=metadata, tags=dict(reversed(tags.items()))),
+        variant('2021-02-03 "quoted"\\', 1.7e9, metadata=metadata),
+        *logged,
+    ]
+    assert storage._event_rows(events) == [storage._event_to_row(e) for e in events]
     instance.dispose()
