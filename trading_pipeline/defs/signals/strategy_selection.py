@@ -1,5 +1,6 @@
 """strategy_selection: one strategy of the closed set per (session, symbol), chosen by an op that retries."""
 
+import numpy as np
 import pandas as pd
 from dagster import In, MetadataValue, OpExecutionContext, Out, graph_asset, op
 
@@ -31,8 +32,11 @@ def select_strategies(
     if unknown:
         raise ValueError(f"selector {selector.provider} chose strategies outside the allowed set: {unknown}")
     sessions = session_dates(context.partition_keys)
+    # In session order (stable): the journal's (book, session) index then grows at its end, a fifth faster
+    # to write at a backtest's ~600k choices than rows arriving symbol by symbol.
+    in_session_order = selection.take(np.argsort(selection["date"].to_numpy(), kind="stable"))
     journal.journal.replace_strategy_choices(
-        trading.book, sessions, selection.rename(columns={"date": "session"}), context.run.run_id
+        trading.book, sessions, in_session_order.rename(columns={"date": "session"}), context.run.run_id
     )
     counts = selection["strategy"].value_counts().rename_axis("strategy").reset_index(name="rows")
     context.add_output_metadata(
