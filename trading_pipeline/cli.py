@@ -71,7 +71,7 @@ def run_backtest(
     ``name`` (default: the book) and the parameters (strategy pin, symbols, data, ``limits``: TradingBook
     overrides) tag the run, and performance_report keeps them with the results in the journal's backtests."""
     from trading_pipeline.defs.reporting.performance_report import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
-    from trading_pipeline.defs.resources.journal import default_journal_url
+    from trading_pipeline.defs.resources.journal import journal_url
 
     sessions = calendar.sessions(start, end)
     if len(sessions) == 0:
@@ -79,7 +79,7 @@ def run_backtest(
     instance = instance or DagsterInstance.get()
     out_dir = Path(out or Path(instance.root_directory) / "trading_pipeline" / "reports" / book).resolve()
     # A backtest starts from fresh capital: forget what an earlier run of this book journaled.
-    journal = Journal(default_journal_url(Path(instance.root_directory)))
+    journal = Journal(journal_url(Path(instance.root_directory)))
     journal.create_schema()
     journal.delete_book(book)
 
@@ -164,9 +164,9 @@ def _print_strategy_table(start: str, end: str, symbols: list[str] | None, data:
 
 def _print_backtests(book: str | None, as_json: bool) -> int:
     """The journal's kept backtests, oldest first: one row each, the headline metrics side by side."""
-    from trading_pipeline.defs.resources.journal import default_journal_url
+    from trading_pipeline.defs.resources.journal import journal_url
 
-    journal = Journal(default_journal_url(Path(os.environ["DAGSTER_HOME"])))
+    journal = Journal(journal_url(Path(os.environ["DAGSTER_HOME"])))
     journal.create_schema()
     kept = journal.read_backtests(book)
     if as_json:

@@ -1,8 +1,6 @@
 """The one Definitions of trading_pipeline: every asset, check, job and resource, assembled here."""
 
-import os
-
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, in_process_executor
 
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
@@ -15,7 +13,7 @@ from trading_pipeline.defs.market.bar_checks import bars_valid
 from trading_pipeline.defs.market.market_bars import market_bars
 from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
-from trading_pipeline.defs.resources.alerts import WEBHOOK_VARIABLE, Alerter
+from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
 from trading_pipeline.defs.resources.intraday_data import ReplayIntradayData
@@ -44,14 +42,14 @@ DEFAULT_RESOURCES = {
     "broker": SimulatedBroker(),
     "trading": TradingBook(),
     # A deployment sets TRADING_JOURNAL_URL (e.g. PostgreSQL); read at run time, never stored in the definitions.
-    "journal": JournalResource(url=EnvVar("TRADING_JOURNAL_URL")) if os.environ.get("TRADING_JOURNAL_URL") else JournalResource(),
+    "journal": JournalResource(),
     "session_store": SessionParquetIOManager(),
     "strategies": StrategyCatalog(),  # StrategyCatalog(plugins=["my_strategies:sma_cross"]) adds yours
     # Intraday: the bundled SPY minute bars; AlpacaIntradayData(market_data=AlpacaMarketData.from_env(...)) live.
     "intraday_data": ReplayIntradayData(),
     "order_updates": SimulatedOrderUpdates(),  # AlpacaOrderUpdates(broker=AlpacaBroker.from_env())
     # Failed-run alerts always reach the journal; TRADING_ALERT_WEBHOOK_URL adds a Slack-compatible webhook.
-    "alerter": Alerter(webhook_url=EnvVar(WEBHOOK_VARIABLE)) if os.environ.get(WEBHOOK_VARIABLE) else Alerter(),
+    "alerter": Alerter(),
 }
 
 ASSETS = [

@@ -1,7 +1,7 @@
 """Alerts: always journaled, and posted as Slack-compatible JSON to a webhook when one is configured.
 
 A webhook URL is itself a credential (Slack's carries its token), so it comes from the environment
-(``TRADING_ALERT_WEBHOOK_URL``, through ``EnvVar``) and is never written anywhere: the journal records
+(``TRADING_ALERT_WEBHOOK_URL``, read when an alert is sent) and is never written anywhere: the journal records
 only whether the delivery worked. Alert text passes through ``redact`` first: the values of secret-looking
 environment variables and the passwords of URLs are masked, whatever an error message happened to quote.
 """
@@ -67,10 +67,11 @@ class Alert:
 
 
 class Alerter(ConfigurableResource):
-    """Journals every alert; posts it to ``webhook_url`` too when set."""
+    """Journals every alert; posts it to the webhook too when one is set (field, else the environment)."""
 
     webhook_url: str | None = Field(
-        default=None, description=f"Slack-compatible webhook; pass EnvVar('{WEBHOOK_VARIABLE}'). None: journal only."
+        default=None,
+        description=f"Slack-compatible webhook. None: ${WEBHOOK_VARIABLE} when an alert is sent, else journal only.",
     )
     timeout_s: float = Field(default=5.0, gt=0)
 
@@ -82,9 +83,10 @@ class Alerter(ConfigurableResource):
         """
         alert = alert.clean()
         delivery = "journal"
-        if self.webhook_url:
+        url = self.webhook_url or os.environ.get(WEBHOOK_VARIABLE)
+        if url:
             try:
-                response = requests.post(self.webhook_url, json=alert.slack_payload(), timeout=self.timeout_s)
+                response = requests.post(url, json=alert.slack_payload(), timeout=self.timeout_s)
                 delivery = "webhook ok" if response.ok else f"webhook failed: HTTP {response.status_code}"
             except requests.RequestException as exc:
                 delivery = f"webhook failed: {type(exc).__name__}"  # the message would quote the URL

@@ -1,5 +1,6 @@
 """The journal resource: a SQLite file under DAGSTER_HOME unless a database URL is configured."""
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,9 +11,18 @@ from pydantic import Field, PrivateAttr
 from trading_pipeline.domain.journal import DateLike, Journal
 
 
+JOURNAL_URL_VARIABLE = "TRADING_JOURNAL_URL"
+
+
 def default_journal_url(dagster_home: Path) -> str:
-    """Where the journal lives when no URL is configured (the CLI resolves it the same way)."""
+    """The SQLite journal of an instance: where the journal lives when no URL is configured."""
     return f"sqlite:///{dagster_home / 'trading_pipeline' / 'journal.db'}"
+
+
+def journal_url(dagster_home: Path, configured: str | None = None) -> str:
+    """The journal's URL: the configured one, else ``$TRADING_JOURNAL_URL`` (read at run time: a deployment's
+    password never enters the definitions), else the instance's SQLite journal. The CLI resolves it so too."""
+    return configured or os.environ.get(JOURNAL_URL_VARIABLE) or default_journal_url(dagster_home)
 
 
 class JournalResource(ConfigurableResource):
@@ -20,13 +30,13 @@ class JournalResource(ConfigurableResource):
 
     url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; None means sqlite:///<DAGSTER_HOME>/trading_pipeline/journal.db.",
+        description=f"SQLAlchemy URL; None: ${JOURNAL_URL_VARIABLE}, else sqlite:///<DAGSTER_HOME>/trading_pipeline/journal.db.",
     )
     _journal: Journal | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         root = Path(context.instance.root_directory) if context.instance else Path.cwd()
-        self._journal = Journal(self.url or default_journal_url(root))
+        self._journal = Journal(journal_url(root, self.url))
         self._journal.create_schema()
 
     def record_risk_events(
