@@ -117,7 +117,7 @@ def run_backtest(
     if not success:
         # Only the failures: reading back every event of a 5-year run (one per asset and session) takes ~1 s.
         failed = [e.get_dagster_event() for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
-        why = "; ".join(f"{e.step_key}: {_first_cause(e.step_failure_data.error)}" for e in failed)
+        why = "; ".join(f"{e.step_key}: {_step_error(e.step_failure_data.error)}" for e in failed)
         raise BacktestError(f"run {run_id} failed: {why or 'see the run in the Dagster UI'}")
     report_path = out_dir / "metrics.json"
     if not report_path.exists():
@@ -127,9 +127,9 @@ def run_backtest(
     return BacktestResult(run_id=run_id, out_dir=out_dir, metrics=json.loads(report_path.read_text()))
 
 
-def _first_cause(error: SerializableErrorInfo) -> str:
-    """The error the step's code raised, not Dagster's "Error occurred while executing op" wrapper around it."""
-    while error.cause is not None:
+def _step_error(error: SerializableErrorInfo) -> str:
+    """The error the step's code raised, not Dagster's "Error occurred while executing op" wrappers around it."""
+    while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
         error = error.cause
     return error.message.strip()
 

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pandas as pd
+from dagster import AssetIn
 
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState
@@ -16,6 +17,14 @@ def starting_book(journal: Journal, trading: TradingBook, first_session: date) -
     if saved is None:
         return BookState.initial(trading.book, trading.initial_capital)
     return BookState.from_dict(saved[1])
+
+
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+
+
+def indicator_prices(*extra: str) -> AssetIn:
+    """The indicators input of a book step: the prices (and ``extra`` columns) only, not every indicator."""
+    return AssetIn(metadata={"columns": [*PRICE_COLUMNS, *extra]})
 
 
 def price_panels(indicators: pd.DataFrame, sessions: list[date]) -> PricePanels:

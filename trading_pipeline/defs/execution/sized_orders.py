@@ -3,7 +3,7 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
+from trading_pipeline.defs.execution.book_inputs import indicator_prices, price_panels, starting_book
 from trading_pipeline.defs.partitions import session_dates
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.book import TradingBook
@@ -15,7 +15,7 @@ from trading_pipeline.domain.engine import run_sessions, sizing_decider
 from trading_pipeline.domain.sectors import is_unknown, load_sector_map
 
 
-@session_table("execution")
+@session_table("execution", ins={"indicators": indicator_prices("atr14")})
 def sized_orders(
     context: AssetExecutionContext,
     validated_signals: pd.DataFrame,

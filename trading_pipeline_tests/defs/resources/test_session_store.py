@@ -120,3 +120,32 @@ def test_months_whose_text_column_one_run_left_all_missing_read_back_with_the_ot
     notes = reader.seen.set_index("date")["note"]
     assert notes[calendar.sessions("2012-07-02", "2012-07-31")].isna().all()
     assert notes[calendar.sessions("2012-06-01", "2012-06-29")].notna().all()
+
+
+@asset(partitions_def=sessions_partitions, backfill_policy=single_run, ins={"table": AssetIn(metadata={"columns": ["note"]})})
+def note_reader(table: pd.DataFrame) -> None:
+    note_reader.seen = table
+
+
+@asset(partitions_def=sessions_partitions, backfill_policy=single_run, ins={"table": AssetIn(metadata={"columns": ["nope"]})})
+def wrong_reader(table: pd.DataFrame) -> None:
+    raise AssertionError("a column the table lacks must not load")
+
+
+def test_an_input_reads_only_the_columns_its_metadata_names(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    assert _run(instance, "2012-06-01", "2012-07-31", store).success
+    tags = {"dagster/asset_partition_range_start": "2012-06-15", "dagster/asset_partition_range_end": "2012-07-13"}
+    resources = {"session_store": store, "io_manager": store}
+    assert _read(instance, "2012-06-15", "2012-07-13", store).success
+    assert materialize([table.to_source_asset(), note_reader], instance=instance, resources=resources, tags=tags).success
+    assert list(note_reader.seen.columns) == ["date", "symbol", "note"]
+    pd.testing.assert_frame_equal(note_reader.seen, reader.seen[["date", "symbol", "note"]])
+
+    failed = materialize([table.to_source_asset(), wrong_reader], instance=instance, resources=resources, tags=tags,
+                         raise_on_error=False)  # fmt: skip
+    assert not failed.success
+    error = failed.get_step_failure_events()[0].step_failure_data.error
+    while error.cls_name.startswith("DagsterExecution"):  # Dagster's "Error occurred while loading input" wrapper
+        error = error.cause
+    assert error.cls_name == "SessionTableError" and "['nope']" in error.message
