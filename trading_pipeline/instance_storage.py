@@ -230,7 +230,7 @@ def _alike(a: EventLogEntry, b: EventLogEntry) -> bool:
     return (
         list(ma.metadata) == list(mb.metadata)
         and all(map(operator.is_, ma.metadata.values(), mb.metadata.values()))
-        and list(ma.tags.items()) == list(mb.tags.items())
+        and list((ma.tags or {}).items()) == list((mb.tags or {}).items())
     )
 
 

@@ -97,9 +97,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
             tables = [pq.read_table(p, columns=columns) for p in paths if p.exists()]
         except pa.ArrowInvalid as exc:
             stored = set(pq.read_schema(next(p for p in paths if p.exists())).names)
-            missing = [c for c in columns or () if c not in stored]
+            absent = [c for c in columns or () if c not in stored]
             raise SessionTableError(
-                f"{context.asset_key.to_user_string()} has no column(s) {missing}, asked for by an input's metadata"
+                f"{context.asset_key.to_user_string()} has no column(s) {absent}, asked for by an input's metadata"
             ) from exc
         covered = set().union(*(_covered_sessions(t.schema) for t in tables))
         missing = [d for d in sessions.strftime("%Y-%m-%d") if d not in covered]
