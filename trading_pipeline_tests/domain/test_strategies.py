@@ -12,7 +12,7 @@ from trading_pipeline.domain.indicators import compute_indicators
 from trading_pipeline.domain.schema import SIGNAL_COLUMNS, Action, StrategyName
 from trading_pipeline.domain.selection import select_strategies
 from trading_pipeline.domain.strategies import REGISTRY, generate_signals
-from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy, atr_signals
+from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy, atr_signals, number_text
 from trading_pipeline.domain.strategies.mean_reversion import MeanReversion
 from trading_pipeline.domain.strategies.trend_following import TrendFollowing
 from trading_pipeline_tests.domain.test_indicators import wiki_bars
@@ -285,8 +285,10 @@ def test_no_look_ahead(real_bars: pd.DataFrame, real_panel: pd.DataFrame, cut: s
 
 
 def test_generate_signals_picks_the_selected_strategy_per_row(real_panel: pd.DataFrame) -> None:
-    names = [StrategyName.TREND_FOLLOWING, StrategyName.MEAN_REVERSION]
-    selection = real_panel[["date", "symbol"]].assign(strategy=[str(names[i % 2]) for i in range(len(real_panel))])
+    # Every strategy: each builds its reason texts only for the rows it was selected for, and they must be
+    # the very texts it gives those rows when it runs alone.
+    names = list(REGISTRY)
+    selection = real_panel[["date", "symbol"]].assign(strategy=[str(names[i % len(names)]) for i in range(len(real_panel))])
     selection = selection[real_panel.index % 7 != 3].sample(frac=1.0, random_state=1)  # some rows unselected
     out = generate_signals(real_panel, selection)
 
@@ -296,6 +298,7 @@ def test_generate_signals_picks_the_selected_strategy_per_row(real_panel: pd.Dat
     for name, signals in expected.items():
         rows = (out["strategy"] == name).to_numpy()
         assert rows.any()
+        assert out.loc[rows, "reason"].str.len().gt(0).all()
         pd.testing.assert_frame_equal(
             out.loc[rows, SIGNAL_OUTPUT_COLUMNS], signals.loc[rows], check_exact=True, check_dtype=False
         )
@@ -304,6 +307,13 @@ def test_generate_signals_picks_the_selected_strategy_per_row(real_panel: pd.Dat
     assert (out.loc[missing, "action"] == HOLD).all() and (out.loc[missing, "confidence"] == 0).all()
     assert (out.loc[missing, "reason"] == "no strategy selected").all()
     assert out.loc[missing, ["stop", "target"]].isna().all().all()
+
+
+def test_number_text_gives_a_rounded_zero_the_sign_of_its_own_row() -> None:
+    # factorize holds -0.0 and 0.0 as one value: the first row seen must not decide the others' sign.
+    for values in ([-0.01, 0.01, 0.2, np.nan], [0.01, -0.01, 0.2, np.nan]):
+        texts = number_text(np.array(values), 1, signed=True).to_pylist()
+        assert texts == [f"{round(v, 1):+.1f}" if v == v else "nan" for v in values]
 
 
 def test_generate_signals_unknown_strategy_raises(real_panel: pd.DataFrame) -> None:

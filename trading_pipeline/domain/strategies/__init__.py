@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from trading_pipeline.domain.schema import KEY, SIGNAL_COLUMNS, Action
 from trading_pipeline.domain.sectors import load_sector_map
-from trading_pipeline.domain.strategies.base import Strategy, atr_signals, scatter, text_table
+from trading_pipeline.domain.strategies.base import Strategy, atr_signals, reasons_shown_only, scatter, text_table
 from trading_pipeline.domain.strategies.bollinger_bands import BollingerBands
 from trading_pipeline.domain.strategies.breakout import Breakout
 from trading_pipeline.domain.strategies.dual_momentum import DualMomentum
@@ -64,7 +64,7 @@ def generate_signals_and_actions(
     """The signals, and each selected strategy's action on EVERY panel row (its track record's input).
 
     Each selected strategy runs once over the whole panel and its rows are then picked where it was
-    selected. A panel row without a selection is a HOLD with ``NO_SELECTION_REASON`` and a missing
+    selected (its reason texts are built for those rows only). A panel row without a selection is a HOLD with ``NO_SELECTION_REASON`` and a missing
     ``strategy``. Raises ValueError if the selection names a strategy outside ``registry`` or selects
     twice for the same (date, symbol).
     """
@@ -81,7 +81,8 @@ def generate_signals_and_actions(
     actions: dict[str, pd.Series] = {}
     for k, name in enumerate(names):
         rows = np.flatnonzero(chosen == k)
-        signals = registry[name].generate(panel)
+        with reasons_shown_only(chosen == k):  # its actions count on every row, its reasons on its own
+            signals = registry[name].generate(panel)
         actions[name] = signals["action"]
         confidence[rows] = signals["confidence"].to_numpy()[rows]
         stop[rows] = signals["stop"].to_numpy()[rows]

@@ -10,7 +10,9 @@ never a NaN confidence.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ClassVar
 
 import numpy as np
@@ -118,10 +120,19 @@ def format_values(values: pd.Series, decimals: int, signed: bool = False) -> pd.
 
 
 def number_text(values: np.ndarray, decimals: int, signed: bool = False) -> pa.Array:
-    """``format_values`` of a float array, as an Arrow string array."""
-    codes, uniques = pd.factorize(np.round(values, decimals))
+    """``format_values`` of a float array, as an Arrow string array: each distinct rounded value formatted once.
+
+    factorize holds -0.0 and 0.0 as one value (the first seen), so a rounded zero takes its sign from its own
+    row, as formatting that row alone would: the text of a row never depends on the other rows.
+    """
+    rounded = np.round(values, decimals)
+    codes, uniques = pd.factorize(rounded)
     spec = f"{{:{'+' if signed else ''}.{decimals}f}}"
-    return text_table([*(spec.format(value) for value in uniques), "nan"]).take(np.where(codes < 0, len(uniques), codes))
+    n = len(uniques)
+    labels = [*(spec.format(value) for value in uniques), "nan", spec.format(0.0), spec.format(-0.0)]
+    codes = np.where(codes < 0, n, codes)
+    codes = np.where(rounded == 0, np.where(np.signbit(rounded), n + 2, n + 1), codes)
+    return text_table(labels).take(codes)
 
 
 def text_table(labels: Sequence[str]) -> pa.Array:
@@ -139,20 +150,39 @@ def join(*parts: Text) -> pa.Array:
     return _arrow(pc.binary_join_element_wise(*arrays, pa.scalar("", pa.large_string())))
 
 
+_SHOWN_ROWS: ContextVar[np.ndarray | None] = ContextVar("shown_reason_rows", default=None)
+
+
+@contextmanager
+def reasons_shown_only(shown: np.ndarray) -> Iterator[None]:
+    """Within it, ``reasons`` builds row-specific texts only where the boolean mask ``shown`` holds and leaves
+    the other rows' reasons empty. Signals keep each strategy's reasons on the rows it was selected for
+    only, so building them for every row of all ten strategies was most of what the strategies cost."""
+    token = _SHOWN_ROWS.set(np.asarray(shown, dtype=bool))
+    try:
+        yield
+    finally:
+        _SHOWN_ROWS.reset(token)
+
+
 def reasons(
     index: pd.Index, default: str, cases: Sequence[tuple[np.ndarray | pd.Series, str | Callable[[np.ndarray], Text]]]
 ) -> pd.Series:
     """The reason of every row: the text of the LAST case whose mask holds on it, else ``default``.
 
     A case's text is a string, or a function of the positions of the rows the case decides returning
-    their texts: row-specific strings are built only for the rows that show them.
+    their texts: row-specific strings are built only for the rows that show them (see ``reasons_shown_only``).
     """
     winner = np.zeros(len(index), dtype=np.int64)
     for k, (mask, _) in enumerate(cases, start=1):
         winner[np.asarray(mask, dtype=bool)] = k
-    pieces = []
+    shown = _SHOWN_ROWS.get()
+    pieces: list[tuple[np.ndarray, Text]] = []
     for k, text in enumerate([default, *(text for _, text in cases)]):
         rows = np.flatnonzero(winner == k)
+        if not isinstance(text, str) and shown is not None:
+            pieces.append((rows[~shown[rows]], ""))
+            rows = rows[shown[rows]]
         if len(rows):
             pieces.append((rows, text if isinstance(text, str) else text(rows)))
     return pd.Series(scatter(len(index), pieces), index=index, dtype="str")
