@@ -64,9 +64,9 @@ def generate_signals_and_actions(
     """The signals, and each selected strategy's action on EVERY panel row (its track record's input).
 
     Each selected strategy runs once over the whole panel and its rows are then picked where it was
-    selected (its reason texts are built for those rows only). A panel row without a selection is a HOLD with ``NO_SELECTION_REASON`` and a missing
-    ``strategy``. Raises ValueError if the selection names a strategy outside ``registry`` or selects
-    twice for the same (date, symbol).
+    selected (its reason texts are built for those rows only). A panel row without a selection is a HOLD
+    with ``NO_SELECTION_REASON`` and a missing ``strategy``. Raises ValueError if the selection names a
+    strategy outside ``registry`` or selects twice for the same (date, symbol).
     """
     unknown = sorted(set(selection["strategy"].dropna().unique()) - set(registry))
     if unknown:

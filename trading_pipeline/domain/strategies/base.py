@@ -157,7 +157,7 @@ _SHOWN_ROWS: ContextVar[np.ndarray | None] = ContextVar("shown_reason_rows", def
 def reasons_shown_only(shown: np.ndarray) -> Iterator[None]:
     """Within it, ``reasons`` builds row-specific texts only where the boolean mask ``shown`` holds and leaves
     the other rows' reasons empty. Signals keep each strategy's reasons on the rows it was selected for
-    only, so building them for every row of all ten strategies was most of what the strategies cost."""
+    only; building them for every row of all ten strategies was a sixth of what the strategies cost."""
     token = _SHOWN_ROWS.set(np.asarray(shown, dtype=bool))
     try:
         yield
@@ -177,6 +177,8 @@ def reasons(
     for k, (mask, _) in enumerate(cases, start=1):
         winner[np.asarray(mask, dtype=bool)] = k
     shown = _SHOWN_ROWS.get()
+    if shown is not None and len(shown) != len(index):
+        shown = None  # reasons for another frame than the masked panel: every row's text
     pieces: list[tuple[np.ndarray, Text]] = []
     for k, text in enumerate([default, *(text for _, text in cases)]):
         rows = np.flatnonzero(winner == k)
