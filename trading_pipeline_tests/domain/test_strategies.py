@@ -12,7 +12,15 @@ from trading_pipeline.domain.indicators import compute_indicators
 from trading_pipeline.domain.schema import SIGNAL_COLUMNS, Action, StrategyName
 from trading_pipeline.domain.selection import select_strategies
 from trading_pipeline.domain.strategies import REGISTRY, generate_signals
-from trading_pipeline.domain.strategies.base import SIGNAL_OUTPUT_COLUMNS, Strategy, atr_signals, number_text
+from trading_pipeline.domain.strategies.base import (
+    SIGNAL_OUTPUT_COLUMNS,
+    Strategy,
+    atr_signals,
+    number_text,
+    reasons,
+    reasons_shown_only,
+    text_table,
+)
 from trading_pipeline.domain.strategies.mean_reversion import MeanReversion
 from trading_pipeline.domain.strategies.trend_following import TrendFollowing
 from trading_pipeline_tests.domain.test_indicators import wiki_bars
@@ -314,6 +322,16 @@ def test_number_text_gives_a_rounded_zero_the_sign_of_its_own_row() -> None:
     for values in ([-0.01, 0.01, 0.2, np.nan], [0.01, -0.01, 0.2, np.nan]):
         texts = number_text(np.array(values), 1, signed=True).to_pylist()
         assert texts == [f"{round(v, 1):+.1f}" if v == v else "nan" for v in values]
+
+
+def test_reasons_are_built_only_for_shown_rows_of_the_masked_frame() -> None:
+    index = pd.RangeIndex(4)
+    cases = [(np.array([True, True, False, True]), lambda rows: text_table([f"row {r}" for r in rows]))]
+    with reasons_shown_only(np.array([True, False, True, False])):
+        assert reasons(index, "default", cases).tolist() == ["row 0", "", "default", ""]
+        # Another frame than the one the mask is for: every row's text, not a misaligned mask.
+        assert reasons(pd.RangeIndex(2), "default", [(np.array([True, False]), cases[0][1])]).tolist() == ["row 0", "default"]
+    assert reasons(index, "default", cases).tolist() == ["row 0", "row 1", "default", "row 3"]
 
 
 def test_generate_signals_unknown_strategy_raises(real_panel: pd.DataFrame) -> None:
