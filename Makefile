@@ -11,13 +11,15 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_EVENT_BATCH_SIZE := 10000
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
-.PHONY: install demo test ui bench
+.PHONY: install lock lint demo test ui bench
 
-$(VENV)/.installed: pyproject.toml
+# The versions installed are the ones in uv.lock (`make lock` after changing pyproject.toml's dependencies);
+# --inexact keeps uv itself, which lives in the same environment.
+$(VENV)/.installed: pyproject.toml uv.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or set PYTHON=" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/python -m uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/python -m uv sync --quiet --frozen --inexact --extra dev --compile-bytecode --python $(VENV)/bin/python
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,6 +29,13 @@ $(DAGSTER_HOME)/dagster.yaml: | install
 
 demo: install
 	$(VENV)/bin/trading-pipeline demo
+
+lock:
+	$(VENV)/bin/python -m uv lock
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: install
 	$(VENV)/bin/python -m pytest -q -n auto

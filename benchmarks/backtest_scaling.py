@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -100,7 +101,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--symbols", type=_int_list, default=list(DEFAULT_SYMBOLS), help="symbol counts (5,50,500)")
     parser.add_argument("--years", type=_int_list, default=list(DEFAULT_YEARS), help="window lengths in years (1,5)")
     parser.add_argument(
-        "--env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
+        "--env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="environment variable for the backtest processes (repeatable)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a cell is killed (3600)")
@@ -122,7 +127,7 @@ def machine() -> str:
         from importlib.metadata import version
 
         dagster = version("dagster")
-    except Exception:  # noqa: BLE001 - informative only
+    except Exception:
         dagster = "?"
     parts = [
         f"nproc {usable} (cpu_count {os.cpu_count()})",
@@ -282,12 +287,12 @@ def report(cells: list[Cell]) -> list[str]:
     years = sorted({c.window.years for c in cells})
     ratios = []
     for y in years:
-        for small, big in zip(counts, counts[1:]):
+        for small, big in pairwise(counts):
             a, b = by_key.get((small, y)), by_key.get((big, y))
             if a and b:
                 ratios.append(_ratio(f"{len(b.symbols)}/{len(a.symbols)} symbols, {y}y window", a, b))
     for n in counts:
-        for short, long in zip(years, years[1:]):
+        for short, long in pairwise(years):
             a, b = by_key.get((n, short)), by_key.get((n, long))
             if a and b:
                 ratios.append(_ratio(f"{long}y/{short}y window, {len(a.symbols)} symbols", a, b))

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 WINDOWS = {1: ("2017-02-08", "2018-02-07"), 5: ("2013-02-08", "2018-02-07")}
 

@@ -48,7 +48,9 @@ def study(name: str, bars: pd.DataFrame) -> None:
     selection = select_strategies(context, list(REGISTRY))
     signals = signals_with_track_record(indicators, selection)
     buys = signals["action"] == "BUY"
-    print(f"\n{name}: {indicators['symbol'].nunique()} symbols, {len(indicators):,} bars, {int(buys.sum()):,} BUY signals")
+    print(
+        f"\n{name}: {indicators['symbol'].nunique()} symbols, {len(indicators):,} bars, {int(buys.sum()):,} BUY signals"
+    )
     minimum = RiskLimits().min_confidence
     rows = []
     per_strategy = {}

@@ -27,10 +27,30 @@ from trading_pipeline.instance_storage import RUN_ENVIRONMENT, write_instance_co
 
 DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
 STRATEGY_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_round_trips", "exposure")
-COMPARE_COLUMNS = ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "trades", "turnover")
+COMPARE_COLUMNS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "trades",
+    "turnover",
+)
 SUMMARY_KEYS = (
-    "total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "profit_factor", "trades",
-    "turnover", "n_orders", "n_fills",
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "trades",
+    "turnover",
+    "n_orders",
+    "n_fills",
 )
 
 
@@ -99,7 +119,8 @@ def run_backtest(
             "trading_pipeline/kind": "backtest",
             BACKTEST_NAME_TAG: name or book,
             BACKTEST_PARAMETERS_TAG: json.dumps(
-                {"strategy": strategy, "symbols": symbols, "data": data, "plugins": plugins, **(limits or {})}, sort_keys=True
+                {"strategy": strategy, "symbols": symbols, "data": data, "plugins": plugins, **(limits or {})},
+                sort_keys=True,
             ),
         },
         run_config={
@@ -262,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     wf.add_argument("--end", required=True, type=date.fromisoformat)
     wf.add_argument("--train-months", required=True, type=int)
     wf.add_argument("--test-months", required=True, type=int)
-    wf.add_argument("--param", required=True, metavar="NAME=V1,V2", help="e.g. strategy=trend,breakout or risk_per_trade=0.005,0.01")
+    wf.add_argument(
+        "--param", required=True, metavar="NAME=V1,V2", help="e.g. strategy=trend,breakout or risk_per_trade=0.005,0.01"
+    )
     wf.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
     wf.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
     per_strategy = commands.add_parser("strategies", help="backtest each strategy alone and print a table")

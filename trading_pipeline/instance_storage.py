@@ -23,17 +23,17 @@ from typing import Any
 
 import yaml
 from dagster import AssetKey, EventLogEntry, MetadataValue
-from sqlalchemy import create_engine
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.engine import Connection, Engine
 from dagster._core.definitions.partitions.subset import DefaultPartitionsSubset
 from dagster._core.events import DagsterEventType
-from dagster._record import copy
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._record import copy
 from dagster._serdes import ConfigurableClassData, serialize_value
+from sqlalchemy import create_engine
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.engine import Connection, Engine
 
 from trading_pipeline.defs.jobs import BOOK_LOCK_TAG
 
@@ -97,11 +97,15 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
+            insert = SqlEventLogStorageTable.insert().returning(
+                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+            )
             ids = [row[0] for row in conn.execute(insert, rows)]
             self._store_asset_event_tags(conn, events, ids)
             # An asset's latest record only needs its last event of each type, in stream order (as dagster-postgres).
-            last = {(e.get_dagster_event().asset_key, e.get_dagster_event().event_type): i for i, e in enumerate(events)}
+            last = {
+                (e.get_dagster_event().asset_key, e.get_dagster_event().event_type): i for i, e in enumerate(events)
+            }
             for i in sorted(last.values()):
                 self._store_asset_event(conn, events[i], ids[i])
 
@@ -129,8 +133,19 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                     continue
                 known = templates[asset_key] = (marked, text, self._event_to_row(event))
             partition = event.get_dagster_event().partition
-            event_json = known[1].replace(_PARTITION_JSON, json.dumps(partition)).replace(_TIME_JSON, json.dumps(event.timestamp))
-            rows.append({**known[2], "event": event_json, "timestamp": self._event_insert_timestamp(event), "partition": partition})
+            event_json = (
+                known[1]
+                .replace(_PARTITION_JSON, json.dumps(partition))
+                .replace(_TIME_JSON, json.dumps(event.timestamp))
+            )
+            rows.append(
+                {
+                    **known[2],
+                    "event": event_json,
+                    "timestamp": self._event_insert_timestamp(event),
+                    "partition": partition,
+                }
+            )
         return rows
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
@@ -146,7 +161,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             return
         placeholder = f"{uuid.uuid4().hex}-partition"
         single = copy(planned, partitions_subset=DefaultPartitionsSubset({placeholder}))
-        template = serialize_value(event._replace(dagster_event=event.get_dagster_event()._replace(event_specific_data=single)))
+        template = serialize_value(
+            event._replace(dagster_event=event.get_dagster_event()._replace(event_specific_data=single))
+        )
         quoted = json.dumps(placeholder)
         row = {
             "asset_key": planned.asset_key.to_string(),
@@ -163,7 +180,6 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         with self.index_connection() as conn:
             conn.execute(AssetCheckExecutionsTable.insert(), rows)
 
-
     def _update_asset_check_evaluation(self, event: EventLogEntry, event_id: int | None) -> None:
         """The stock update, then a ranged run's result on each of its planned partition rows.
 
@@ -177,7 +193,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if evaluation.partition is not None:
             return
         table = AssetCheckExecutionsTable
-        status = AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
+        status = (
+            AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
+        )
         with self.index_connection() as conn:
             conn.execute(
                 table.update()
@@ -226,7 +244,10 @@ def _alike(a: EventLogEntry, b: EventLogEntry) -> bool:
     metadata and tags in the same order."""
     if a != b:
         return False
-    ma, mb = a.get_dagster_event().event_specific_data.materialization, b.get_dagster_event().event_specific_data.materialization
+    ma, mb = (
+        a.get_dagster_event().event_specific_data.materialization,
+        b.get_dagster_event().event_specific_data.materialization,
+    )
     return (
         list(ma.metadata) == list(mb.metadata)
         and all(map(operator.is_, ma.metadata.values(), mb.metadata.values()))
@@ -332,7 +353,12 @@ def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> P
         storage = {"event_log_storage": event_log_config(dagster_home)}
     dagster_home.mkdir(parents=True, exist_ok=True)
     # No telemetry, and no "join the community" dialog over the asset graph on first open.
-    config = {**storage, "concurrency": concurrency_config(), "telemetry": {"enabled": False}, "nux": {"enabled": False}}
+    config = {
+        **storage,
+        "concurrency": concurrency_config(),
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -46,9 +46,7 @@ class CycleRun:
         return sorted(e.check_name for e in self.result.get_asset_check_evaluations() if not e.passed)
 
 
-def run_cycle(
-    instance: DagsterInstance, start: str, end: str, tearsheet: bool = False, **resources
-) -> CycleRun:
+def run_cycle(instance: DagsterInstance, start: str, end: str, tearsheet: bool = False, **resources) -> CycleRun:
     """Materialize every asset and check of the daily cycle over [start, end] as one run."""
     result = materialize(
         [*ASSETS, *CHECKS],

@@ -19,13 +19,35 @@ def dagster_home(tmp_path, monkeypatch):
 
 def test_backtest_writes_its_files_and_prints_metrics_as_json(dagster_home, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["backtest", "--start", "2008-08-01", "--end", "2008-10-31", "--symbols", "aapl,IBM,msft",
-                 "--out", str(out), "--json"])
+    code = main(
+        [
+            "backtest",
+            "--start",
+            "2008-08-01",
+            "--end",
+            "2008-10-31",
+            "--symbols",
+            "aapl,IBM,msft",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     metrics = json.loads(captured.out.strip().splitlines()[-1])
-    for key in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
-                "n_orders", "n_fills", "runtime_s"):
+    for key in (
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "n_orders",
+        "n_fills",
+        "runtime_s",
+    ):
         assert key in metrics
     assert metrics["n_fills"] > 0
     for name in ("fills.csv", "orders.csv", "equity.csv", "metrics.json", "tearsheet.html"):
@@ -106,8 +128,23 @@ def test_backtests_are_kept_tagged_and_compared(dagster_home, capsys):
 
 
 def test_walk_forward_picks_on_train_and_reports_out_of_sample(dagster_home, capsys):
-    code = main(["walk-forward", "--start", "2008-08-01", "--end", "2008-10-31", "--train-months", "1",
-                 "--test-months", "1", "--param", "strategy=TrendFollowing,MeanReversion", "--symbols", "AAPL,IBM,MSFT"])
+    code = main(
+        [
+            "walk-forward",
+            "--start",
+            "2008-08-01",
+            "--end",
+            "2008-10-31",
+            "--train-months",
+            "1",
+            "--test-months",
+            "1",
+            "--param",
+            "strategy=TrendFollowing,MeanReversion",
+            "--symbols",
+            "AAPL,IBM,MSFT",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and not line.startswith("| window")]
@@ -127,7 +164,20 @@ def test_walk_forward_picks_on_train_and_reports_out_of_sample(dagster_home, cap
 
 
 def test_walk_forward_refuses_an_unsweepable_parameter(dagster_home, capsys):
-    code = main(["walk-forward", "--start", "2008-08-01", "--end", "2008-10-31", "--train-months", "1",
-                 "--test-months", "1", "--param", "book=a,b"])
+    code = main(
+        [
+            "walk-forward",
+            "--start",
+            "2008-08-01",
+            "--end",
+            "2008-10-31",
+            "--train-months",
+            "1",
+            "--test-months",
+            "1",
+            "--param",
+            "book=a,b",
+        ]
+    )
     assert code == 1
     assert "cannot sweep 'book'" in capsys.readouterr().err

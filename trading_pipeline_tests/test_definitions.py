@@ -50,6 +50,10 @@ def test_every_session_asset_backfills_in_one_run():
 
 
 def test_sessions_exclude_weekends_and_holidays():
-    keys = set(defs.resolve_asset_graph().get(next(iter(defs.resolve_asset_graph().get_all_asset_keys()))).partitions_def.get_partition_keys())
+    keys = set(
+        defs.resolve_asset_graph()
+        .get(next(iter(defs.resolve_asset_graph().get_all_asset_keys())))
+        .partitions_def.get_partition_keys()
+    )
     assert "2012-07-04" not in keys and "2012-07-07" not in keys and "2012-10-29" not in keys
     assert {"2012-07-03", "2012-07-05", "2012-11-23"} <= keys

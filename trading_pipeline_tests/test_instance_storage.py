@@ -57,7 +57,9 @@ def test_a_ranged_run_leaves_every_partition_materialized(tmp_path, monkeypatch,
     for key in (AssetKey("upstream"), AssetKey("downstream")):
         assert len(instance.get_materialized_partitions(key)) == 60
         assert instance.get_latest_materialization_event(key).dagster_event.partition == "2020-02-29"
-    logged = [e for e in instance.all_logs(result.run_id) if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION]
+    logged = [
+        e for e in instance.all_logs(result.run_id) if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
+    ]
     expected = DAYS.get_partition_keys_in_range(PartitionKeyRange("2020-01-01", "2020-02-29"))
     assert [e.dagster_event.partition for e in logged if e.dagster_event.asset_key == AssetKey("upstream")] == expected
     assert logged[0].dagster_event.event_specific_data.materialization.metadata["rows"].value == 1
@@ -106,7 +108,9 @@ def test_templated_event_rows_are_the_stock_rows(tmp_path):
         materialization = data.materialization._replace(partition=partition, **changes)
         return first._replace(
             timestamp=timestamp,
-            dagster_event=first.dagster_event._replace(event_specific_data=data._replace(materialization=materialization)),
+            dagster_event=first.dagster_event._replace(
+                event_specific_data=data._replace(materialization=materialization)
+            ),
         )
 
     metadata = first.dagster_event.event_specific_data.materialization.metadata

@@ -12,7 +12,6 @@ BOOK_LOCK_TAG = "trading_pipeline/book_lock"
 BOOK_LOCK = {BOOK_LOCK_TAG: "trading"}
 
 
-
 def _trading_job(name: str, groups: tuple[str, ...], description: str):
     """In-process (a trading cycle is small; a subprocess per step would cost seconds each) and book-locked."""
     return define_asset_job(

@@ -49,7 +49,9 @@ def daily_run_time(session: date, minutes_after_close: int) -> pd.Timestamp:
     return calendar.session_close(session) + pd.Timedelta(minutes=minutes_after_close)
 
 
-def build_daily_schedule(minutes_after_close: int = 15, default_status=DefaultScheduleStatus.STOPPED) -> ScheduleDefinition:
+def build_daily_schedule(
+    minutes_after_close: int = 15, default_status=DefaultScheduleStatus.STOPPED
+) -> ScheduleDefinition:
     """The daily cycle at ``minutes_after_close`` after each session's close (16:15, or 13:15 on early closes)."""
     if not 0 <= minutes_after_close < 60:
         raise ValueError(f"minutes_after_close must be in [0, 60), got {minutes_after_close}")
@@ -100,8 +102,10 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
             return skip
         if moment not in rules.tick_times(day, BAR_MINUTES):
             opening, close = rules.session_hours(day)
-            return SkipReason(f"{moment:%H:%M} is outside regular hours ({opening.tz_convert(calendar.EXCHANGE_TZ):%H:%M}"
-                              f"-{close.tz_convert(calendar.EXCHANGE_TZ):%H:%M}) of {day}")
+            return SkipReason(
+                f"{moment:%H:%M} is outside regular hours ({opening.tz_convert(calendar.EXCHANGE_TZ):%H:%M}"
+                f"-{close.tz_convert(calendar.EXCHANGE_TZ):%H:%M}) of {day}"
+            )
         as_of = moment.tz_convert("UTC").isoformat()
         return RunRequest(
             run_key=f"intraday_cycle:{as_of}",
@@ -115,4 +119,3 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
 daily_cycle_schedule = build_daily_schedule()
 intraday_cycle_schedule = build_intraday_schedule()
 SCHEDULES = [daily_cycle_schedule, intraday_cycle_schedule]
-

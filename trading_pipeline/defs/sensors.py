@@ -70,9 +70,13 @@ def build_price_move_sensor(
         state = json.loads(context.cursor) if context.cursor else {}
         triggered = set(state.get("triggered", [])) if state.get("session") == session.isoformat() else set()
         moves = [m for m in rules.price_moves(session, prices, previous, now, threshold) if m.symbol not in triggered]
-        new_cursor = json.dumps({"session": session.isoformat(), "triggered": sorted(triggered | {m.symbol for m in moves})})
+        new_cursor = json.dumps(
+            {"session": session.isoformat(), "triggered": sorted(triggered | {m.symbol for m in moves})}
+        )
         if not moves:
-            return SensorResult(skip_reason=f"no new move of ±{threshold:.1%} among {len(prices)} symbol(s)", cursor=new_cursor)
+            return SensorResult(
+                skip_reason=f"no new move of ±{threshold:.1%} among {len(prices)} symbol(s)", cursor=new_cursor
+            )
         as_of = now.isoformat()
         requests = [
             RunRequest(
@@ -129,7 +133,14 @@ def failure_alert(context: RunFailureSensorContext) -> Alert:
         summary = first.message.strip()  # "ValueError: ..."
     else:
         summary = context.failure_event.message or "the run failed without a step error"
-    return Alert(kind="run_failure", title=f"{run.job_name} failed", summary=summary, run_id=run.run_id, job=run.job_name, step=steps)
+    return Alert(
+        kind="run_failure",
+        title=f"{run.job_name} failed",
+        summary=summary,
+        run_id=run.run_id,
+        job=run.job_name,
+        step=steps,
+    )
 
 
 @run_failure_sensor(

@@ -112,9 +112,7 @@ def _parse_symbols(values: pd.Series) -> tuple[pd.Series, int | None]:
     return text.str.upper(), _first((values.isna() | (text.str.strip() == "")).to_numpy())
 
 
-def _to_bars(
-    raw: pd.DataFrame, columns: Mapping[str, str], fail: Callable[[int, str, str], Exception]
-) -> pd.DataFrame:
+def _to_bars(raw: pd.DataFrame, columns: Mapping[str, str], fail: Callable[[int, str, str], Exception]) -> pd.DataFrame:
     """Parse the mapped raw columns into BAR_COLUMNS form, row-aligned with ``raw``.
 
     Raises ``fail(position, source_column, problem)`` at the first bad value.

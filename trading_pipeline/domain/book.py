@@ -220,7 +220,12 @@ class Order(_Record):
         if self.ref_price <= 0:
             raise ValueError(f"{self.symbol}: ref_price must be positive, got {self.ref_price}")
         for name in (
-            "stop_price", "atr", "take_profit", "trail_distance", "trail_pct", "day_start_equity",
+            "stop_price",
+            "atr",
+            "take_profit",
+            "trail_distance",
+            "trail_pct",
+            "day_start_equity",
             "risk_peak_at_decision",
         ):
             v = getattr(self, name)
@@ -425,12 +430,24 @@ def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
         holding = clean["max_holding_sessions"]
         clean["max_holding_sessions"] = None if holding is None else int(holding)
         for name in (
-            "qty", "ref_price", "confidence", "equity_at_decision", "cash_at_decision", "position_qty_before",
+            "qty",
+            "ref_price",
+            "confidence",
+            "equity_at_decision",
+            "cash_at_decision",
+            "position_qty_before",
             "sector_value_before",
         ):
             clean[name] = float(clean[name])
-        for name in ("stop_price", "atr", "take_profit", "trail_distance", "trail_pct", "day_start_equity",
-                     "risk_peak_at_decision"):
+        for name in (
+            "stop_price",
+            "atr",
+            "take_profit",
+            "trail_distance",
+            "trail_pct",
+            "day_start_equity",
+            "risk_peak_at_decision",
+        ):
             clean[name] = None if clean[name] is None else float(clean[name])
         orders.append(Order(**clean))
     return orders

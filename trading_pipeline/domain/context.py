@@ -18,9 +18,7 @@ from trading_pipeline.domain.schema import KEY
 VOLATILITY_BASELINE_BARS = 252
 
 REGIMES = ("trending_up", "trending_down", "ranging", "volatile", "insufficient_history")
-CONTEXT_COLUMNS = [
-    *KEY, "trend_strength", "trend_direction", "volatility_ratio", "volume_ratio", "momentum", "regime"
-]
+CONTEXT_COLUMNS = [*KEY, "trend_strength", "trend_direction", "volatility_ratio", "volume_ratio", "momentum", "regime"]
 
 
 @dataclass(frozen=True)
@@ -41,9 +39,7 @@ class RegimeThresholds:
     volatile_ratio: float = 1.5
 
 
-def market_context(
-    indicators: pd.DataFrame, thresholds: RegimeThresholds = RegimeThresholds()
-) -> pd.DataFrame:
+def market_context(indicators: pd.DataFrame, thresholds: RegimeThresholds = RegimeThresholds()) -> pd.DataFrame:
     """Context features and regime for every row of the indicators frame (same order, RangeIndex).
 
     - ``trend_strength`` = adx14, in [0, 100]: strength of the trend whatever its direction
@@ -54,12 +50,7 @@ def market_context(
     - ``momentum`` = roc20
     """
     atr_pct = indicators["atr14"] / indicators["close"]
-    baseline = (
-        atr_pct.groupby(indicators["symbol"], sort=False)
-        .rolling(VOLATILITY_BASELINE_BARS)
-        .median()
-        .droplevel(0)
-    )
+    baseline = atr_pct.groupby(indicators["symbol"], sort=False).rolling(VOLATILITY_BASELINE_BARS).median().droplevel(0)
     context = pd.DataFrame(
         {
             "date": indicators["date"],

@@ -122,9 +122,7 @@ def run_sessions(
             raise ValueError(f"sessions must be strictly increasing: {nxt} follows {prev}")
     if days and book.last_session is not None and days[0] <= book.last_session:
         raise ValueError(f"book {book.book!r} is already closed at {book.last_session}; cannot run from {days[0]}")
-    panels = [
-        _price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")
-    ]
+    panels = [_price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")]
     results: list[SessionResult] = []
     for session, day_opens, day_highs, day_lows, day_closes in zip(days, *panels, strict=True):
         book, fills, fill_events = open_session(book, session, day_opens, costs)

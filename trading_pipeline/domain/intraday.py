@@ -74,7 +74,9 @@ def validate_minute_bars(bars: pd.DataFrame) -> pd.DataFrame:
     bad |= frame["volume"].isna() | (frame["volume"] < 0)
     if bad.any():
         shown = frame[bad].head(3).to_dict("records")
-        raise ValueError(f"intraday bars: {int(bad.sum())} invalid bar(s) (NaN, non-positive or inverted OHLC): {shown}")
+        raise ValueError(
+            f"intraday bars: {int(bad.sum())} invalid bar(s) (NaN, non-positive or inverted OHLC): {shown}"
+        )
     duplicated = frame.duplicated(["symbol", "bar_end"])
     if duplicated.any():
         raise ValueError(f"intraday bars: duplicate (symbol, bar_end): {frame[duplicated].head(3).to_dict('records')}")
@@ -109,7 +111,11 @@ def resample(bars: pd.DataFrame, session: date, minutes: int = 15) -> pd.DataFra
     regular = regular.assign(bar_end=[min(opening + step * int(i), close) for i in k])
     grouped = regular.groupby(["symbol", "bar_end"], sort=True)
     out = grouped.agg(
-        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"), volume=("volume", "sum")
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
     )
     return out.reset_index()[BAR_COLUMNS]
 
@@ -158,7 +164,9 @@ def manage_intraday(book: BookState, session: date, bars: pd.DataFrame, costs: C
     the simulator.
     """
     if book.last_session is not None and book.last_session >= session:
-        raise ValueError(f"book {book.book!r} is already closed at {book.last_session}; cannot manage {session} intraday")
+        raise ValueError(
+            f"book {book.book!r} is already closed at {book.last_session}; cannot manage {session} intraday"
+        )
     pending = book.pending
     current = replace(book, pending=())
     exits: list[Order] = []

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
     URL,
-    bindparam,
     Connection,
     Date,
     DateTime,
@@ -42,6 +41,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -103,7 +103,7 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
-    type_annotation_map = {str: String(), float: Double(), datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar = {str: String(), float: Double(), datetime: DateTime(timezone=True)}
 
 
 class Order(Base):
@@ -210,7 +210,12 @@ class LLMCall(Base):
     """One LLM request or its stand-in (cache hit, budget, fallback): an append-only log, never replaced."""
 
     __tablename__ = "llm_calls"
-    __table_args__ = (Index(None, "book", "session"), Index(None, "prompt_hash"), Index(None, "run_id", "step"), Index(None, "provider"))
+    __table_args__ = (
+        Index(None, "book", "session"),
+        Index(None, "prompt_hash"),
+        Index(None, "run_id", "step"),
+        Index(None, "provider"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     book: Mapped[str]
@@ -225,7 +230,9 @@ class LLMCall(Base):
     latency_ms: Mapped[float]
     outcome: Mapped[str]
     decision: Mapped[str | None] = mapped_column(Text, comment="JSON of the validated or fallback decision")
-    error: Mapped[str | None] = mapped_column(Text, comment="why the answer was refused or the call failed (no secrets)")
+    error: Mapped[str | None] = mapped_column(
+        Text, comment="why the answer was refused or the call failed (no secrets)"
+    )
     created_at: Mapped[datetime] = mapped_column(comment="UTC")
 
 
@@ -608,11 +615,24 @@ class Journal:
         return updated
 
     def record_alert(
-        self, kind: str, summary: str, delivery: str, run_id: str | None = None, job: str | None = None, step: str | None = None
+        self,
+        kind: str,
+        summary: str,
+        delivery: str,
+        run_id: str | None = None,
+        job: str | None = None,
+        step: str | None = None,
     ) -> None:
         """Append an alert; the caller has already removed anything secret from ``summary``."""
-        row = {"kind": _label("kind", kind), "run_id": run_id, "job": job, "step": step, "summary": summary,
-               "delivery": delivery, "created_at": datetime.now(UTC)}
+        row = {
+            "kind": _label("kind", kind),
+            "run_id": run_id,
+            "job": job,
+            "step": step,
+            "summary": summary,
+            "delivery": delivery,
+            "created_at": datetime.now(UTC),
+        }
         with self._guard("record an alert"), self._engine.begin() as conn:
             conn.execute(insert(Alert.__table__), [row])
 

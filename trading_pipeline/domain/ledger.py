@@ -41,16 +41,26 @@ def apply_executions(
             cash -= fill.qty * fill.price + fill.commission
             if held is None:
                 positions[fill.symbol] = Position(
-                    symbol=fill.symbol, qty=fill.qty, avg_price=fill.price, last_price=fill.price,
-                    entry_session=session, stop=order.stop_price, target=order.take_profit,
-                    trail_distance=order.trail_distance, trail_pct=order.trail_pct, high_water=fill.price,
+                    symbol=fill.symbol,
+                    qty=fill.qty,
+                    avg_price=fill.price,
+                    last_price=fill.price,
+                    entry_session=session,
+                    stop=order.stop_price,
+                    target=order.take_profit,
+                    trail_distance=order.trail_distance,
+                    trail_pct=order.trail_pct,
+                    high_water=fill.price,
                     max_holding_sessions=order.max_holding_sessions,
                 )
             else:
                 total = held.qty + fill.qty
                 positions[fill.symbol] = replace(
-                    held, qty=total, avg_price=(held.qty * held.avg_price + fill.qty * fill.price) / total,
-                    last_price=fill.price, stop=order.stop_price if order.stop_price is not None else held.stop,
+                    held,
+                    qty=total,
+                    avg_price=(held.qty * held.avg_price + fill.qty * fill.price) / total,
+                    last_price=fill.price,
+                    stop=order.stop_price if order.stop_price is not None else held.stop,
                 )
             continue
         qty = fill.qty
@@ -58,8 +68,12 @@ def apply_executions(
             have = 0.0 if held is None else held.qty
             events.append(
                 RiskEvent(
-                    session=session, symbol=fill.symbol, rule="broker_sold_more_than_held", action="clipped",
-                    value=qty, limit=have,
+                    session=session,
+                    symbol=fill.symbol,
+                    rule="broker_sold_more_than_held",
+                    action="clipped",
+                    value=qty,
+                    limit=have,
                     message=f"{order.client_order_id}: the broker sold {qty:g}, the book held {have:g}",
                 )
             )
@@ -75,8 +89,13 @@ def apply_executions(
             positions[fill.symbol] = replace(held, qty=held.qty - qty, last_price=fill.price)
     positions = {s: positions[s] for s in sorted(positions)}
     new_book = replace(
-        book, cash=cash, positions=positions, pending=(), equity=compute_equity(cash, positions),
-        day_start_equity=book.equity, losing_streak=streak,
+        book,
+        cash=cash,
+        positions=positions,
+        pending=(),
+        equity=compute_equity(cash, positions),
+        day_start_equity=book.equity,
+        losing_streak=streak,
     )
     return new_book, events
 
@@ -88,8 +107,13 @@ def positions_by_session(fills: pd.DataFrame, sessions: Sequence[date]) -> pd.Da
     """
     index = pd.DatetimeIndex(pd.to_datetime(list(sessions)), name="session")
     if fills.empty:
-        return pd.DataFrame({"session": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=object),
-                             "qty": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {
+                "session": pd.Series(dtype="datetime64[ns]"),
+                "symbol": pd.Series(dtype=object),
+                "qty": pd.Series(dtype="float64"),
+            }
+        )
     signed = fills.assign(
         session=pd.to_datetime(fills["session"]),
         signed=np.where(fills["side"] == "buy", 1.0, -1.0) * fills["qty"].astype("float64"),
@@ -111,7 +135,8 @@ def compare_positions(expected: pd.DataFrame, actual: pd.DataFrame) -> pd.DataFr
     merged = pd.merge(
         side(expected, "expected"),
         side(actual, "actual"),
-        on=keys, how="outer",
+        on=keys,
+        how="outer",
     ).fillna({"expected": 0.0, "actual": 0.0})
     merged["difference"] = merged["actual"] - merged["expected"]
     bad = merged[merged["difference"].abs() > QTY_TOLERANCE]

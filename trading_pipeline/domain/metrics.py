@@ -59,7 +59,12 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     for symbol, group in frame.groupby("symbol", sort=True):
         lots: deque[list] = deque()  # [session, remaining qty, price, commission per share, strategy]
         for session, side, qty, price, commission, strategy in zip(
-            group["session"], group["side"], group["qty"], group["price"], group["commission"], group["strategy"],
+            group["session"],
+            group["side"],
+            group["qty"],
+            group["price"],
+            group["commission"],
+            group["strategy"],
             strict=True,
         ):
             if side == "buy":

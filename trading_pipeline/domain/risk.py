@@ -311,9 +311,7 @@ def update_risk_state(book: BookState, session: date, limits: RiskLimits) -> tup
             message = f"tripped: {streak} consecutive losing round trips (limit {limits.max_losing_streak})"
             events.append(_state_event(session, message, float(streak), float(limits.max_losing_streak)))
         since = session if breaker is not None else None
-    new = replace(
-        book, breaker=breaker, breaker_since=since, breaker_sessions=held, risk_peak=peak, streak_floor=floor
-    )
+    new = replace(book, breaker=breaker, breaker_since=since, breaker_sessions=held, risk_peak=peak, streak_floor=floor)
     return new, events
 
 
@@ -435,8 +433,15 @@ def size_orders(
                 f"{limits.max_sector_pct:.0%} of equity: qty {qty} → {room}"
             )
             events.append(
-                _event(session, c.symbol, "sector_limit", "clipped" if room else "rejected",
-                       in_sector + qty * c.close, sector_limit, message)
+                _event(
+                    session,
+                    c.symbol,
+                    "sector_limit",
+                    "clipped" if room else "rejected",
+                    in_sector + qty * c.close,
+                    sector_limit,
+                    message,
+                )
             )
             if room <= 0:
                 continue

@@ -39,11 +39,7 @@ SELECTION_COLUMNS = [*KEY, "strategy", "reason"]
 FALLBACK_PREFERENCE: tuple[StrategyName, ...] = (
     StrategyName.MEAN_REVERSION,
     StrategyName.TREND_FOLLOWING,
-    *(
-        name
-        for name in StrategyName
-        if name not in (StrategyName.MEAN_REVERSION, StrategyName.TREND_FOLLOWING)
-    ),
+    *(name for name in StrategyName if name not in (StrategyName.MEAN_REVERSION, StrategyName.TREND_FOLLOWING)),
 )
 
 
@@ -61,12 +57,14 @@ class SelectionThresholds:
 type Reason = Callable[[pd.DataFrame], pd.Series]
 
 
-def policy_rules(context: pd.DataFrame, thresholds: SelectionThresholds) -> list[tuple[pd.Series, StrategyName, Reason]]:
+def policy_rules(
+    context: pd.DataFrame, thresholds: SelectionThresholds
+) -> list[tuple[pd.Series, StrategyName, Reason]]:
     """The ordered (condition, strategy, reason) rules; every row matches at least the last one. A reason
     is built only for the rows its rule decided (formatting every row for every rule is the slow part)."""
     regime = context["regime"].astype("str")
     adx, direction = context["trend_strength"], context["trend_direction"]
-    volume, momentum, vol = context["volume_ratio"], context["momentum"], context["volatility_ratio"]
+    volume, momentum = context["volume_ratio"], context["momentum"]
     t = thresholds
     trending = regime.isin(["trending_up", "trending_down"])
     volatile = regime == "volatile"
@@ -97,28 +95,57 @@ def policy_rules(context: pd.DataFrame, thresholds: SelectionThresholds) -> list
         return head(c) + adx_text(c) + ", " + direction_text(c)
 
     return [
-        (regime == "insufficient_history", StrategyName.MEAN_REVERSION,
-         lambda c: head(c) + "sma200 or adx14 undefined"),
-        (volatile & (momentum.abs() >= t.volatile_momentum), StrategyName.VOLATILITY_BREAKOUT,
-         lambda c: head(c) + vol_text(c) + ", |" + roc_text(c) + f"| >= {t.volatile_momentum:.0%}"),
-        (volatile, StrategyName.BOLLINGER_BANDS,
-         lambda c: head(c) + vol_text(c) + ", |" + roc_text(c) + f"| < {t.volatile_momentum:.0%}"),
-        (trending & (volume >= t.breakout_volume), StrategyName.BREAKOUT,
-         lambda c: trend_head(c) + ", " + show("volume_ratio", c["volume_ratio"], 2) + f" >= {t.breakout_volume:g}"),
-        (trending & (adx >= t.strong_adx), StrategyName.MOMENTUM_ROTATION,
-         lambda c: trend_head(c) + f" (>= {t.strong_adx:g})"),
-        (trending & with_momentum, StrategyName.DUAL_MOMENTUM,
-         lambda c: trend_head(c) + ", " + roc_text(c) + " with the trend"),
-        (trending, StrategyName.TREND_FOLLOWING,
-         lambda c: trend_head(c) + ", " + roc_text(c) + " not with the trend"),
-        (ranging & (adx < t.flat_adx), StrategyName.MOVING_AVERAGE_ENVELOPE,
-         lambda c: head(c) + adx_text(c) + f" < {t.flat_adx:g}"),
-        (ranging & (momentum >= t.drift), StrategyName.RELATIVE_STRENGTH,
-         lambda c: head(c) + adx_text(c) + ", " + roc_text(c) + f" >= +{t.drift:.0%}"),
-        (ranging & (momentum <= -t.drift), StrategyName.SECTOR_ROTATION,
-         lambda c: head(c) + adx_text(c) + ", " + roc_text(c) + f" <= -{t.drift:.0%}"),
-        (ranging, StrategyName.MEAN_REVERSION,
-         lambda c: head(c) + adx_text(c) + ", " + direction_text(c) + ", " + vol_text(c) + ", " + roc_text(c)),
+        (
+            regime == "insufficient_history",
+            StrategyName.MEAN_REVERSION,
+            lambda c: head(c) + "sma200 or adx14 undefined",
+        ),
+        (
+            volatile & (momentum.abs() >= t.volatile_momentum),
+            StrategyName.VOLATILITY_BREAKOUT,
+            lambda c: head(c) + vol_text(c) + ", |" + roc_text(c) + f"| >= {t.volatile_momentum:.0%}",
+        ),
+        (
+            volatile,
+            StrategyName.BOLLINGER_BANDS,
+            lambda c: head(c) + vol_text(c) + ", |" + roc_text(c) + f"| < {t.volatile_momentum:.0%}",
+        ),
+        (
+            trending & (volume >= t.breakout_volume),
+            StrategyName.BREAKOUT,
+            lambda c: trend_head(c) + ", " + show("volume_ratio", c["volume_ratio"], 2) + f" >= {t.breakout_volume:g}",
+        ),
+        (
+            trending & (adx >= t.strong_adx),
+            StrategyName.MOMENTUM_ROTATION,
+            lambda c: trend_head(c) + f" (>= {t.strong_adx:g})",
+        ),
+        (
+            trending & with_momentum,
+            StrategyName.DUAL_MOMENTUM,
+            lambda c: trend_head(c) + ", " + roc_text(c) + " with the trend",
+        ),
+        (trending, StrategyName.TREND_FOLLOWING, lambda c: trend_head(c) + ", " + roc_text(c) + " not with the trend"),
+        (
+            ranging & (adx < t.flat_adx),
+            StrategyName.MOVING_AVERAGE_ENVELOPE,
+            lambda c: head(c) + adx_text(c) + f" < {t.flat_adx:g}",
+        ),
+        (
+            ranging & (momentum >= t.drift),
+            StrategyName.RELATIVE_STRENGTH,
+            lambda c: head(c) + adx_text(c) + ", " + roc_text(c) + f" >= +{t.drift:.0%}",
+        ),
+        (
+            ranging & (momentum <= -t.drift),
+            StrategyName.SECTOR_ROTATION,
+            lambda c: head(c) + adx_text(c) + ", " + roc_text(c) + f" <= -{t.drift:.0%}",
+        ),
+        (
+            ranging,
+            StrategyName.MEAN_REVERSION,
+            lambda c: head(c) + adx_text(c) + ", " + direction_text(c) + ", " + vol_text(c) + ", " + roc_text(c),
+        ),
     ]
 
 

@@ -206,10 +206,7 @@ def _exit_trigger(
     position: Position, session: date, open_price: float, high: float | None, low: float | None
 ) -> tuple[str, float, float | None] | None:
     """(rule, raw exit price, level) if the position exits on this bar, else None."""
-    if (
-        position.max_holding_sessions is not None
-        and position.sessions_held >= position.max_holding_sessions
-    ):
+    if position.max_holding_sessions is not None and position.sessions_held >= position.max_holding_sessions:
         return "time_stop", open_price, None
     stop, stop_rule = position.protective_stop()
     target = position.target

@@ -129,7 +129,9 @@ def _rolling_by_symbol(values: np.ndarray, symbol: SymbolBlocks, window: int, ho
     """``series.groupby(symbol).rolling(window)`` for a frame sorted by symbol, at a fraction of its cost:
     one rolling pass over the whole column, then the first ``window - 1`` rows of each symbol (whose
     window would reach into the previous symbol) recomputed as expanding statistics of their own symbol."""
-    flat = getattr(pd.Series(values, copy=False).rolling(symbol.trailing(window), min_periods=min_periods), how)().to_numpy(copy=True)
+    flat = getattr(
+        pd.Series(values, copy=False).rolling(symbol.trailing(window), min_periods=min_periods), how
+    )().to_numpy(copy=True)
     head = np.flatnonzero(symbol.bar < window - 1)
     if not len(head):
         return flat
@@ -167,7 +169,9 @@ def rolling_vif(context: pd.DataFrame, window: int) -> pd.DataFrame:
     x = features.to_numpy()[ok]
     dates = context["date"].to_numpy()[ok]
     cross = (x[:, :, None] * x[:, None, :]).reshape(len(x), k * k)
-    sums = pd.DataFrame(np.hstack([np.ones((len(x), 1)), x, cross]), index=pd.DatetimeIndex(dates)).groupby(level=0).sum()
+    sums = (
+        pd.DataFrame(np.hstack([np.ones((len(x), 1)), x, cross]), index=pd.DatetimeIndex(dates)).groupby(level=0).sum()
+    )
     all_dates = pd.DatetimeIndex(np.unique(context["date"].to_numpy()))
     sums = sums.reindex(all_dates, fill_value=0.0).rolling(window, min_periods=1).sum().to_numpy()
     n, sx, sxx = sums[:, 0], sums[:, 1 : 1 + k], sums[:, 1 + k :].reshape(-1, k, k)
@@ -240,22 +244,53 @@ def validate_signals(
 
     judged = frame["trades"] >= t.min_trades
     checks = [
-        (judged & (frame["expectancy"] <= t.min_expectancy), t.expectancy_scale,
-         lambda f: "expectancy " + _pct(f["expectancy"]) + f" <= {t.min_expectancy:.2%} over "
-         + f["trades"].astype("int64").astype(str) + " trades"),
-        (frame["sharpe"] < 0, t.negative_sharpe_scale,
-         lambda f: "rolling Sharpe " + f["sharpe"].round(2).astype(str) + " < 0"),
-        ((frame["sharpe"] >= 0) & (frame["sharpe"] < t.sharpe_target), t.sharpe_scale,
-         lambda f: "rolling Sharpe " + f["sharpe"].round(2).astype(str) + f" < {t.sharpe_target:g}"),
-        (frame["max_drawdown"] > t.max_drawdown, t.drawdown_scale,
-         lambda f: "max drawdown " + _pct(f["max_drawdown"]) + f" > {t.max_drawdown:.0%}"),
-        (volatility > t.volatility_spike_ratio, t.volatility_spike_scale,
-         lambda f: "volatility spike (ratio " + f["volatility_ratio"].round(2).astype(str) + ")"),
-        (volume < t.thin_volume_ratio, t.thin_volume_scale,
-         lambda f: "thin volume (ratio " + f["volume_ratio"].round(2).astype(str) + ")"),
-        (frame["max_vif"] > t.max_vif, t.vif_scale,
-         lambda f: "context features collinear (VIF " + f["max_vif"].round(1).astype(str) + " of "
-         + f["vif_feature"].astype(str) + f" > {t.max_vif:g})"),
+        (
+            judged & (frame["expectancy"] <= t.min_expectancy),
+            t.expectancy_scale,
+            lambda f: (
+                "expectancy "
+                + _pct(f["expectancy"])
+                + f" <= {t.min_expectancy:.2%} over "
+                + f["trades"].astype("int64").astype(str)
+                + " trades"
+            ),
+        ),
+        (
+            frame["sharpe"] < 0,
+            t.negative_sharpe_scale,
+            lambda f: "rolling Sharpe " + f["sharpe"].round(2).astype(str) + " < 0",
+        ),
+        (
+            (frame["sharpe"] >= 0) & (frame["sharpe"] < t.sharpe_target),
+            t.sharpe_scale,
+            lambda f: "rolling Sharpe " + f["sharpe"].round(2).astype(str) + f" < {t.sharpe_target:g}",
+        ),
+        (
+            frame["max_drawdown"] > t.max_drawdown,
+            t.drawdown_scale,
+            lambda f: "max drawdown " + _pct(f["max_drawdown"]) + f" > {t.max_drawdown:.0%}",
+        ),
+        (
+            volatility > t.volatility_spike_ratio,
+            t.volatility_spike_scale,
+            lambda f: "volatility spike (ratio " + f["volatility_ratio"].round(2).astype(str) + ")",
+        ),
+        (
+            volume < t.thin_volume_ratio,
+            t.thin_volume_scale,
+            lambda f: "thin volume (ratio " + f["volume_ratio"].round(2).astype(str) + ")",
+        ),
+        (
+            frame["max_vif"] > t.max_vif,
+            t.vif_scale,
+            lambda f: (
+                "context features collinear (VIF "
+                + f["max_vif"].round(1).astype(str)
+                + " of "
+                + f["vif_feature"].astype(str)
+                + f" > {t.max_vif:g})"
+            ),
+        ),
     ]
     scale = np.ones(len(frame))
     reasons = pd.Series("", index=frame.index, dtype="str")

@@ -48,7 +48,9 @@ def windows(start: date, end: date, train_months: int, test_months: int) -> list
         test_end = test_start + pd.DateOffset(months=test_months) - timedelta(days=1)
         if test_end.date() > end:
             break
-        out.append(Window(train_start.date(), (test_start - timedelta(days=1)).date(), test_start.date(), test_end.date()))
+        out.append(
+            Window(train_start.date(), (test_start - timedelta(days=1)).date(), test_start.date(), test_end.date())
+        )
     if not out:
         raise ValueError(
             f"{start}..{end} is shorter than one train window of {train_months} month(s) "
@@ -90,4 +92,3 @@ def best_by_sharpe[T](sharpes: Sequence[tuple[T, float | None]]) -> T:
         return (-math.inf if missing else sharpe, -index)
 
     return max(enumerate(sharpes), key=rank)[1][0]
-

@@ -78,7 +78,12 @@ class AlpacaRequestError(RuntimeError):
 
     def __init__(self, method: str, path: str, status: int | None, code: int | None, message: str, attempts: int):
         self.method, self.path, self.status, self.code, self.message, self.attempts = (
-            method, path, status, code, message, attempts,
+            method,
+            path,
+            status,
+            code,
+            message,
+            attempts,
         )
         where = f"HTTP {status}" if status is not None else "no response"
         tries = f" after {attempts} attempts" if attempts > 1 else ""

@@ -47,8 +47,14 @@ def fetch_daily_bars(
     symbols_per_request: int = 100,
 ) -> ProviderBars:
     """Daily bars with start <= session <= end; each request covers up to ``symbols_per_request`` symbols."""
-    request = {"provider": "alpaca", "timeframe": "1Day", "feed": feed, "adjustment": adjustment,
-               "start": start.isoformat(), "end": end.isoformat()}
+    request = {
+        "provider": "alpaca",
+        "timeframe": "1Day",
+        "feed": feed,
+        "adjustment": adjustment,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
 
     def fetch(todo: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
         frames = []
@@ -76,7 +82,7 @@ def fetch_daily_bars(
                 "midnight: not a session bar"
             )
         raw.insert(0, "date", local.dt.tz_localize(None).astype("datetime64[ns]"))
-        return raw.astype({c: "float64" for c in OHLCV}), {}
+        return raw.astype(dict.fromkeys(OHLCV, "float64")), {}
 
     return fetch_with_cache([s.upper() for s in symbols], request, cache, fetch)
 
@@ -103,4 +109,4 @@ def fetch_intraday_bars(
     )
     frame = _frame(barset, [s.upper() for s in symbols])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_convert(NEW_YORK)
-    return frame.astype({c: "float64" for c in OHLCV}).sort_values(["symbol", "timestamp"], ignore_index=True)
+    return frame.astype(dict.fromkeys(OHLCV, "float64")).sort_values(["symbol", "timestamp"], ignore_index=True)

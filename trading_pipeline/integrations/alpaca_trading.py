@@ -39,8 +39,21 @@ ORDER_KINDS: tuple[str, ...] = ("market", "limit", "stop", "stop_limit", "traili
 
 # Alpaca order statuses by what they mean for the book.
 OPEN_STATUSES = frozenset(
-    {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled", "pending_cancel",
-     "pending_replace", "pending_review", "held", "calculated", "stopped", "suspended", "done_for_day"}
+    {
+        "new",
+        "accepted",
+        "pending_new",
+        "accepted_for_bidding",
+        "partially_filled",
+        "pending_cancel",
+        "pending_replace",
+        "pending_review",
+        "held",
+        "calculated",
+        "stopped",
+        "suspended",
+        "done_for_day",
+    }
 )
 CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
 
@@ -159,7 +172,9 @@ class OrderSpec:
             return StopOrderRequest(**common, stop_price=round(self.stop_price, 2))  # type: ignore[arg-type]
         if self.kind == "stop_limit":
             return StopLimitOrderRequest(
-                **common, stop_price=round(self.stop_price, 2), limit_price=round(self.limit_price, 2)  # type: ignore[arg-type]
+                **common,
+                stop_price=round(self.stop_price, 2),
+                limit_price=round(self.limit_price, 2),  # type: ignore[arg-type]
             )
         return TrailingStopOrderRequest(**common, trail_percent=self.trail_percent, trail_price=self.trail_price)
 
@@ -305,7 +320,9 @@ class AlpacaTrading:
     def submit(self, spec: OrderSpec) -> SubmitOutcome:
         """Place ``spec`` once, whatever happened to an earlier attempt with the same client_order_id."""
         try:
-            return SubmitOutcome(spec.client_order_id, order=BrokerOrder.from_sdk(self.client.submit_order(spec.to_request())))
+            return SubmitOutcome(
+                spec.client_order_id, order=BrokerOrder.from_sdk(self.client.submit_order(spec.to_request()))
+            )
         except AlpacaRequestError as error:
             if _is_conflict(error) or error.retryable:
                 existing = self.order(spec.client_order_id)

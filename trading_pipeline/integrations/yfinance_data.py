@@ -47,8 +47,13 @@ def fetch_daily_bars(
     cache: BarCache | None = None,
 ) -> ProviderBars:
     """Daily bars with start <= session <= end; an unknown symbol is reported missing, not raised."""
-    request = {"provider": "yfinance", "timeframe": "1d", "adjustment": "auto",
-               "start": start.isoformat(), "end": end.isoformat()}
+    request = {
+        "provider": "yfinance",
+        "timeframe": "1d",
+        "adjustment": "auto",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
 
     def fetch(todo: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
         # yfinance and curl_cffi cost ~0.3 s of every start-up: imported when Yahoo is actually asked.
@@ -93,7 +98,10 @@ def _to_bars(symbol: str, history: pd.DataFrame) -> pd.DataFrame:
     if index.tz is not None:
         index = index.tz_localize(None)
     frame = pd.DataFrame(
-        {"date": index.normalize().astype("datetime64[ns]"), "symbol": symbol,
-         **{c: history[c.capitalize()].to_numpy(dtype="float64") for c in OHLCV}}
+        {
+            "date": index.normalize().astype("datetime64[ns]"),
+            "symbol": symbol,
+            **{c: history[c.capitalize()].to_numpy(dtype="float64") for c in OHLCV},
+        }
     )
     return frame

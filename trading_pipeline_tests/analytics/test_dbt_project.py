@@ -18,8 +18,14 @@ from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.domain.journal import Journal, OrderStatus, RiskAction, Side
 from trading_pipeline.domain.llm.calls import CHOICE_OUTCOMES, Outcome, Step
 
-MARTS = ["round_trips", "daily_pnl", "strategy_performance", "risk_rejections_by_rule", "llm_decision_quality",
-         "llm_call_summary"]
+MARTS = [
+    "round_trips",
+    "daily_pnl",
+    "strategy_performance",
+    "risk_rejections_by_rule",
+    "llm_decision_quality",
+    "llm_call_summary",
+]
 # Sort keys that make each mart's rows comparable across databases.
 MART_KEYS = {
     "round_trips": ["round_trip_id"],
@@ -167,4 +173,6 @@ def test_accepted_values_mirror_the_journal_enumerations():
     assert accepted[("stg_llm_calls", "outcome")] == {str(o) for o in Outcome}
     assert accepted[("stg_llm_calls", "step")] == {str(s) for s in Step}
     choices = {str(o) for o in CHOICE_OUTCOMES}
-    assert accepted[("stg_strategy_choices", "outcome")] == choices == accepted[("llm_decision_quality", "choice_outcome")]
+    assert (
+        accepted[("stg_strategy_choices", "outcome")] == choices == accepted[("llm_decision_quality", "choice_outcome")]
+    )

@@ -1,11 +1,10 @@
 """The backfill of a range is the backtest: one run, the live cycle's code, reproducible, no look-ahead."""
 
 import pandas as pd
-import pytest
 
 from trading_pipeline.data import SAMPLE_BARS
-from trading_pipeline.domain import calendar
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
+from trading_pipeline.domain import calendar
 from trading_pipeline_tests.conftest import run_cycle
 
 # A volatile stretch of real history (autumn 2008) in which the bundled symbols trade.
@@ -45,9 +44,7 @@ def test_truncating_the_future_changes_no_past_decision_or_fill(instance, tmp_pa
     truncated_path = tmp_path / "truncated.parquet"
     bars[bars["date"] <= pd.Timestamp(CUT)].to_parquet(truncated_path)
 
-    cut = run_cycle(
-        instance, START, CUT, market_data=ReplayMarketData(path=str(truncated_path))
-    )
+    cut = run_cycle(instance, START, CUT, market_data=ReplayMarketData(path=str(truncated_path)))
     assert full.result.success and cut.result.success
 
     def upto(frame):

@@ -34,11 +34,20 @@ def seed_book(instance, stop: float) -> Journal:
     """The book as the daily cycle left it after 2011-03-09: 100 SPY bought on 03-08, a stop at ``stop``."""
     journal = Journal(default_journal_url(Path(instance.root_directory)))
     journal.create_schema()
-    spy = Position(symbol="SPY", qty=100.0, avg_price=131.0, last_price=132.39, entry_session=date(2011, 3, 8), stop=stop)
+    spy = Position(
+        symbol="SPY", qty=100.0, avg_price=131.0, last_price=132.39, entry_session=date(2011, 3, 8), stop=stop
+    )
     cash = 50_000.0
     equity = cash + 100 * 132.39
-    state = BookState(book=BOOK, cash=cash, positions={"SPY": spy}, pending=(), peak_equity=equity,
-                      last_session=date(2011, 3, 9), equity=equity)
+    state = BookState(
+        book=BOOK,
+        cash=cash,
+        positions={"SPY": spy},
+        pending=(),
+        peak_equity=equity,
+        last_session=date(2011, 3, 9),
+        equity=equity,
+    )
     journal.save_book_states(BOOK, {date(2011, 3, 9): state.to_dict()}, run_id="seed")
     return journal
 
@@ -54,7 +63,9 @@ def scheduled_requests():
     repository = defs.get_repository_def()
     requests = []
     for tick in tick_times(SESSION):
-        context = build_schedule_context(scheduled_execution_time=tick.tz_convert(NY).to_pydatetime(), repository_def=repository)
+        context = build_schedule_context(
+            scheduled_execution_time=tick.tz_convert(NY).to_pydatetime(), repository_def=repository
+        )
         requests += intraday_cycle_schedule.evaluate_tick(context).run_requests
     return requests
 
@@ -91,7 +102,10 @@ def test_with_a_real_broker_the_triggers_are_recorded_and_the_exits_left_to_its_
     with FakeAlpaca() as server:
         broker = AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url)
         result = materialize(
-            INTRADAY_ASSETS, instance=instance, partition_key="2011-03-10", resources={**DEFAULT_RESOURCES, "broker": broker},
+            INTRADAY_ASSETS,
+            instance=instance,
+            partition_key="2011-03-10",
+            resources={**DEFAULT_RESOURCES, "broker": broker},
             tags={"trading_pipeline/as_of": "2011-03-10T21:00:00+00:00"},
         )
         assert server.count("POST", "/v2/orders") == 0  # the intraday cycle sends nothing itself
@@ -132,7 +146,9 @@ def test_a_backfill_replays_each_session_to_its_close_in_one_run(instance):
 def test_an_as_of_outside_the_partition_is_refused(instance):
     seed_book(instance, stop=130.0)
     result = defs.get_job_def("intraday_cycle").execute_in_process(
-        instance=instance, partition_key="2011-03-10", tags={"trading_pipeline/as_of": "2011-03-11T15:00:00+00:00"},
+        instance=instance,
+        partition_key="2011-03-10",
+        tags={"trading_pipeline/as_of": "2011-03-11T15:00:00+00:00"},
         raise_on_error=False,
     )
     assert not result.success
@@ -181,7 +197,9 @@ def test_alpaca_minute_bars_give_the_same_15_minute_bars_as_the_replay():
     with FakeAlpaca() as server:
         server.intraday = minutes.assign(timestamp=minutes["bar_end"] - pd.Timedelta(minutes=1))
         alpaca = AlpacaIntradayData(
-            market_data=AlpacaMarketData(api_key=fresh_key(), secret_key=SECRET_KEY, data_url=server.url, symbols=["SPY"])
+            market_data=AlpacaMarketData(
+                api_key=fresh_key(), secret_key=SECRET_KEY, data_url=server.url, symbols=["SPY"]
+            )
         )
         served = alpaca.session_bars(SESSION, as_of)
         (_, _, query, _) = server.requests[-1]

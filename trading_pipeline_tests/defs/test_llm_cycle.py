@@ -51,8 +51,11 @@ def _metadata(run, asset: str) -> dict:
 
 
 def test_every_llm_step_is_an_op_with_an_exponential_jittered_retry_policy():
-    for asset, op_name in [("strategy_selection", "select_strategies"), ("validated_signals", "review_signals"),
-                           ("audit_report", "write_audit")]:
+    for asset, op_name in [
+        ("strategy_selection", "select_strategies"),
+        ("validated_signals", "review_signals"),
+        ("audit_report", "write_audit"),
+    ]:
         ops = {node.name: node for node in defs.resolve_assets_def(asset).node_def.node_defs}
         policy = ops[op_name].retry_policy
         assert policy is not None and policy.max_retries >= 1, asset
@@ -88,15 +91,20 @@ def test_groq_decides_each_session_in_one_request_journaled_cached_and_replayabl
     assert (again.table("llm_calls")["input_tokens"] == 0).all()
     # Replay mode: the recorded decisions, no model, the same orders.
     replayed = replay.table("strategy_choices")
-    pd.testing.assert_frame_equal(choices[["session", "symbol", "strategy"]], replayed[["session", "symbol", "strategy"]])
+    pd.testing.assert_frame_equal(
+        choices[["session", "symbol", "strategy"]], replayed[["session", "symbol", "strategy"]]
+    )
     assert (replayed["outcome"] == "replay").all() and replay.table("llm_calls").empty
     order_columns = ["session", "symbol", "side", "qty"]
     assert len(live.table("orders")) > 0
     pd.testing.assert_frame_equal(live.table("orders")[order_columns], replay.table("orders")[order_columns])
     assert _metadata(replay, "performance_report")["lookahead_exposed"] is True  # replayed LLM decisions
-    assert _metadata(run_cycle(instance, START, END, trading=TradingBook(book="rules")), "performance_report")[
-        "lookahead_exposed"
-    ] is False
+    assert (
+        _metadata(run_cycle(instance, START, END, trading=TradingBook(book="rules")), "performance_report")[
+            "lookahead_exposed"
+        ]
+        is False
+    )
 
 
 def test_invalid_json_is_retried_by_the_op_retry_policy_then_the_valid_answer_decides(instance):
@@ -134,7 +142,8 @@ def test_an_out_of_set_strategy_is_retried_then_the_deterministic_policy_decides
     assert calls["outcome"].tolist() == ["invalid", "invalid"] + ["invalid", "fallback"] * 3 + ["fallback"] * 4
     assert calls["error"].iloc[-1].startswith("circuit open after 5 consecutive failures")
     pd.testing.assert_frame_equal(
-        run.table("orders")[["session", "symbol", "side", "qty"]], rules.table("orders")[["session", "symbol", "side", "qty"]]
+        run.table("orders")[["session", "symbol", "side", "qty"]],
+        rules.table("orders")[["session", "symbol", "side", "qty"]],
     )
 
 
@@ -166,11 +175,15 @@ def _veto_everything(request):
 
 def test_the_review_can_veto_every_signal_and_the_audit_is_narrated_and_stored(instance):
     start, end = START, END
-    with ScriptedLLMServer(_veto_everything) as review_server, ScriptedLLMServer(
-        anthropic_message("The desk held steady.")
-    ) as audit_server:
+    with (
+        ScriptedLLMServer(_veto_everything) as review_server,
+        ScriptedLLMServer(anthropic_message("The desk held steady.")) as audit_server,
+    ):
         run = run_cycle(
-            instance, start, end, trading=TradingBook(book="reviewed"),
+            instance,
+            start,
+            end,
+            trading=TradingBook(book="reviewed"),
             reviewer=AnthropicReviewer(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=review_server.base_url),
             narrator=AnthropicNarrator(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=audit_server.base_url),
         )
@@ -185,11 +198,16 @@ def test_the_review_can_veto_every_signal_and_the_audit_is_narrated_and_stored(i
 
 
 def test_keys_never_reach_logs_metadata_or_the_journal(instance, capfd):
-    leaky_401 = Reply(401, {"type": "error", "error": {"type": "authentication_error",
-                                                        "message": f"invalid x-api-key {ANTHROPIC_KEY}"}})
+    leaky_401 = Reply(
+        401,
+        {"type": "error", "error": {"type": "authentication_error", "message": f"invalid x-api-key {ANTHROPIC_KEY}"}},
+    )
     with ScriptedLLMServer(groq_choosing("Breakout")) as groq_server, ScriptedLLMServer(leaky_401) as anthropic_server:
         run = run_cycle(
-            instance, START, END, selector=_groq(groq_server),
+            instance,
+            START,
+            END,
+            selector=_groq(groq_server),
             reviewer=AnthropicReviewer(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=anthropic_server.base_url),
             narrator=AnthropicNarrator(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=anthropic_server.base_url),
         )

@@ -47,10 +47,18 @@ def _run(journal, final=True, run_id="run-1") -> LLMRun:
 
 def _context(days=("2012-03-01",), symbols=("AAPL", "IBM", "MSFT"), news=None) -> pd.DataFrame:
     rows = [
-        {"date": pd.Timestamp(d), "symbol": s, "regime": regime, "trend_strength": 30.0, "trend_direction": 1,
-         "volatility_ratio": 1.0, "volume_ratio": 1.0, "momentum": 0.04}
+        {
+            "date": pd.Timestamp(d),
+            "symbol": s,
+            "regime": regime,
+            "trend_strength": 30.0,
+            "trend_direction": 1,
+            "volatility_ratio": 1.0,
+            "volume_ratio": 1.0,
+            "momentum": 0.04,
+        }
         for d in days
-        for s, regime in zip(symbols, ["trending_up", "ranging", "volatile"] * 3)
+        for s, regime in zip(symbols, ["trending_up", "ranging", "volatile"] * 3, strict=False)
     ]
     frame = pd.DataFrame(rows)
     if news is not None:
@@ -151,8 +159,12 @@ def _validated() -> pd.DataFrame:
 
 
 def test_the_anthropic_review_lowers_and_vetoes_and_a_raise_is_refused(journal, tmp_path):
-    verdict = {"reviews": [{"symbol": "AAPL", "confidence": 0.35, "reason": "earnings tomorrow"},
-                           {"symbol": "IBM", "veto": True, "reason": "stale data"}]}
+    verdict = {
+        "reviews": [
+            {"symbol": "AAPL", "confidence": 0.35, "reason": "earnings tomorrow"},
+            {"symbol": "IBM", "veto": True, "reason": "stale data"},
+        ]
+    }
     reviewer = lambda url: AnthropicReviewer(api_key="sk-ant-test", base_url=url, max_retries=0)  # noqa: E731
     with ScriptedLLMServer(anthropic_message(json.dumps(verdict))) as server:
         reviews, outcomes = reviewer(server.base_url).review(_validated(), _run(journal))
@@ -174,10 +186,16 @@ def test_the_anthropic_review_lowers_and_vetoes_and_a_raise_is_refused(journal, 
 def test_the_anthropic_narrative_is_followed_by_the_journal_figures_and_falls_back_to_the_template(journal, tmp_path):
     facts = {
         date(2012, 3, 1): {
-            "book": "bk", "session": "2012-03-01",
+            "book": "bk",
+            "session": "2012-03-01",
             "decisions": {"symbols": 2, "strategies": {"Breakout": 2}, "sources": {"rules/rules": 2}},
-            "orders": {"count": 0, "rows": []}, "risk_events": {"count": 0, "rows": []},
-            "fills": {"count": 0, "rows": []}, "equity": 100_000.0, "cash": 100_000.0, "drawdown": 0.0, "pnl": None,
+            "orders": {"count": 0, "rows": []},
+            "risk_events": {"count": 0, "rows": []},
+            "fills": {"count": 0, "rows": []},
+            "equity": 100_000.0,
+            "cash": 100_000.0,
+            "drawdown": 0.0,
+            "pnl": None,
         }
     }
     template = template_narrative(facts[date(2012, 3, 1)])

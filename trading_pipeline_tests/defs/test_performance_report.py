@@ -51,9 +51,7 @@ def test_report_has_the_metrics_trade_tables_and_curves(instance, tmp_path):
     records = instance.get_event_records(
         EventRecordsFilter(event_type=DagsterEventType.ASSET_OBSERVATION, asset_key=AssetKey("portfolio"))
     )
-    observed = {
-        r.event_log_entry.dagster_event.partition: r.asset_observation.metadata for r in records
-    }
+    observed = {r.event_log_entry.dagster_event.partition: r.asset_observation.metadata for r in records}
     sessions = [s.strftime("%Y-%m-%d") for s in calendar.sessions(START, END)]
     assert sorted(observed) == sessions
     equity = pd.read_csv(out / "equity.csv").set_index("session")

@@ -19,7 +19,7 @@ START, END = "2008-09-02", "2008-11-28"
 
 def test_the_breaker_trips_in_the_autumn_2008_cycle_and_the_manual_reset_job_clears_it(instance, monkeypatch):
     # An empty sector map: every symbol the book buys is unknown, its own sector, and must be reported.
-    monkeypatch.setattr(sized_orders_module, "load_sector_map", lambda: {})
+    monkeypatch.setattr(sized_orders_module, "load_sector_map", dict)
     # The real strategies trade little in a falling market (about 3% drawdown by October 2008 with the
     # default limits), so the breaker is set tight enough (2%) to trip on it.
     trading = TradingBook(book="etf", max_drawdown=0.02, resume_drawdown=0.01)

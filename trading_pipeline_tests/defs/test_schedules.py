@@ -16,9 +16,9 @@ REPOSITORY = defs.get_repository_def()  # resolves each request's partition agai
 
 def evaluate(schedule, *moment: int):
     """The schedule's answer for a tick at ``moment`` (New York wall time), as the daemon would get it."""
-    data = schedule.evaluate_tick(build_schedule_context(
-        scheduled_execution_time=datetime(*moment, tzinfo=NY), repository_def=REPOSITORY
-    ))
+    data = schedule.evaluate_tick(
+        build_schedule_context(scheduled_execution_time=datetime(*moment, tzinfo=NY), repository_def=REPOSITORY)
+    )
     return data.run_requests or [], data.skip_message
 
 

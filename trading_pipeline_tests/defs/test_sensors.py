@@ -18,7 +18,12 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.intraday_data import ReplayIntradayData
 from trading_pipeline.defs.resources.journal import JournalResource, default_journal_url
 from trading_pipeline.defs.resources.order_updates import JOURNAL_STATUS, AlpacaOrderUpdates, SimulatedOrderUpdates
-from trading_pipeline.defs.sensors import build_price_move_sensor, order_status_sensor, price_move_sensor, run_failure_alert_sensor
+from trading_pipeline.defs.sensors import (
+    build_price_move_sensor,
+    order_status_sensor,
+    price_move_sensor,
+    run_failure_alert_sensor,
+)
 from trading_pipeline.domain.journal import Journal, OrderStatus
 from trading_pipeline.integrations.alpaca_client import GovernedTradingClient
 from trading_pipeline.integrations.alpaca_trading import CLOSED_STATUSES, OPEN_STATUSES, AlpacaTrading, OrderSpec
@@ -48,7 +53,10 @@ def test_a_move_just_over_the_threshold_launches_one_event_cycle_with_the_move_i
     assert (request.run_key, request.partition_key) == ("price_move:SPY:2011-03-10", "2011-03-10")
     assert request.tags["trading_pipeline/move"] == "-1.51%"
     assert request.tags["trading_pipeline/symbol"] == "SPY" and request.tags["trading_pipeline/trigger"] == "price_move"
-    assert (request.tags["trading_pipeline/previous_close"], request.tags["trading_pipeline/price"]) == ("132.39", "130.39")
+    assert (request.tags["trading_pipeline/previous_close"], request.tags["trading_pipeline/price"]) == (
+        "132.39",
+        "130.39",
+    )
     assert request.tags["trading_pipeline/as_of"] == AT_10
 
 
@@ -93,9 +101,21 @@ def test_no_event_cycle_off_session_before_the_open_or_without_a_previous_close(
 def journal_orders(journal: Journal, ids: list[str]) -> None:
     rows = pd.DataFrame(
         [
-            {"client_order_id": i, "book": BOOK, "session": pd.Timestamp("2012-06-01"), "symbol": "AAPL", "side": "buy",
-             "qty": 10.0, "order_type": "market", "stop_price": 90.0, "ref_price": 100.0, "strategy": "Breakout",
-             "confidence": 0.6, "reason": "test", "status": "submitted"}
+            {
+                "client_order_id": i,
+                "book": BOOK,
+                "session": pd.Timestamp("2012-06-01"),
+                "symbol": "AAPL",
+                "side": "buy",
+                "qty": 10.0,
+                "order_type": "market",
+                "stop_price": 90.0,
+                "ref_price": 100.0,
+                "strategy": "Breakout",
+                "confidence": 0.6,
+                "reason": "test",
+                "status": "submitted",
+            }
             for i in ids
         ]
     )
@@ -123,8 +143,12 @@ def test_alpaca_fills_partial_fills_cancels_and_rejections_reach_the_journal_onc
     with FakeAlpaca(now=datetime.now(NEW_YORK).replace(microsecond=0), prices={"AAPL": 100.0}) as server:
         trading = AlpacaTrading(GovernedTradingClient(settings_for(server)))
         for coid in ("tp-a", "tp-b", "tp-c", "manual-1"):
-            assert trading.submit(OrderSpec(client_order_id=coid, symbol="AAPL", side="buy", qty=10.0, time_in_force="day")).order
-        updates = AlpacaOrderUpdates(broker=AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url))
+            assert trading.submit(
+                OrderSpec(client_order_id=coid, symbol="AAPL", side="buy", qty=10.0, time_in_force="day")
+            ).order
+        updates = AlpacaOrderUpdates(
+            broker=AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url)
+        )
 
         first = order_status(instance, updates, None)
         assert statuses(journal) == {"tp-a": "submitted", "tp-b": "submitted", "tp-c": "submitted"}
@@ -240,7 +264,12 @@ def test_a_failed_run_posts_a_slack_alert_without_secrets_and_journals_it(instan
     assert fields["error"].startswith("ValueError: broker refused key *** while journal postgresql://desk:***@db")
     (row,) = alerts.to_dict("records")
     assert (row["kind"], row["run_id"], row["job"], row["step"], row["delivery"]) == (
-        "run_failure", run_id, "failing_cycle", "place_orders", "webhook ok")
+        "run_failure",
+        run_id,
+        "failing_cycle",
+        "place_orders",
+        "webhook ok",
+    )
     stored = json.dumps(payload) + json.dumps(row, default=str)
     for secret in (SECRET, DB_PASSWORD, "hook-token-5ecret"):
         assert secret not in stored

@@ -1,5 +1,5 @@
-import time
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
 def bars(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=BAR_COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
-    return frame.astype({c: "float64" for c in BAR_COLUMNS[2:]})
+    return frame.astype(dict.fromkeys(BAR_COLUMNS[2:], "float64"))
 
 
 GOOD = ("2012-07-05", "AAA", 10.0, 11.0, 9.0, 10.5, 100.0)
@@ -79,9 +79,7 @@ def test_ambiguous_columns_are_an_error(tmp_path):
 
 @pytest.mark.parametrize("name", ["bars.parquet", "bars.csv.gz", "bars.csv"])
 def test_round_trip(tmp_path, name):
-    frame = bars(
-        [GOOD, ("2012-07-06", "AAA", 10.5, 12.0, np.nan, 11.0, 200.0), ("2012-07-05", "BBB", 1, 2, 0.5, 1, 5)]
-    )
+    frame = bars([GOOD, ("2012-07-06", "AAA", 10.5, 12.0, np.nan, 11.0, 200.0), ("2012-07-05", "BBB", 1, 2, 0.5, 1, 5)])
     path = tmp_path / name
     if name.endswith(".parquet"):
         frame.to_parquet(path)
@@ -216,7 +214,7 @@ def test_output_contract_and_input_untouched():
     pd.testing.assert_frame_equal(frame, before)
     assert list(got.columns) == VALIDATED_BAR_COLUMNS
     assert got.index.equals(pd.RangeIndex(3))
-    keys = list(zip(got["symbol"], got["date"].dt.strftime("%m-%d")))
+    keys = list(zip(got["symbol"], got["date"].dt.strftime("%m-%d"), strict=True))
     assert keys == [("AAA", "07-04"), ("AAA", "07-05"), ("BBB", "07-06")]
     assert got["quarantined"].dtype == bool
     # Nothing is repaired: the inverted, holiday bar keeps its values.
@@ -226,8 +224,14 @@ def test_output_contract_and_input_untouched():
 
 def test_duplicates_are_kept_once_and_flagged():
     first = ("2012-07-05", "AAA", 10.0, 11.0, 9.0, 10.5, 100.0)
-    frame = bars([first, ("2012-07-06", "AAA", 1, 2, 0.5, 1, 5), ("2012-07-05", "AAA", 20.0, 21.0, 19.0, 20.5, 1.0),
-                  ("2012-07-05", "AAA", 30.0, 31.0, 29.0, 30.5, 1.0)])
+    frame = bars(
+        [
+            first,
+            ("2012-07-06", "AAA", 1, 2, 0.5, 1, 5),
+            ("2012-07-05", "AAA", 20.0, 21.0, 19.0, 20.5, 1.0),
+            ("2012-07-05", "AAA", 30.0, 31.0, 29.0, 30.5, 1.0),
+        ]
+    )
     got = validate_bars(frame)
     assert len(got) == 2
     assert not got.duplicated(["date", "symbol"]).any()
@@ -251,8 +255,14 @@ def test_validation_rejects_a_frame_without_the_contract():
 
 
 def test_quarantine_share():
-    frame = bars([GOOD, ("2012-07-05", "BBB", np.nan, 2, 0.5, 1, 5), ("2012-07-06", "AAA", 1, 2, 0.5, 1, 5),
-                  ("2012-07-06", "BBB", 1, 2, 0.5, 1, 5)])
+    frame = bars(
+        [
+            GOOD,
+            ("2012-07-05", "BBB", np.nan, 2, 0.5, 1, 5),
+            ("2012-07-06", "AAA", 1, 2, 0.5, 1, 5),
+            ("2012-07-06", "BBB", 1, 2, 0.5, 1, 5),
+        ]
+    )
     validated = validate_bars(frame)
     share = quarantine_share(validated)
     assert share.to_dict() == {pd.Timestamp("2012-07-05"): 0.5, pd.Timestamp("2012-07-06"): 0.0}
@@ -263,8 +273,16 @@ def test_quarantine_share():
 
 def test_adjust_with_adj_close():
     raw = pd.DataFrame(
-        {"Ticker": ["xyz", "xyz"], "Date": ["2012-07-06", "2012-07-05"], "Open": [100.0, 90.0], "High": [110.0, 95.0],
-         "Low": [95.0, 85.0], "Close": [100.0, 90.0], "Volume": [1000, 500], "Adj Close": [50.0, 90.0]}
+        {
+            "Ticker": ["xyz", "xyz"],
+            "Date": ["2012-07-06", "2012-07-05"],
+            "Open": [100.0, 90.0],
+            "High": [110.0, 95.0],
+            "Low": [95.0, 85.0],
+            "Close": [100.0, 90.0],
+            "Volume": [1000, 500],
+            "Adj Close": [50.0, 90.0],
+        }
     )
     got = adjust_with_adj_close(raw)
     assert list(got.columns) == BAR_COLUMNS

@@ -22,24 +22,24 @@ D1, D2 = date(2024, 1, 2), date(2024, 1, 3)
 
 
 def make_order(**overrides) -> Order:
-    fields = dict(
-        client_order_id=client_order_id("main", D1, "AAA", "buy"),
-        book="main",
-        session=D1,
-        symbol="AAA",
-        side="buy",
-        qty=100.0,
-        ref_price=10.0,
-        stop_price=7.0,
-        atr=2.0,
-        confidence=0.5,
-        strategy="TrendFollowing",
-        reason="up",
-        equity_at_decision=100_000.0,
-        cash_at_decision=100_000.0,
-        position_qty_before=0.0,
-        open_positions_before=0,
-    )
+    fields = {
+        "client_order_id": client_order_id("main", D1, "AAA", "buy"),
+        "book": "main",
+        "session": D1,
+        "symbol": "AAA",
+        "side": "buy",
+        "qty": 100.0,
+        "ref_price": 10.0,
+        "stop_price": 7.0,
+        "atr": 2.0,
+        "confidence": 0.5,
+        "strategy": "TrendFollowing",
+        "reason": "up",
+        "equity_at_decision": 100_000.0,
+        "cash_at_decision": 100_000.0,
+        "position_qty_before": 0.0,
+        "open_positions_before": 0,
+    }
     return Order(**{**fields, **overrides})
 
 

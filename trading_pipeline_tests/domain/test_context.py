@@ -19,8 +19,14 @@ def _panel(**columns: list[float]) -> pd.DataFrame:
     n_tail = len(next(iter(columns.values())))
     n = 300 + n_tail
     base = {
-        "close": 100.0, "volume": 1_000.0, "sma50": 100.0, "sma200": 100.0, "adx14": 10.0,
-        "atr14": 1.0, "volume_sma20": 1_000.0, "roc20": 0.0,
+        "close": 100.0,
+        "volume": 1_000.0,
+        "sma50": 100.0,
+        "sma200": 100.0,
+        "adx14": 10.0,
+        "atr14": 1.0,
+        "volume_sma20": 1_000.0,
+        "roc20": 0.0,
     }
     frame = pd.DataFrame(
         {name: np.r_[np.full(300, value), columns.get(name, [value] * n_tail)] for name, value in base.items()}
@@ -111,6 +117,4 @@ def test_trend_features_on_real_data(real_indicators: pd.DataFrame) -> None:
 def test_no_look_ahead(real_indicators: pd.DataFrame, cut: str) -> None:
     full = market_context(real_indicators)
     truncated = market_context(real_indicators[real_indicators["date"] <= cut].reset_index(drop=True))
-    pd.testing.assert_frame_equal(
-        truncated, full[full["date"] <= cut].reset_index(drop=True), check_exact=True
-    )
+    pd.testing.assert_frame_equal(truncated, full[full["date"] <= cut].reset_index(drop=True), check_exact=True)

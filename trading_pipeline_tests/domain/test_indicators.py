@@ -6,8 +6,8 @@ recomputed by hand per symbol with plain pandas.
 
 from __future__ import annotations
 
-from functools import cache
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +32,7 @@ RTOL = 1e-9
 WILDER_CONVERGED_BARS = 400
 
 # Outside CI a clone without ../shared skips these; in CI (CI=true) a missing ../shared fails them.
-pytestmark = pytest.mark.skipif(
-    not WIKI_CSV.exists() and not os.environ.get("CI"), reason=f"{WIKI_CSV} not available"
-)
+pytestmark = pytest.mark.skipif(not WIKI_CSV.exists() and not os.environ.get("CI"), reason=f"{WIKI_CSV} not available")
 
 
 @cache
@@ -42,15 +40,22 @@ def _wiki() -> pd.DataFrame:
     raw = pd.read_csv(WIKI_CSV, parse_dates=["Date"])
     return raw.rename(
         columns={
-            "Ticker": "symbol", "Date": "date", "Open": "open", "High": "high",
-            "Low": "low", "Close": "close", "Volume": "volume",
+            "Ticker": "symbol",
+            "Date": "date",
+            "Open": "open",
+            "High": "high",
+            "Low": "low",
+            "Close": "close",
+            "Volume": "volume",
         }
     )
 
 
 def wiki_bars(symbols: tuple[str, ...] = SYMBOLS) -> pd.DataFrame:
     """Raw (unadjusted) OHLCV of the given symbols as a validated, clean bars frame."""
-    bars = _wiki().loc[lambda df: df["symbol"].isin(symbols), ["date", "symbol", "open", "high", "low", "close", "volume"]]
+    bars = _wiki().loc[
+        lambda df: df["symbol"].isin(symbols), ["date", "symbol", "open", "high", "low", "close", "volume"]
+    ]
     bars = bars.assign(quarantined=False, quarantine_reason=None)
     return bars[VALIDATED_BAR_COLUMNS].reset_index(drop=True)
 

@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from trading_pipeline.defs.resources.intraday_data import _load_minute_file, SAMPLE_MINUTE_BARS
+from trading_pipeline.defs.resources.intraday_data import SAMPLE_MINUTE_BARS, _load_minute_file
 from trading_pipeline.domain import intraday as I
 from trading_pipeline.domain.book import BookState, Position
 from trading_pipeline.domain.costs import CostModel
@@ -14,9 +14,16 @@ NO_COSTS = CostModel(commission_per_share=0.0, min_commission=0.0, slippage_bps=
 D_PREV, D = date(2011, 3, 9), date(2011, 3, 10)
 
 
-def minute(symbol: str, end: str, o: float, h: float, l: float, c: float, v: float = 100.0) -> dict:
-    return {"symbol": symbol, "bar_end": pd.Timestamp(end, tz="America/New_York").tz_convert("UTC"),
-            "open": o, "high": h, "low": l, "close": c, "volume": v}
+def minute(symbol: str, end: str, o: float, h: float, lo: float, c: float, v: float = 100.0) -> dict:
+    return {
+        "symbol": symbol,
+        "bar_end": pd.Timestamp(end, tz="America/New_York").tz_convert("UTC"),
+        "open": o,
+        "high": h,
+        "low": lo,
+        "close": c,
+        "volume": v,
+    }
 
 
 def frame(*rows: dict) -> pd.DataFrame:
@@ -25,7 +32,10 @@ def frame(*rows: dict) -> pd.DataFrame:
 
 def test_session_hours_honour_early_closes():
     opening, close = I.session_hours(date(2012, 11, 23))  # day after Thanksgiving: 13:00 close
-    assert (opening.tz_convert("America/New_York").strftime("%H:%M"), close.tz_convert("America/New_York").strftime("%H:%M")) == ("09:30", "13:00")
+    assert (
+        opening.tz_convert("America/New_York").strftime("%H:%M"),
+        close.tz_convert("America/New_York").strftime("%H:%M"),
+    ) == ("09:30", "13:00")
     assert len(I.tick_times(date(2012, 11, 23))) == 14 and len(I.tick_times(date(2012, 11, 26))) == 26
     with pytest.raises(ValueError, match="not a XNYS session"):
         I.session_hours(date(2012, 11, 22))
@@ -80,9 +90,9 @@ def test_bars_known_at_an_instant_never_include_a_later_bar_end():
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (dict(high=9.0), "invalid bar"),
-        (dict(open=float("nan")), "invalid bar"),
-        (dict(low=-1.0), "invalid bar"),
+        ({"high": 9.0}, "invalid bar"),
+        ({"open": float("nan")}, "invalid bar"),
+        ({"low": -1.0}, "invalid bar"),
     ],
 )
 def test_bad_minute_bars_are_refused(row, message):
@@ -95,30 +105,49 @@ def test_bad_minute_bars_are_refused(row, message):
 
 def book(position: Position) -> BookState:
     equity = 10_000.0 + position.qty * position.last_price
-    return BookState(book="t", cash=10_000.0, positions={position.symbol: position}, pending=(), peak_equity=equity,
-                     last_session=D_PREV, equity=equity)
+    return BookState(
+        book="t",
+        cash=10_000.0,
+        positions={position.symbol: position},
+        pending=(),
+        peak_equity=equity,
+        last_session=D_PREV,
+        equity=equity,
+    )
 
 
 def spy(**exits) -> Position:
-    return Position(symbol="SPY", qty=10.0, avg_price=100.0, last_price=100.0, entry_session=D_PREV, **{"stop": None, **exits})
+    return Position(
+        symbol="SPY", qty=10.0, avg_price=100.0, last_price=100.0, entry_session=D_PREV, **{"stop": None, **exits}
+    )
 
 
 def bars15(*rows: tuple[str, float, float, float, float]) -> pd.DataFrame:
-    return pd.DataFrame([minute("SPY", f"2011-03-10 {t}", o, h, l, c) for t, o, h, l, c in rows])
+    return pd.DataFrame([minute("SPY", f"2011-03-10 {t}", o, h, lo, c) for t, o, h, lo, c in rows])
 
 
 def test_a_stop_touched_inside_a_bar_fills_at_the_stop_and_one_gapped_through_at_the_open():
-    touched = I.manage_intraday(book(spy(stop=98.0)), D, bars15(("09:45", 99.5, 100.0, 99.0, 99.2), ("10:00", 99.2, 99.4, 97.5, 98.1)), NO_COSTS)
+    touched = I.manage_intraday(
+        book(spy(stop=98.0)), D, bars15(("09:45", 99.5, 100.0, 99.0, 99.2), ("10:00", 99.2, 99.4, 97.5, 98.1)), NO_COSTS
+    )
     (fill,) = touched.fills
     assert (fill.price, touched.exits[0].order_type) == (98.0, "stop")
-    assert touched.exit_times[touched.exits[0].client_order_id] == pd.Timestamp("2011-03-10 10:00", tz="America/New_York")
+    assert touched.exit_times[touched.exits[0].client_order_id] == pd.Timestamp(
+        "2011-03-10 10:00", tz="America/New_York"
+    )
     assert touched.book.positions == {} and touched.book.cash == pytest.approx(10_980.0)
-    gapped = I.manage_intraday(book(spy(stop=98.0)), D, bars15(("09:45", 99.5, 100.0, 99.0, 99.2), ("10:00", 97.0, 97.5, 96.0, 97.2)), NO_COSTS)
+    gapped = I.manage_intraday(
+        book(spy(stop=98.0)), D, bars15(("09:45", 99.5, 100.0, 99.0, 99.2), ("10:00", 97.0, 97.5, 96.0, 97.2)), NO_COSTS
+    )
     assert gapped.fills[0].price == 97.0
 
 
 def test_the_trailing_stop_ratchets_bar_by_bar_and_the_take_profit_fills_at_its_target():
-    rising = bars15(("09:45", 100.0, 104.0, 99.9, 103.8), ("10:00", 103.8, 104.5, 103.0, 104.2), ("10:15", 104.2, 104.3, 101.0, 101.5))
+    rising = bars15(
+        ("09:45", 100.0, 104.0, 99.9, 103.8),
+        ("10:00", 103.8, 104.5, 103.0, 104.2),
+        ("10:15", 104.2, 104.3, 101.0, 101.5),
+    )
     trailed = I.manage_intraday(book(spy(trail_pct=0.02, high_water=100.0)), D, rising, NO_COSTS)
     (order,) = trailed.exits
     # High water 104.5 after the 10:00 bar: the stop is 102.41, touched by the 10:15 bar's low of 101.0.

@@ -79,8 +79,14 @@ def test_a_valid_selection_names_each_requested_symbol_once_with_an_allowed_stra
         (_answer(("AAPL", "Breakout"), ("IBM", "Breakout"), ("TSLA", "Breakout")), "unrequested symbols: ['TSLA']"),
         (_answer(("AAPL", "Breakout"), ("AAPL", "Breakout"), ("IBM", "Breakout")), "repeated symbols: ['AAPL']"),
         (
-            json.dumps({"choices": [{"symbol": "AAPL", "strategy": "Breakout", "reason": "x", "action": "BUY", "qty": 1e6},
-                                    {"symbol": "IBM", "strategy": "Breakout", "reason": "x"}]}),
+            json.dumps(
+                {
+                    "choices": [
+                        {"symbol": "AAPL", "strategy": "Breakout", "reason": "x", "action": "BUY", "qty": 1e6},
+                        {"symbol": "IBM", "strategy": "Breakout", "reason": "x"},
+                    ]
+                }
+            ),
             "Extra inputs are not permitted",
         ),
     ],
@@ -115,15 +121,21 @@ def test_outside_text_stays_data_and_cannot_change_the_rules_or_the_allowed_set(
     assert data["symbols"][0]["volatility_ratio"] is None  # NaN goes as null, never as invalid JSON
     # ...and whatever the model is persuaded to answer is checked against the same closed sets.
     with pytest.raises(InvalidAnswer, match="BuyEverything"):
-        parse_selection(_answer(("AAPL", "BuyEverything"), (data["symbols"][1]["symbol"], "BuyEverything")),
-                        ALLOWED, [r["symbol"] for r in data["symbols"]])
+        parse_selection(
+            _answer(("AAPL", "BuyEverything"), (data["symbols"][1]["symbol"], "BuyEverything")),
+            ALLOWED,
+            [r["symbol"] for r in data["symbols"]],
+        )
 
 
 def test_a_retry_tells_the_model_why_its_answer_was_refused_as_data():
     prompt = selection_prompt("2012-03-01", _context(), ALLOWED)
     retry = prompt.with_rejection("strategies outside the allowed set: ['YOLO']")
     assert retry.system == prompt.system and "previous_rejection" in prompt.system
-    assert json.loads(retry.user) == {**json.loads(prompt.user), "previous_rejection": "strategies outside the allowed set: ['YOLO']"}
+    assert json.loads(retry.user) == {
+        **json.loads(prompt.user),
+        "previous_rejection": "strategies outside the allowed set: ['YOLO']",
+    }
 
 
 def test_the_prompt_hash_identifies_provider_model_and_text():
@@ -183,14 +195,17 @@ class _Provider:
         return reply
 
 
-def _recorder(journal, final=True, budget=Budget(100, 100_000), run_id="run-1", clock=None):
+def _recorder(journal, final=True, budget=None, run_id="run-1", clock=None):
     kwargs = {"clock": clock} if clock else {}
+    budget = budget or Budget(100, 100_000)
     return CallRecorder(journal, "bk", run_id, "groq", "m1", budget, CircuitBreaker(), final_attempt=final, **kwargs)
 
 
 def _request(send, session=date(2012, 3, 1), symbols=("AAPL", "IBM")):
     def fallback():
-        return SelectionAnswer(choices=[StrategyChoice(symbol=s, strategy="MeanReversion", reason="rules") for s in symbols])
+        return SelectionAnswer(
+            choices=[StrategyChoice(symbol=s, strategy="MeanReversion", reason="rules") for s in symbols]
+        )
 
     return Request(
         step=Step.SELECTION,
@@ -282,8 +297,12 @@ def test_applying_a_review_only_lowers_confidence_or_vetoes_and_touches_nothing_
     reviews = reviews_frame(
         pd.Timestamp("2012-03-01"),
         ReviewAnswer.model_validate(
-            {"reviews": [{"symbol": "AAPL", "confidence": 0.3, "reason": "gap risk"},
-                         {"symbol": "IBM", "veto": True, "reason": "halted"}]}
+            {
+                "reviews": [
+                    {"symbol": "AAPL", "confidence": 0.3, "reason": "gap risk"},
+                    {"symbol": "IBM", "veto": True, "reason": "halted"},
+                ]
+            }
         ).reviews,
     )
     # A proposal to raise (which validation refuses) is clipped here too.

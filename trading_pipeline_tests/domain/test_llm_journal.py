@@ -77,15 +77,38 @@ def test_llm_calls_append_and_accept_a_call_without_session(journal):
 def test_audit_narrative_from_the_journal_facts(journal):
     days = [date(2012, 3, 1), date(2012, 3, 2)]
     journal.replace_strategy_choices("bk", days, _choices(days), "r1")
-    equity = pd.DataFrame({"session": pd.to_datetime(["2012-02-29", "2012-03-01", "2012-03-02"]),
-                           "equity": [100_000.0, 100_500.0, 99_900.0], "cash": [100_000.0, 50_000.0, 49_000.0],
-                           "drawdown": [0.0, 0.0, -0.006]})
-    fills = pd.DataFrame({"session": pd.to_datetime(["2012-03-02"]), "symbol": ["AAPL"], "side": ["buy"],
-                          "qty": [10.0], "price": [545.17], "commission": [1.0]})
-    events = pd.DataFrame({"session": pd.to_datetime(["2012-03-02"]), "symbol": ["IBM"], "rule": ["max_position_pct"],
-                           "action": ["clipped"], "value": [0.25], "limit_value": [0.2], "message": ["clipped to 20%"]})
-    facts = session_facts("bk", days, journal.strategy_choice_counts("bk"), pd.DataFrame(columns=["session"]),
-                          fills, events, equity)
+    equity = pd.DataFrame(
+        {
+            "session": pd.to_datetime(["2012-02-29", "2012-03-01", "2012-03-02"]),
+            "equity": [100_000.0, 100_500.0, 99_900.0],
+            "cash": [100_000.0, 50_000.0, 49_000.0],
+            "drawdown": [0.0, 0.0, -0.006],
+        }
+    )
+    fills = pd.DataFrame(
+        {
+            "session": pd.to_datetime(["2012-03-02"]),
+            "symbol": ["AAPL"],
+            "side": ["buy"],
+            "qty": [10.0],
+            "price": [545.17],
+            "commission": [1.0],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "session": pd.to_datetime(["2012-03-02"]),
+            "symbol": ["IBM"],
+            "rule": ["max_position_pct"],
+            "action": ["clipped"],
+            "value": [0.25],
+            "limit_value": [0.2],
+            "message": ["clipped to 20%"],
+        }
+    )
+    facts = session_facts(
+        "bk", days, journal.strategy_choice_counts("bk"), pd.DataFrame(columns=["session"]), fills, events, equity
+    )
     text = template_narrative(facts[date(2012, 3, 2)])
     assert "## Audit of bk on 2012-03-02" in text
     assert "**Decisions**: 2 symbol choices (Breakout 2); decided by rules/rules 2." in text
@@ -93,13 +116,22 @@ def test_audit_narrative_from_the_journal_facts(journal):
     assert "-600.00" in text and "99,900.00" in text
     assert "+500.00" in template_narrative(facts[date(2012, 3, 1)])
     journal.replace_audit_reports(
-        "bk", days,
-        pd.DataFrame({"session": days, "markdown": [template_narrative(facts[d]) for d in days],
-                      "provider": "template", "model": "deterministic"}),
+        "bk",
+        days,
+        pd.DataFrame(
+            {
+                "session": days,
+                "markdown": [template_narrative(facts[d]) for d in days],
+                "provider": "template",
+                "model": "deterministic",
+            }
+        ),
         "r1",
     )
     journal.replace_audit_reports(
-        "bk", days[1:], pd.DataFrame({"session": days[1:], "markdown": ["again"], "provider": "template",
-                                      "model": "deterministic"}), "r2",
+        "bk",
+        days[1:],
+        pd.DataFrame({"session": days[1:], "markdown": ["again"], "provider": "template", "model": "deterministic"}),
+        "r2",
     )
     assert journal.read("audit_reports", book="bk")["markdown"].tolist()[1] == "again"

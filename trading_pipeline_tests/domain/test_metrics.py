@@ -120,7 +120,9 @@ def test_round_trips_credit_the_entry_strategy_and_group_into_tables():
     tagged = pd.concat(
         [
             AAA.assign(strategy=["trend", "breakout", "exit", "exit"]),
-            fills((D1, "BBB", "buy", 10.0, 5.0, 0.0), (D2, "BBB", "sell", 10.0, 4.0, 0.0)).assign(strategy=[None, "exit"]),
+            fills((D1, "BBB", "buy", 10.0, 5.0, 0.0), (D2, "BBB", "sell", 10.0, 4.0, 0.0)).assign(
+                strategy=[None, "exit"]
+            ),
         ]
     )
     trips = round_trips(tagged)

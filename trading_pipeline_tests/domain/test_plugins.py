@@ -14,7 +14,7 @@ from trading_pipeline.domain.strategies.plugins import FunctionStrategy, build_r
 from trading_pipeline_tests.domain.test_indicators import wiki_bars
 
 PLUGIN_SOURCE = textwrap.dedent(
-    '''
+    """
     import pandas as pd
     from trading_pipeline.domain.strategies import Strategy, atr_signals, strategy
 
@@ -39,7 +39,7 @@ PLUGIN_SOURCE = textwrap.dedent(
 
     not_a_strategy = 42
     BollingerBands = strategy(name="BollingerBands", min_history=1)(always_buy._rule)
-    '''
+    """
 )
 
 
@@ -61,7 +61,9 @@ def test_a_decorated_function_is_a_strategy_with_min_history(plugin_module, pane
     assert isinstance(plugin, FunctionStrategy) and plugin.name == "AlwaysBuy"
     out = plugin.generate(panel)
     young = panel["history"] < 15
-    assert (out.loc[young, "action"] == "HOLD").all() and out.loc[young, "reason"].str.startswith("insufficient history").all()
+    assert (out.loc[young, "action"] == "HOLD").all() and out.loc[young, "reason"].str.startswith(
+        "insufficient history"
+    ).all()
     assert (out.loc[~young, "action"] == "BUY").all()
 
 
@@ -98,8 +100,13 @@ def test_bad_specs_are_clear_errors(plugin_module, spec, message) -> None:
 def test_output_contract_is_enforced(plugin_module, panel) -> None:
     with pytest.raises(ValueError, match=r"strategy Broken: \d+ BUY/SELL rows with a confidence outside"):
         load_strategy(f"{plugin_module}:broken").generate(panel)
-    misaligned = strategy(name="Shifted", min_history=1)(lambda p: atr_signals(
-        p, p["close"] > 0, p["close"] < 0, p["close"] * 0 + 0.5, p["symbol"]).reset_index(drop=True).iloc[1:])
+    misaligned = strategy(name="Shifted", min_history=1)(
+        lambda p: (
+            atr_signals(p, p["close"] > 0, p["close"] < 0, p["close"] * 0 + 0.5, p["symbol"])
+            .reset_index(drop=True)
+            .iloc[1:]
+        )
+    )
     with pytest.raises(ValueError, match="not aligned"):
         misaligned.generate(panel)
     with pytest.raises(ValueError, match="identifier"):

@@ -16,9 +16,15 @@ SELL = 1 - COSTS.slippage_rate
 
 
 def position(**overrides) -> Position:
-    fields = dict(
-        symbol="AAA", qty=100.0, avg_price=50.0, last_price=50.0, entry_session=D0, stop=45.0, high_water=50.0
-    )
+    fields = {
+        "symbol": "AAA",
+        "qty": 100.0,
+        "avg_price": 50.0,
+        "last_price": 50.0,
+        "entry_session": D0,
+        "stop": 45.0,
+        "high_water": 50.0,
+    }
     return Position(**{**fields, **overrides})
 
 
@@ -64,7 +70,7 @@ def test_trailing_stop_ratchets_with_the_high_and_only_from_the_next_session():
     book = book_with(0.0, {"AAA": position(trail_distance=3.0)})  # trail 50 − 3 = 47 > fixed 45
     assert book.positions["AAA"].protective_stop() == (47.0, "trailing_stop")
     # session 1: high 60 lifts the high-water mark at the close; its own low 46.5 hits the old 47 level
-    after, (fill,), _ = bar(book, D1, 55.0, 60.0, 46.5)
+    _, (fill,), _ = bar(book, D1, 55.0, 60.0, 46.5)
     assert fill.price == pytest.approx(47.0 * SELL)
     # without the touch, the close lifts the trail to 57 for the next session
     kept, fills, _ = bar(book, D1, 55.0, 60.0, 48.0)

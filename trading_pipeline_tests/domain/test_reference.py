@@ -61,10 +61,7 @@ def test_equity_and_trades_match_an_independent_engine(symbol: str, strategy: st
 
     assert len(expected_trades) >= 6, "the comparison needs trades to mean anything"
     np.testing.assert_allclose(equity.to_numpy(), expected_equity, rtol=1e-12)
-    ours = [
-        (pd.Timestamp(f.session), f.side, int(f.qty), f.price)
-        for f in fills.itertuples(index=False)
-    ]
+    ours = [(pd.Timestamp(f.session), f.side, int(f.qty), f.price) for f in fills.itertuples(index=False)]
     assert [(d, s, q) for d, s, q, _ in ours] == [(d, s, q) for d, s, q, _ in expected_trades]
     np.testing.assert_allclose([p for *_, p in ours], [p for *_, p in expected_trades], rtol=1e-12)
     assert (fills["commission"] == COMMISSION).all() and (fills["slippage"] == 0).all()

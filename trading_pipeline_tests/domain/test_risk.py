@@ -23,17 +23,17 @@ COSTS = CostModel()
 
 
 def signal(symbol: str, action: str = "BUY", confidence: float = 0.5, close: float = 10.0, atr: float = 2.0) -> dict:
-    return dict(
-        symbol=symbol,
-        strategy="TrendFollowing",
-        action=action,
-        confidence=confidence,
-        stop=np.nan,
-        target=np.nan,
-        reason=f"{action} {symbol}",
-        close=close,
-        atr14=atr,
-    )
+    return {
+        "symbol": symbol,
+        "strategy": "TrendFollowing",
+        "action": action,
+        "confidence": confidence,
+        "stop": np.nan,
+        "target": np.nan,
+        "reason": f"{action} {symbol}",
+        "close": close,
+        "atr14": atr,
+    }
 
 
 def frame(*rows: dict) -> pd.DataFrame:

@@ -57,7 +57,11 @@ def held_book(ind: pd.DataFrame, day: str, weights: dict[str, float], capital: f
         cash -= qty * price
     equity = cash + sum(p.market_value for p in positions.values())
     return BookState(
-        book="real", cash=cash, positions=positions, peak_equity=equity, last_session=date.fromisoformat(day),
+        book="real",
+        cash=cash,
+        positions=positions,
+        peak_equity=equity,
+        last_session=date.fromisoformat(day),
         equity=equity,
     )
 

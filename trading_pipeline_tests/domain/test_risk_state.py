@@ -186,8 +186,12 @@ def test_states_journaled_before_the_risk_fields_still_load():
         "cash": 500.0,
         "positions": {
             "AAA": {
-                "symbol": "AAA", "qty": 10.0, "avg_price": 50.0, "last_price": 50.0,
-                "entry_session": "2024-01-02", "stop": 45.0,
+                "symbol": "AAA",
+                "qty": 10.0,
+                "avg_price": 50.0,
+                "last_price": 50.0,
+                "entry_session": "2024-01-02",
+                "stop": 45.0,
             }
         },
         "pending": [],

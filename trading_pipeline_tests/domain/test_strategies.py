@@ -188,9 +188,7 @@ def test_mean_reversion_band_edges_and_confidence() -> None:
     signals = MeanReversion().generate(panel)
     _assert_well_formed(signals, panel)
     assert signals["action"].tolist() == [BUY, HOLD, HOLD, HOLD, SELL, BUY, SELL, BUY, SELL]
-    np.testing.assert_allclose(
-        signals["confidence"], [0.300035, 0, 0, 0, 0.300035, 0.65, 0.65, 1.0, 1.0], atol=1e-12
-    )
+    np.testing.assert_allclose(signals["confidence"], [0.300035, 0, 0, 0, 0.300035, 0.65, 0.65, 1.0, 1.0], atol=1e-12)
     assert signals.loc[5, "stop"] == 100.0 - 1.5 * 2.0 and signals.loc[5, "target"] == 100.0 + 3.0 * 2.0
     assert signals.loc[6, "stop"] == 100.0 + 1.5 * 2.0 and signals.loc[6, "target"] == 100.0 - 3.0 * 2.0
 
@@ -205,8 +203,16 @@ def _firing_panel(history_from: int) -> pd.DataFrame:
     range, close/sma50 crossing above SPY's, and distinct roc126 values (own sector each)."""
 
     def rows(roc126: float, close1: float) -> list[dict[str, float]]:
-        common = {"rsi14": 10.0, "atr14": 2.0, "roc126": roc126, "donchian_high20": 105.0,
-                  "donchian_low20": 95.0, "bb_lower": 95.0, "bb_upper": 105.0, "sma200": 100.0}
+        common = {
+            "rsi14": 10.0,
+            "atr14": 2.0,
+            "roc126": roc126,
+            "donchian_high20": 105.0,
+            "donchian_low20": 95.0,
+            "bb_lower": 95.0,
+            "bb_upper": 105.0,
+            "sma200": 100.0,
+        }
         return [
             {**common, "sma50": 99.0, "close": 100.0, "high": 100.5, "low": 99.5},
             {**common, "sma50": 101.0, "close": close1, "high": close1 + 0.5, "low": close1 - 0.5},
@@ -226,9 +232,10 @@ def test_minimum_history_is_a_reasoned_hold(strategy: Strategy) -> None:
     signals = strategy.generate(panel)
     _assert_well_formed(signals, panel)
     assert signals["action"].eq(HOLD).all()
-    assert signals["reason"].tolist() == [
-        f"insufficient history: {strategy.min_history - 2 + i} < {strategy.min_history} bars" for i in (0, 1)
-    ] * 6
+    assert (
+        signals["reason"].tolist()
+        == [f"insufficient history: {strategy.min_history - 2 + i} < {strategy.min_history} bars" for i in (0, 1)] * 6
+    )
     assert not strategy.generate(_firing_panel(history_from=strategy.min_history))["action"].eq(HOLD).all()
 
 
@@ -296,7 +303,9 @@ def test_generate_signals_picks_the_selected_strategy_per_row(real_panel: pd.Dat
     # Every strategy: each builds its reason texts only for the rows it was selected for, and they must be
     # the very texts it gives those rows when it runs alone.
     names = list(REGISTRY)
-    selection = real_panel[["date", "symbol"]].assign(strategy=[str(names[i % len(names)]) for i in range(len(real_panel))])
+    selection = real_panel[["date", "symbol"]].assign(
+        strategy=[str(names[i % len(names)]) for i in range(len(real_panel))]
+    )
     selection = selection[real_panel.index % 7 != 3].sample(frac=1.0, random_state=1)  # some rows unselected
     out = generate_signals(real_panel, selection)
 
@@ -310,7 +319,7 @@ def test_generate_signals_picks_the_selected_strategy_per_row(real_panel: pd.Dat
         pd.testing.assert_frame_equal(
             out.loc[rows, SIGNAL_OUTPUT_COLUMNS], signals.loc[rows], check_exact=True, check_dtype=False
         )
-    missing = (real_panel.index % 7 == 3)
+    missing = real_panel.index % 7 == 3
     assert out.loc[missing, "strategy"].isna().all()
     assert (out.loc[missing, "action"] == HOLD).all() and (out.loc[missing, "confidence"] == 0).all()
     assert (out.loc[missing, "reason"] == "no strategy selected").all()
@@ -330,7 +339,10 @@ def test_reasons_are_built_only_for_shown_rows_of_the_masked_frame() -> None:
     with reasons_shown_only(np.array([True, False, True, False])):
         assert reasons(index, "default", cases).tolist() == ["row 0", "", "default", ""]
         # Another frame than the one the mask is for: every row's text, not a misaligned mask.
-        assert reasons(pd.RangeIndex(2), "default", [(np.array([True, False]), cases[0][1])]).tolist() == ["row 0", "default"]
+        assert reasons(pd.RangeIndex(2), "default", [(np.array([True, False]), cases[0][1])]).tolist() == [
+            "row 0",
+            "default",
+        ]
     assert reasons(index, "default", cases).tolist() == ["row 0", "row 1", "default", "row 3"]
 
 
@@ -349,7 +361,9 @@ def test_generate_signals_with_a_custom_registry() -> None:
 
         def rule(self, panel: pd.DataFrame) -> pd.DataFrame:
             buy = pd.Series(True, index=panel.index)
-            return atr_signals(panel, buy, ~buy, pd.Series(0.9, index=panel.index), pd.Series("always", index=panel.index))
+            return atr_signals(
+                panel, buy, ~buy, pd.Series(0.9, index=panel.index), pd.Series("always", index=panel.index)
+            )
 
     panel = _panel({"A": [{"rsi14": 50.0}] * 3})
     selection = panel[["date", "symbol"]].assign(strategy="AlwaysBuy")

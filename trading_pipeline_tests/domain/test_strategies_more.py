@@ -85,7 +85,11 @@ def test_momentum_rotation_ties_and_non_positive_top() -> None:
     # A and B tie for first: a tie across the quintile boundary is not a signal.
     panel = compute_indicators(_linear_bars({"A": 0.4, "B": 0.4, "C": 0.0, "D": -0.1, "E": -0.3}))
     assert _actions(MomentumRotation().generate(panel), panel) == {
-        "A": HOLD, "B": HOLD, "C": HOLD, "D": HOLD, "E": SELL
+        "A": HOLD,
+        "B": HOLD,
+        "C": HOLD,
+        "D": HOLD,
+        "E": SELL,
     }
     # The top symbol's roc126 is exactly 0: top quintile but no BUY.
     panel = compute_indicators(_linear_bars({"A": 0.0, "B": -0.05, "C": -0.1, "D": -0.2, "E": -0.3}))
@@ -272,9 +276,7 @@ def test_bollinger_bands_on_a_flat_path() -> None:
     assert signals.loc[30, "action"] == SELL and signals.loc[50, "action"] == BUY
     assert signals.loc[30, "reason"] == "close 110.00 > bb_upper 104.86"
     rows = [{"close": c, "bb_lower": 95.0, "bb_upper": 105.0} for c in (95.0, 105.0, 94.0, 106.0)]
-    assert BollingerBands().generate(_panel({"A": rows}, history_from=20))["action"].tolist() == [
-        HOLD, HOLD, BUY, SELL
-    ]
+    assert BollingerBands().generate(_panel({"A": rows}, history_from=20))["action"].tolist() == [HOLD, HOLD, BUY, SELL]
 
 
 # --- real 5-stock data: well-formed, no look-ahead --------------------------------------------
@@ -342,9 +344,7 @@ def test_five_stocks_sector_rotation_with_a_sector_map(five_panel: pd.DataFrame)
     assert (sells["AAPL"] == sells["IBM"]).all()
 
 
-@pytest.mark.parametrize(
-    "cut", ["2000-09-29", "2004-09-01", "2008-09-15", "2012-11-20", "2012-12-14", "2013-02-01"]
-)
+@pytest.mark.parametrize("cut", ["2000-09-29", "2004-09-01", "2008-09-15", "2012-11-20", "2012-12-14", "2013-02-01"])
 def test_no_look_ahead_five_stocks(five_bars: pd.DataFrame, five_panel: pd.DataFrame, cut: str) -> None:
     """Signals up to D are identical whether computed on the data up to D or on the whole history:
     for the cross-sectional rules this confirms a date's ranking uses rows dated D and earlier only."""
@@ -387,10 +387,14 @@ def test_reasons_last_case_wins_and_texts_are_built_for_their_rows_only() -> Non
         seen.append(rows.tolist())
         return join("v=", number_text(values[rows], 1))
 
-    out = reasons(index, "none", [
-        (np.array([1, 1, 1, 0, 0, 0], dtype=bool), text),
-        (np.array([0, 1, 0, 0, 1, 0], dtype=bool), "second"),
-    ])
+    out = reasons(
+        index,
+        "none",
+        [
+            (np.array([1, 1, 1, 0, 0, 0], dtype=bool), text),
+            (np.array([0, 1, 0, 0, 1, 0], dtype=bool), "second"),
+        ],
+    )
     assert out.dtype == "str" and out.index.equals(index)
     assert out.tolist() == ["v=1.2", "second", "v=3.5", "none", "second", "none"]
     assert seen == [[0, 2]]

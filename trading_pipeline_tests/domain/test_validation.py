@@ -168,8 +168,13 @@ def test_validation_only_lowers_entries_and_explains_each_cut() -> None:
 def test_thresholds_are_configurable_and_scales_may_not_raise() -> None:
     signals, context = _real_signals()
     lenient = ValidationThresholds(
-        expectancy_scale=1, negative_sharpe_scale=1, sharpe_scale=1, drawdown_scale=1,
-        volatility_spike_scale=1, thin_volume_scale=1, vif_scale=1,
+        expectancy_scale=1,
+        negative_sharpe_scale=1,
+        sharpe_scale=1,
+        drawdown_scale=1,
+        volatility_spike_scale=1,
+        thin_volume_scale=1,
+        vif_scale=1,
     )
     out = validate_signals(signals, context, lenient)
     assert (out["confidence"] == out["raw_confidence"]).all()

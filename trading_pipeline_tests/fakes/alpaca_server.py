@@ -69,13 +69,17 @@ class FakeAlpaca:
         page_size: int = 10_000,
         halted: tuple[str, ...] = (),
     ) -> None:
-        self.bars = bars if bars is not None else pd.DataFrame(columns=["date", "symbol", "open", "high", "low", "close", "volume"])
+        self.bars = (
+            bars
+            if bars is not None
+            else pd.DataFrame(columns=["date", "symbol", "open", "high", "low", "close", "volume"])
+        )
         self.intraday: pd.DataFrame | None = None
         self.now = now or datetime(2012, 6, 1, 16, 30, tzinfo=NEW_YORK)
         self.cash = cash
         self.prices = dict(prices or {})
         self.page_size = page_size
-        self.assets = {s: "active" for s in set(self.bars["symbol"]) | set(self.prices)}
+        self.assets = dict.fromkeys(set(self.bars["symbol"]) | set(self.prices), "active")
         self.halted = set(halted)
         self.orders: dict[str, _Order] = {}
         self.by_client_id: dict[str, str] = {}
@@ -137,7 +141,9 @@ class FakeAlpaca:
         with self._lock:
             order = self.orders[self.by_client_id[client_order_id]].data
             order["status"] = status
-            order[{"expired": "expired_at", "canceled": "canceled_at", "rejected": "failed_at"}[status]] = _iso(self.now)
+            order[{"expired": "expired_at", "canceled": "canceled_at", "rejected": "failed_at"}[status]] = _iso(
+                self.now
+            )
             order["updated_at"] = _iso(self.now)
 
     # ---- JSON bodies ----------------------------------------------------------------------------------------
@@ -146,16 +152,38 @@ class FakeAlpaca:
         kind = body.get("type", "market")
         order_class = body.get("order_class") or "simple"
         order = {
-            "id": order_id, "client_order_id": body.get("client_order_id") or str(uuid.uuid4()),
-            "created_at": stamp, "updated_at": stamp, "submitted_at": stamp, "filled_at": None,
-            "expired_at": None, "canceled_at": None, "failed_at": None, "replaced_at": None,
-            "replaced_by": None, "replaces": None, "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
-            "symbol": body["symbol"], "asset_class": "us_equity", "notional": None, "qty": _num(float(body["qty"])),
-            "filled_qty": "0", "filled_avg_price": None, "order_class": order_class, "order_type": kind,
-            "type": kind, "side": body["side"], "time_in_force": body["time_in_force"],
-            "limit_price": _num(body.get("limit_price")), "stop_price": _num(body.get("stop_price")),
-            "status": status, "extended_hours": bool(body.get("extended_hours", False)), "legs": None,
-            "trail_percent": _num(body.get("trail_percent")), "trail_price": _num(body.get("trail_price")), "hwm": None,
+            "id": order_id,
+            "client_order_id": body.get("client_order_id") or str(uuid.uuid4()),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "submitted_at": stamp,
+            "filled_at": None,
+            "expired_at": None,
+            "canceled_at": None,
+            "failed_at": None,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
+            "symbol": body["symbol"],
+            "asset_class": "us_equity",
+            "notional": None,
+            "qty": _num(float(body["qty"])),
+            "filled_qty": "0",
+            "filled_avg_price": None,
+            "order_class": order_class,
+            "order_type": kind,
+            "type": kind,
+            "side": body["side"],
+            "time_in_force": body["time_in_force"],
+            "limit_price": _num(body.get("limit_price")),
+            "stop_price": _num(body.get("stop_price")),
+            "status": status,
+            "extended_hours": bool(body.get("extended_hours", False)),
+            "legs": None,
+            "trail_percent": _num(body.get("trail_percent")),
+            "trail_price": _num(body.get("trail_price")),
+            "hwm": None,
         }
         if order_class == "bracket":
             exit_side = "sell" if body["side"] == "buy" else "buy"
@@ -164,9 +192,19 @@ class FakeAlpaca:
                 ("limit", "limit_price", body["take_profit"]["limit_price"]),
                 ("stop", "stop_price", body["stop_loss"]["stop_price"]),
             ):
-                leg = {**order, "id": str(uuid.uuid4()), "client_order_id": str(uuid.uuid4()), "order_class": "bracket",
-                       "order_type": leg_type, "type": leg_type, "side": exit_side, "status": "held",
-                       "limit_price": None, "stop_price": None, "legs": None}
+                leg = {
+                    **order,
+                    "id": str(uuid.uuid4()),
+                    "client_order_id": str(uuid.uuid4()),
+                    "order_class": "bracket",
+                    "order_type": leg_type,
+                    "type": leg_type,
+                    "side": exit_side,
+                    "status": "held",
+                    "limit_price": None,
+                    "stop_price": None,
+                    "legs": None,
+                }
                 leg[price_field] = _num(float(price))
                 legs.append(leg)
             order["legs"] = legs
@@ -177,29 +215,60 @@ class FakeAlpaca:
         price = self.prices.get(symbol, position["cost"] / qty if qty else 0.0)
         avg = position["cost"] / qty if qty else 0.0
         return {
-            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)), "symbol": symbol, "exchange": "NASDAQ",
-            "asset_class": "us_equity", "asset_marginable": True, "qty": _num(abs(qty)), "qty_available": _num(abs(qty)),
-            "avg_entry_price": _num(avg), "side": "long" if qty > 0 else "short",
-            "market_value": _num(qty * price), "cost_basis": _num(position["cost"]),
-            "unrealized_pl": _num(qty * price - position["cost"]), "unrealized_plpc": "0",
-            "unrealized_intraday_pl": "0", "unrealized_intraday_plpc": "0", "current_price": _num(price),
-            "lastday_price": _num(price), "change_today": "0",
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "us_equity",
+            "asset_marginable": True,
+            "qty": _num(abs(qty)),
+            "qty_available": _num(abs(qty)),
+            "avg_entry_price": _num(avg),
+            "side": "long" if qty > 0 else "short",
+            "market_value": _num(qty * price),
+            "cost_basis": _num(position["cost"]),
+            "unrealized_pl": _num(qty * price - position["cost"]),
+            "unrealized_plpc": "0",
+            "unrealized_intraday_pl": "0",
+            "unrealized_intraday_plpc": "0",
+            "current_price": _num(price),
+            "lastday_price": _num(price),
+            "change_today": "0",
         }
 
     def _account_json(self) -> dict[str, Any]:
         long_value = sum(p["qty"] * self.prices.get(s, 0.0) for s, p in self.positions.items())
         equity = self.cash + long_value
         return {
-            "id": "5ec9f6f4-3c54-4c3c-9a5c-1fa7d5a6a111", "account_number": "PA3FAKE0001", "status": "ACTIVE",
-            "crypto_status": "ACTIVE", "currency": "USD", "buying_power": _num(self._buying_power()),
-            "regt_buying_power": _num(self._buying_power()), "daytrading_buying_power": "0",
-            "non_marginable_buying_power": _num(self._buying_power()), "cash": _num(self.cash), "accrued_fees": "0",
-            "pending_transfer_in": "0", "portfolio_value": _num(equity), "pattern_day_trader": False,
-            "trading_blocked": False, "transfers_blocked": False, "account_blocked": False,
-            "created_at": "2020-01-02T15:00:00Z", "trade_suspended_by_user": False, "multiplier": "1",
-            "shorting_enabled": False, "equity": _num(equity), "last_equity": _num(equity),
-            "long_market_value": _num(long_value), "short_market_value": "0", "initial_margin": "0",
-            "maintenance_margin": "0", "last_maintenance_margin": "0", "sma": "0", "daytrade_count": 0,
+            "id": "5ec9f6f4-3c54-4c3c-9a5c-1fa7d5a6a111",
+            "account_number": "PA3FAKE0001",
+            "status": "ACTIVE",
+            "crypto_status": "ACTIVE",
+            "currency": "USD",
+            "buying_power": _num(self._buying_power()),
+            "regt_buying_power": _num(self._buying_power()),
+            "daytrading_buying_power": "0",
+            "non_marginable_buying_power": _num(self._buying_power()),
+            "cash": _num(self.cash),
+            "accrued_fees": "0",
+            "pending_transfer_in": "0",
+            "portfolio_value": _num(equity),
+            "pattern_day_trader": False,
+            "trading_blocked": False,
+            "transfers_blocked": False,
+            "account_blocked": False,
+            "created_at": "2020-01-02T15:00:00Z",
+            "trade_suspended_by_user": False,
+            "multiplier": "1",
+            "shorting_enabled": False,
+            "equity": _num(equity),
+            "last_equity": _num(equity),
+            "long_market_value": _num(long_value),
+            "short_market_value": "0",
+            "initial_margin": "0",
+            "maintenance_margin": "0",
+            "last_maintenance_margin": "0",
+            "sma": "0",
+            "daytrade_count": 0,
         }
 
     def _buying_power(self) -> float:
@@ -217,7 +286,7 @@ class FakeAlpaca:
         if coid and coid in self.by_client_id:
             return 422, {"code": 40010001, "message": "client_order_id must be unique"}
         if symbol not in self.assets:
-            return 422, {"code": 40010001, "message": f"asset \"{symbol}\" not found"}
+            return 422, {"code": 40010001, "message": f'asset "{symbol}" not found'}
         if symbol in self.halted:
             return 422, {"code": 42210000, "message": f"asset {symbol} is not tradable"}
         for required in ("qty", "side", "type", "time_in_force"):
@@ -241,7 +310,11 @@ class FakeAlpaca:
             frame = self.bars[self.bars["symbol"].isin(symbols)].copy()
             stamps = pd.to_datetime(frame["date"]).dt.tz_localize(NEW_YORK)
         else:
-            frame = self.intraday[self.intraday["symbol"].isin(symbols)].copy() if self.intraday is not None else self.bars.iloc[:0]
+            frame = (
+                self.intraday[self.intraday["symbol"].isin(symbols)].copy()
+                if self.intraday is not None
+                else self.bars.iloc[:0]
+            )
             stamps = pd.to_datetime(frame["timestamp"]) if len(frame) else pd.Series(dtype="datetime64[ns, UTC]")
         frame = frame.assign(stamp=stamps.to_numpy() if len(frame) else [])
         frame = frame[(frame["stamp"] >= start) & (frame["stamp"] <= end)].sort_values(["symbol", "stamp"])
@@ -251,8 +324,16 @@ class FakeAlpaca:
         bars: dict[str, list[dict[str, Any]]] = {}
         for row in page.itertuples(index=False):
             bars.setdefault(row.symbol, []).append(
-                {"t": _iso(pd.Timestamp(row.stamp).to_pydatetime()), "o": row.open, "h": row.high, "l": row.low,
-                 "c": row.close, "v": row.volume, "n": 1000, "vw": round((row.high + row.low + row.close) / 3, 4)}
+                {
+                    "t": _iso(pd.Timestamp(row.stamp).to_pydatetime()),
+                    "o": row.open,
+                    "h": row.high,
+                    "l": row.low,
+                    "c": row.close,
+                    "v": row.volume,
+                    "n": 1000,
+                    "vw": round((row.high + row.low + row.close) / 3, 4),
+                }
             )
         token = str(offset + limit) if offset + limit < len(frame) else None
         return {"bars": bars, "next_page_token": token}
@@ -262,9 +343,16 @@ class FakeAlpaca:
         out = []
         for day in days:
             close = calendar.session_close(day)
-            out.append({"date": day.date().isoformat(), "open": "09:30", "close": close.strftime("%H:%M"),
-                        "session_open": "0400", "session_close": "2000", "settlement_date":
-                        (day + timedelta(days=1)).date().isoformat()})
+            out.append(
+                {
+                    "date": day.date().isoformat(),
+                    "open": "09:30",
+                    "close": close.strftime("%H:%M"),
+                    "session_open": "0400",
+                    "session_close": "2000",
+                    "settlement_date": (day + timedelta(days=1)).date().isoformat(),
+                }
+            )
         return out
 
     def _clock(self) -> dict[str, Any]:
@@ -276,8 +364,12 @@ class FakeAlpaca:
         nxt = calendar.next_session(today.date()).date() if not is_session or today >= close_at else today.date()
         next_open = datetime.combine(nxt, datetime.min.time(), NEW_YORK).replace(hour=9, minute=30)
         next_close = calendar.session_close(nxt).to_pydatetime() if not is_open else close_at
-        return {"timestamp": today.isoformat(), "is_open": is_open, "next_open": next_open.isoformat(),
-                "next_close": next_close.isoformat()}
+        return {
+            "timestamp": today.isoformat(),
+            "is_open": is_open,
+            "next_open": next_open.isoformat(),
+            "next_close": next_close.isoformat(),
+        }
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/v2/account":
@@ -291,10 +383,20 @@ class FakeAlpaca:
             if symbol not in self.assets:
                 return 404, {"code": 40410000, "message": "asset not found"}
             halted = symbol in self.halted
-            return 200, {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)), "class": "us_equity", "exchange": "NASDAQ",
-                         "symbol": symbol, "name": f"{symbol} Inc.", "status": "active", "tradable": not halted,
-                         "marginable": True, "shortable": True, "easy_to_borrow": True, "fractionable": True,
-                         "attributes": []}
+            return 200, {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+                "class": "us_equity",
+                "exchange": "NASDAQ",
+                "symbol": symbol,
+                "name": f"{symbol} Inc.",
+                "status": "active",
+                "tradable": not halted,
+                "marginable": True,
+                "shortable": True,
+                "easy_to_borrow": True,
+                "fractionable": True,
+                "attributes": [],
+            }
         if method == "GET" and path == "/v2/positions":
             return 200, [self._position_json(s, p) for s, p in sorted(self.positions.items())]
         if method == "GET" and path == "/v2/orders:by_client_order_id":
@@ -306,7 +408,9 @@ class FakeAlpaca:
             return self._post_order(body)
         if method == "GET" and path == "/v2/orders":  # Alpaca's `after` filters on submission time, exclusive
             after = pd.Timestamp(query["after"]) if "after" in query else None
-            listed = [o.data for o in self.orders.values() if after is None or pd.Timestamp(o.data["submitted_at"]) > after]
+            listed = [
+                o.data for o in self.orders.values() if after is None or pd.Timestamp(o.data["submitted_at"]) > after
+            ]
             return 200, listed[: int(query.get("limit") or 500)]
         if path.startswith("/v2/orders/"):
             order = self.orders.get(path.rsplit("/", 1)[1])
@@ -316,7 +420,7 @@ class FakeAlpaca:
                 return 200, order.data
             if method == "DELETE":
                 if order.data["status"] in ("filled", "canceled", "expired", "rejected"):
-                    return 422, {"code": 42210000, "message": f"order is already in \"{order.data['status']}\" state"}
+                    return 422, {"code": 42210000, "message": f'order is already in "{order.data["status"]}" state'}
                 order.data["status"] = "canceled"
                 order.data["canceled_at"] = order.data["updated_at"] = _iso(self.now)
                 return 204, None
@@ -347,7 +451,12 @@ class FakeAlpaca:
                         queue = server._scripted.get((method, parsed.path))
                         scripted = queue.popleft() if queue else None
                         headers = {}
-                        if scripted is not None and scripted.commit and method == "POST" and parsed.path == "/v2/orders":
+                        if (
+                            scripted is not None
+                            and scripted.commit
+                            and method == "POST"
+                            and parsed.path == "/v2/orders"
+                        ):
                             server._post_order(body)
                         if scripted is not None:
                             status, payload, headers = scripted.status, scripted.body, scripted.headers

@@ -126,7 +126,12 @@ def groq_completion(content: str, prompt_tokens: int = 321, completion_tokens: i
             "created": 1_700_000_000,
             "model": "llama-3.3-70b-versatile",
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": None}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -158,7 +163,10 @@ def anthropic_message(text: str, input_tokens: int = 210, output_tokens: int = 3
 def error_reply(status: int, retry_after_ms: int | None = None, message: str = "try again") -> Reply:
     """A provider error; ``retry_after_ms`` sets the header both SDKs honour (kept tiny in tests)."""
     headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else {}
-    body = {"type": "error", "error": {"type": "rate_limit_error" if status == 429 else "api_error", "message": message}}
+    body = {
+        "type": "error",
+        "error": {"type": "rate_limit_error" if status == 429 else "api_error", "message": message},
+    }
     return Reply(status, body, headers)
 
 
@@ -168,7 +176,11 @@ def groq_choosing(strategy: str | Callable[[dict[str, Any]], str]) -> Callable[[
     def reply(request: RecordedRequest) -> Reply:
         rows = request.user_data["symbols"]
         choices = [
-            {"symbol": row["symbol"], "strategy": strategy(row) if callable(strategy) else strategy, "reason": "fake model"}
+            {
+                "symbol": row["symbol"],
+                "strategy": strategy(row) if callable(strategy) else strategy,
+                "reason": "fake model",
+            }
             for row in rows
         ]
         return groq_completion(json.dumps({"choices": choices}))

@@ -27,8 +27,9 @@ def test_daily_bars_page_through_and_match_the_served_data(alpaca_server):
     got = fetch_daily_bars(client, ["aapl", "IBM", "MSFT", "NOPE"], START, END)
     assert got.missing == {"NOPE": "no bars in the requested range"}
     expected = sample_bars(["AAPL", "IBM", "MSFT"], "2012-05-01", "2012-06-29")
-    pd.testing.assert_frame_equal(got.bars, expected.sort_values(["symbol", "date"], ignore_index=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got.bars, expected.sort_values(["symbol", "date"], ignore_index=True), check_dtype=False
+    )
     assert got.bars["date"].dtype == "datetime64[ns]"  # session dates, not New York timestamps
     bars_requests = [q for m, p, q, _ in alpaca_server.requests if p == "/v2/stocks/bars"]
     assert len(bars_requests) == 6
@@ -39,8 +40,11 @@ def test_daily_bars_page_through_and_match_the_served_data(alpaca_server):
 
 
 def test_429_then_success_is_retried_once_honouring_retry_after(alpaca_server):
-    alpaca_server.script("GET", "/v2/stocks/bars",
-                         Scripted(429, {"code": 42910000, "message": "too many requests"}, {"Retry-After": "0.2"}))
+    alpaca_server.script(
+        "GET",
+        "/v2/stocks/bars",
+        Scripted(429, {"code": 42910000, "message": "too many requests"}, {"Retry-After": "0.2"}),
+    )
     client = GovernedDataClient(settings_for(alpaca_server))
     began = time.monotonic()
     got = fetch_daily_bars(client, ["AAPL"], START, END)
@@ -55,7 +59,9 @@ def test_persistent_5xx_gives_a_clear_error_after_the_configured_attempts(alpaca
     alpaca_server.script("GET", "/v2/stocks/bars", failure, failure, failure, failure)
     settings = settings_for(alpaca_server, retry=RetryPolicy(max_attempts=3, base_delay_s=0.01))
     began = time.monotonic()
-    with pytest.raises(AlpacaRequestError, match=r"GET /stocks/bars: HTTP 503: service unavailable after 3 attempts") as err:
+    with pytest.raises(
+        AlpacaRequestError, match=r"GET /stocks/bars: HTTP 503: service unavailable after 3 attempts"
+    ) as err:
         fetch_daily_bars(GovernedDataClient(settings), ["AAPL"], START, END)
     assert time.monotonic() - began < 5  # three quick attempts with millisecond backoff
     assert alpaca_server.count("GET", "/v2/stocks/bars") == 3
@@ -95,11 +101,25 @@ def test_cached_bars_need_no_request(alpaca_server, tmp_path):
 
 def test_intraday_bars_are_new_york_timestamps(alpaca_server):
     stamps = pd.date_range("2012-06-01 09:30", periods=4, freq="15min", tz=NEW_YORK)
-    alpaca_server.intraday = pd.DataFrame({"timestamp": stamps.tz_convert("UTC"), "symbol": "AAPL",
-                                           "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 100.0})
+    alpaca_server.intraday = pd.DataFrame(
+        {
+            "timestamp": stamps.tz_convert("UTC"),
+            "symbol": "AAPL",
+            "open": 1.0,
+            "high": 2.0,
+            "low": 0.5,
+            "close": 1.5,
+            "volume": 100.0,
+        }
+    )
     client = GovernedDataClient(settings_for(alpaca_server))
-    got = fetch_intraday_bars(client, ["AAPL"], datetime(2012, 6, 1, 9, 0, tzinfo=NEW_YORK),
-                              datetime(2012, 6, 1, 16, 0, tzinfo=NEW_YORK), minutes=15)
+    got = fetch_intraday_bars(
+        client,
+        ["AAPL"],
+        datetime(2012, 6, 1, 9, 0, tzinfo=NEW_YORK),
+        datetime(2012, 6, 1, 16, 0, tzinfo=NEW_YORK),
+        minutes=15,
+    )
     assert list(got["timestamp"]) == list(stamps)
     (_, _, query, _) = [r for r in alpaca_server.requests if r[1] == "/v2/stocks/bars"][-1]
     assert query["timeframe"] == "15Min"

@@ -36,14 +36,18 @@ def test_account_clock_calendar_and_positions(alpaca_server, trading):
 @pytest.mark.parametrize(
     ("spec", "wire"),
     [
-        (dict(kind="market", time_in_force="opg"), {"type": "market", "time_in_force": "opg"}),
-        (dict(kind="limit", time_in_force="cls", limit_price=70.123), {"type": "limit", "limit_price": 70.12}),
-        (dict(kind="stop", time_in_force="gtc", stop_price=65.0), {"type": "stop", "stop_price": 65.0}),
-        (dict(kind="stop_limit", stop_price=65.0, limit_price=64.5), {"type": "stop_limit", "limit_price": 64.5}),
-        (dict(kind="trailing_stop", side="sell", trail_percent=5.0, time_in_force="gtc"),
-         {"type": "trailing_stop", "trail_percent": 5.0, "side": "sell"}),
-        (dict(kind="market", time_in_force="gtc", take_profit=80.0, stop_loss=68.0),
-         {"order_class": "bracket", "take_profit": {"limit_price": 80.0}, "stop_loss": {"stop_price": 68.0}}),
+        ({"kind": "market", "time_in_force": "opg"}, {"type": "market", "time_in_force": "opg"}),
+        ({"kind": "limit", "time_in_force": "cls", "limit_price": 70.123}, {"type": "limit", "limit_price": 70.12}),
+        ({"kind": "stop", "time_in_force": "gtc", "stop_price": 65.0}, {"type": "stop", "stop_price": 65.0}),
+        ({"kind": "stop_limit", "stop_price": 65.0, "limit_price": 64.5}, {"type": "stop_limit", "limit_price": 64.5}),
+        (
+            {"kind": "trailing_stop", "side": "sell", "trail_percent": 5.0, "time_in_force": "gtc"},
+            {"type": "trailing_stop", "trail_percent": 5.0, "side": "sell"},
+        ),
+        (
+            {"kind": "market", "time_in_force": "gtc", "take_profit": 80.0, "stop_loss": 68.0},
+            {"order_class": "bracket", "take_profit": {"limit_price": 80.0}, "stop_loss": {"stop_price": 68.0}},
+        ),
     ],
 )
 def test_every_order_kind_reaches_the_wire_as_alpaca_expects(alpaca_server, trading, spec, wire):
@@ -59,15 +63,15 @@ def test_every_order_kind_reaches_the_wire_as_alpaca_expects(alpaca_server, trad
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (dict(kind="limit"), "needs limit_price"),
-        (dict(kind="market", limit_price=5.0), "takes no limit_price"),
-        (dict(kind="stop", stop_price=5.0, time_in_force="opg"), "applies to market and limit"),
-        (dict(kind="trailing_stop"), "exactly one of trail_percent"),
-        (dict(take_profit=80.0), "both take_profit and stop_loss"),
-        (dict(take_profit=80.0, stop_loss=68.0, time_in_force="opg"), "only with time in force day or gtc"),
-        (dict(take_profit=60.0, stop_loss=68.0), "needs stop_loss < take_profit"),
-        (dict(qty=0.0), "qty must be a positive number"),
-        (dict(time_in_force="ioc"), "time_in_force must be one of"),
+        ({"kind": "limit"}, "needs limit_price"),
+        ({"kind": "market", "limit_price": 5.0}, "takes no limit_price"),
+        ({"kind": "stop", "stop_price": 5.0, "time_in_force": "opg"}, "applies to market and limit"),
+        ({"kind": "trailing_stop"}, "exactly one of trail_percent"),
+        ({"take_profit": 80.0}, "both take_profit and stop_loss"),
+        ({"take_profit": 80.0, "stop_loss": 68.0, "time_in_force": "opg"}, "only with time in force day or gtc"),
+        ({"take_profit": 60.0, "stop_loss": 68.0}, "needs stop_loss < take_profit"),
+        ({"qty": 0.0}, "qty must be a positive number"),
+        ({"time_in_force": "ioc"}, "time_in_force must be one of"),
     ],
 )
 def test_impossible_orders_are_refused_before_any_request(spec, message):
@@ -123,7 +127,11 @@ def test_a_partial_fill_then_a_fill(alpaca_server, trading):
     alpaca_server.fill("tp-part", 4.0, 29.0)
     partial = trading.order("tp-part")
     assert (partial.status, partial.filled_qty, partial.filled_avg_price, partial.is_open) == (
-        "partially_filled", 4.0, 29.0, True)
+        "partially_filled",
+        4.0,
+        29.0,
+        True,
+    )
     assert trading.positions() == {"MSFT": 4.0}
     alpaca_server.fill("tp-part", 6.0, 30.0)
     done = trading.order("tp-part")

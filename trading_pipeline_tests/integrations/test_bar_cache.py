@@ -11,9 +11,17 @@ KEY = {"provider": "alpaca", "timeframe": "1Day", "start": "2012-06-01", "end": 
 
 
 def _bars(symbol="AAPL"):
-    return pd.DataFrame({"date": pd.to_datetime(["2012-06-01", "2012-06-04"]), "symbol": symbol,
-                         "open": [1.0, 2.0], "high": [1.5, 2.5], "low": [0.5, 1.5], "close": [1.2, 2.2],
-                         "volume": [10.0, 20.0]})
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2012-06-01", "2012-06-04"]),
+            "symbol": symbol,
+            "open": [1.0, 2.0],
+            "high": [1.5, 2.5],
+            "low": [0.5, 1.5],
+            "close": [1.2, 2.2],
+            "volume": [10.0, 20.0],
+        }
+    )
 
 
 def test_fresh_entries_hit_and_expired_ones_miss(tmp_path):

@@ -26,16 +26,27 @@ def closed_proxy() -> str:
 def test_offline_yfinance_fails_fast_with_a_clear_message(closed_proxy):
     began = time.monotonic()
     with pytest.raises(YFinanceUnavailable, match=r"Yahoo Finance unreachable .*offline, DNS or proxy failure"):
-        fetch_daily_bars(["AAPL", "MSFT", "IBM"], date(2024, 1, 2), date(2024, 1, 31), timeout_s=2.0, proxy=closed_proxy)
+        fetch_daily_bars(
+            ["AAPL", "MSFT", "IBM"], date(2024, 1, 2), date(2024, 1, 31), timeout_s=2.0, proxy=closed_proxy
+        )
     assert time.monotonic() - began < 5  # the first failure stops the fetch: not one timeout per symbol
 
 
 def test_yfinance_history_becomes_session_bars():
     """The frame yfinance returns (exchange-time index, capitalized columns, extra columns) in BAR_COLUMNS form."""
     index = pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="Date").tz_localize("America/New_York")
-    history = pd.DataFrame({"Open": [187.1, 184.2], "High": [188.4, 185.9], "Low": [183.9, 183.4],
-                            "Close": [185.6, 184.3], "Volume": [82488700, 58414500],
-                            "Dividends": [0.0, 0.0], "Stock Splits": [0.0, 0.0]}, index=index)
+    history = pd.DataFrame(
+        {
+            "Open": [187.1, 184.2],
+            "High": [188.4, 185.9],
+            "Low": [183.9, 183.4],
+            "Close": [185.6, 184.3],
+            "Volume": [82488700, 58414500],
+            "Dividends": [0.0, 0.0],
+            "Stock Splits": [0.0, 0.0],
+        },
+        index=index,
+    )
     bars = _to_bars("AAPL", history)
     assert list(bars.columns) == BAR_COLUMNS
     assert bars["date"].dtype == "datetime64[ns]" and list(bars["date"].dt.day) == [2, 3]

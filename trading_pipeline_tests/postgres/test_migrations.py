@@ -46,7 +46,9 @@ def test_a_model_change_without_a_migration_is_detected(tmp_path):
 def test_a_journal_made_before_migrations_is_stamped_and_upgraded_with_its_rows(tmp_path):
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     engine = create_engine(url)
-    baseline_tables = [TABLES[name] for name in ("orders", "fills", "positions", "equity", "risk_events", "book_states")]
+    baseline_tables = [
+        TABLES[name] for name in ("orders", "fills", "positions", "equity", "risk_events", "book_states")
+    ]
     Base.metadata.create_all(engine, tables=baseline_tables)  # as create_schema did before migrations
     journal = Journal(url)
     equity = pd.DataFrame({"session": ["2012-01-03"], "cash": [1.0], "positions_value": [0.0], "equity": [1.0],

@@ -45,7 +45,10 @@ def _is_stale(manifest: Path, project_dir: Path) -> bool:
     if not manifest.exists():
         return True
     # Only the project's own files: target/ fills up with one folder per dbt invocation.
-    sources = [*project_dir.glob("*.yml"), *(p for d in ("models", "macros", "tests") for p in (project_dir / d).rglob("*"))]
+    sources = [
+        *project_dir.glob("*.yml"),
+        *(p for d in ("models", "macros", "tests") for p in (project_dir / d).rglob("*")),
+    ]
     return max(path.stat().st_mtime for path in sources) > manifest.stat().st_mtime
 
 

@@ -90,7 +90,9 @@ def execution(
     j.save_book_states(trading.book, {r.session: r.book.to_dict() for r in results}, run_id)
 
     last = results[-1].book
-    context.log.info(f"book {trading.book}: {len(fills)} fills over {len(sessions)} sessions, equity {last.equity:,.2f}")
+    context.log.info(
+        f"book {trading.book}: {len(fills)} fills over {len(sessions)} sessions, equity {last.equity:,.2f}"
+    )
     yield MaterializeResult(
         asset_key="fills",
         metadata={
@@ -115,8 +117,18 @@ def execution(
 
 
 JOURNAL_ORDER_COLUMNS = [
-    "client_order_id", "book", "session", "symbol", "side", "qty", "order_type", "stop_price", "ref_price",
-    "strategy", "confidence", "reason",
+    "client_order_id",
+    "book",
+    "session",
+    "symbol",
+    "side",
+    "qty",
+    "order_type",
+    "stop_price",
+    "ref_price",
+    "strategy",
+    "confidence",
+    "reason",
 ]
 
 

@@ -67,7 +67,9 @@ def risk_checks(
             metadata={
                 "orders_checked": len(sized_orders),
                 "violations": len(violations),
-                "details": MetadataValue.md(violations.head(200).to_markdown(index=False) if len(violations) else "none"),
+                "details": MetadataValue.md(
+                    violations.head(200).to_markdown(index=False) if len(violations) else "none"
+                ),
                 "sizing_rejections_and_clips": len(sized),
                 "sizing_events": MetadataValue.md(sized.head(200).to_markdown(index=False) if len(sized) else "none"),
             },

@@ -5,10 +5,10 @@ from dagster import AssetExecutionContext, MetadataValue
 
 from trading_pipeline.defs.execution.book_inputs import indicator_prices, price_panels, starting_book
 from trading_pipeline.defs.partitions import session_dates
-from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain.bars import quarantine_share
 from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_frame
 from trading_pipeline.domain.engine import run_sessions, sizing_decider
@@ -48,13 +48,20 @@ def sized_orders(
         if len(sessions) >= 20 and done % progress_every == 0:
             context.log.info(f"sized {done}/{len(sessions)} sessions (through {session}), equity {state.equity:,.2f}")
         if session in bad_days:
-            orders, events = [], [
-                RiskEvent(
-                    session=session, symbol=None, rule="data_quality", action="rejected",
-                    value=float(bad_days[session]), limit=trading.max_quarantined_share,
-                    message="too much of the universe quarantined: no new orders this session",
-                )
-            ]
+            orders, events = (
+                [],
+                [
+                    RiskEvent(
+                        session=session,
+                        symbol=None,
+                        rule="data_quality",
+                        action="rejected",
+                        value=float(bad_days[session]),
+                        limit=trading.max_quarantined_share,
+                        message="too much of the universe quarantined: no new orders this session",
+                    )
+                ],
+            )
         else:
             orders, events = decide(state, session)
         decision_events.extend(events)
@@ -65,7 +72,12 @@ def sized_orders(
     unknown = orders[orders["sector"].map(is_unknown).astype(bool)].drop_duplicates("symbol").sort_values("symbol")
     decision_events.extend(
         RiskEvent(
-            session=session.date(), symbol=symbol, rule="unknown_sector", action="info", value=None, limit=None,
+            session=session.date(),
+            symbol=symbol,
+            rule="unknown_sector",
+            action="info",
+            value=None,
+            limit=None,
             message=f"{symbol} is not in the bundled sector map: the sector cap treats it as its own sector",
         )
         for session, symbol in zip(unknown["session"], unknown["symbol"], strict=True)

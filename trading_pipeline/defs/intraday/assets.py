@@ -39,8 +39,10 @@ def run_as_of(context: AssetExecutionContext) -> dict[date, pd.Timestamp]:
         if stamp.tz is None:
             raise ValueError(f"tag {AS_OF_TAG} must carry a UTC offset, got {tag!r}")
         if sessions != [rules.session_of(stamp)]:
-            raise ValueError(f"as_of {stamp.isoformat()} is not in session {context.partition_key_range.start}"
-                             + ("" if len(sessions) == 1 else f"..{context.partition_key_range.end}"))
+            raise ValueError(
+                f"as_of {stamp.isoformat()} is not in session {context.partition_key_range.start}"
+                + ("" if len(sessions) == 1 else f"..{context.partition_key_range.end}")
+            )
         moments = {sessions[0]: stamp.tz_convert("UTC")}
     else:
         now = pd.Timestamp(datetime.now(UTC))
@@ -95,11 +97,17 @@ def intraday_cycle_step(
             "last_bar_end": intraday_bars["bar_end"].max().isoformat() if len(intraday_bars) else "none",
         },
     )
-    yield MaterializeResult(asset_key="intraday_positions", metadata=_manage_book(context, intraday_bars, trading, broker, journal))
+    yield MaterializeResult(
+        asset_key="intraday_positions", metadata=_manage_book(context, intraday_bars, trading, broker, journal)
+    )
 
 
 def _manage_book(
-    context: AssetExecutionContext, intraday_bars: pd.DataFrame, trading: TradingBook, broker: Broker, journal: JournalResource
+    context: AssetExecutionContext,
+    intraday_bars: pd.DataFrame,
+    trading: TradingBook,
+    broker: Broker,
+    journal: JournalResource,
 ) -> dict:
     """Manage each session of the run on its bars, journal the exits, and return the step's metadata."""
     j = journal.journal
@@ -126,8 +134,13 @@ def _manage_book(
     exit_times = {k: v for r in results for k, v in r.exit_times.items()}
     events = [
         RiskEvent(
-            session=o.session, symbol=o.symbol, rule=f"intraday_{o.order_type}", action="info", value=o.ref_price,
-            limit=o.stop_price, message=f"{o.client_order_id}: {o.reason} on the bar ending "
+            session=o.session,
+            symbol=o.symbol,
+            rule=f"intraday_{o.order_type}",
+            action="info",
+            value=o.ref_price,
+            limit=o.stop_price,
+            message=f"{o.client_order_id}: {o.reason} on the bar ending "
             f"{exit_times[o.client_order_id].isoformat()}" + ("" if simulated else " (left to the broker's orders)"),
         )
         for o in exits
@@ -173,7 +186,12 @@ def intraday_order_status(
     if unknown:
         context.log.warning(f"{len(unknown)} broker order(s) are not in the journal (placed outside the desk?)")
     return MaterializeResult(
-        metadata={"provider": order_updates.provider, "updates": len(updates), "applied": len(applied), "unknown": len(unknown)}
+        metadata={
+            "provider": order_updates.provider,
+            "updates": len(updates),
+            "applied": len(applied),
+            "unknown": len(unknown),
+        }
     )
 
 

@@ -12,7 +12,9 @@ MAX_LISTED = 200
 
 
 @asset_check(asset=market_bars, blocking=True, partitions_def=sessions_partitions)
-def bars_valid(context: AssetCheckExecutionContext, market_bars: pd.DataFrame, trading: TradingBook) -> AssetCheckResult:
+def bars_valid(
+    context: AssetCheckExecutionContext, market_bars: pd.DataFrame, trading: TradingBook
+) -> AssetCheckResult:
     """Lists every quarantined bar; fails (blocking the day's orders) when too much of the universe is bad."""
     bad = market_bars[market_bars["quarantined"]]
     share = quarantine_share(market_bars)

@@ -26,8 +26,10 @@ def market_bars(
     quarantined = bars[bars["quarantined"]]
     provenance = pd.DataFrame(
         [
-            *({"symbol": f["symbol"], "rule": "provider_fallback", "message": f"{f['provider']}: {f['reason']}"}
-              for f in delivery.fallbacks),
+            *(
+                {"symbol": f["symbol"], "rule": "provider_fallback", "message": f"{f['provider']}: {f['reason']}"}
+                for f in delivery.fallbacks
+            ),
             *({"symbol": s, "rule": "no_provider", "message": reason} for s, reason in delivery.unserved.items()),
         ],
         columns=["symbol", "rule", "message"],

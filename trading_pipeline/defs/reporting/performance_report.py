@@ -70,7 +70,11 @@ def performance_report(
     trips = round_trips(fills)
     tables = {by: trade_table(trips, by) for by in ("strategy", "symbol")}
 
-    out = Path(config.out_dir) if config.out_dir else Path(context.instance.root_directory) / "trading_pipeline" / "reports" / trading.book
+    out = (
+        Path(config.out_dir)
+        if config.out_dir
+        else Path(context.instance.root_directory) / "trading_pipeline" / "reports" / trading.book
+    )
     out.mkdir(parents=True, exist_ok=True)
     equity.to_csv(out / "equity.csv", index=False)
     fills.to_csv(out / "fills.csv", index=False)

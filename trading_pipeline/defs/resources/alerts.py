@@ -21,7 +21,9 @@ from trading_pipeline.domain.journal import Journal
 
 WEBHOOK_VARIABLE = "TRADING_ALERT_WEBHOOK_URL"
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|WEBHOOK|_URL$|DSN", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@", re.IGNORECASE
+)
 _MIN_SECRET_LENGTH = 6
 MAX_SUMMARY_CHARS = 1_500
 
@@ -57,7 +59,12 @@ class Alert:
         """Slack incoming-webhook JSON (``text`` is what every Slack-compatible receiver shows)."""
         fields = [
             {"title": name, "value": value, "short": name != "error"}
-            for name, value in (("run_id", self.run_id), ("job", self.job), ("step", self.step), ("error", self.summary))
+            for name, value in (
+                ("run_id", self.run_id),
+                ("job", self.job),
+                ("step", self.step),
+                ("error", self.summary),
+            )
             if value
         ]
         return {
@@ -90,5 +97,7 @@ class Alerter(ConfigurableResource):
                 delivery = "webhook ok" if response.ok else f"webhook failed: HTTP {response.status_code}"
             except requests.RequestException as exc:
                 delivery = f"webhook failed: {type(exc).__name__}"  # the message would quote the URL
-        journal.record_alert(alert.kind, f"{alert.title}: {alert.summary}", delivery, alert.run_id, alert.job, alert.step)
+        journal.record_alert(
+            alert.kind, f"{alert.title}: {alert.summary}", delivery, alert.run_id, alert.job, alert.step
+        )
         return delivery

@@ -84,7 +84,12 @@ class AlpacaBroker(Broker):
         """Resolve the mode (refusing live without both keys) and build the client; sends nothing."""
         if self._trading is None:
             mode = trading_mode()
-            if mode == "paper" and self.trading_url and LIVE_HOST in self.trading_url and "paper" not in self.trading_url:
+            if (
+                mode == "paper"
+                and self.trading_url
+                and LIVE_HOST in self.trading_url
+                and "paper" not in self.trading_url
+            ):
                 raise LiveTradingRefused(
                     f"trading_url points at the live API ({LIVE_HOST}) but TRADING_MODE is paper: refused"
                 )
@@ -182,20 +187,39 @@ class AlpacaBroker(Broker):
         for order in book.pending:
             placed = trading.order(order.client_order_id)
             if placed is None:
-                events.append(self._event(session, order, "broker_unknown_order", "cancelled", order.qty,
-                                          "Alpaca has no order with this client_order_id"))
+                events.append(
+                    self._event(
+                        session,
+                        order,
+                        "broker_unknown_order",
+                        "cancelled",
+                        order.qty,
+                        "Alpaca has no order with this client_order_id",
+                    )
+                )
                 continue
             booked = placed.qty - order.qty
             new = placed.filled_qty - booked
             if new > QTY_TOLERANCE:
                 price = float(placed.filled_avg_price)  # type: ignore[arg-type]
                 reference = opens.get(order.symbol, order.ref_price)
-                executions.append((order, Fill(
-                    fill_id=execution_fill_id(order.client_order_id, placed.filled_qty, placed.qty),
-                    client_order_id=order.client_order_id, book=order.book, session=session, symbol=order.symbol,
-                    side=order.side, qty=new, price=price, commission=costs.commission(new),
-                    slippage=new * abs(price - reference),
-                )))
+                executions.append(
+                    (
+                        order,
+                        Fill(
+                            fill_id=execution_fill_id(order.client_order_id, placed.filled_qty, placed.qty),
+                            client_order_id=order.client_order_id,
+                            book=order.book,
+                            session=session,
+                            symbol=order.symbol,
+                            side=order.side,
+                            qty=new,
+                            price=price,
+                            commission=costs.commission(new),
+                            slippage=new * abs(price - reference),
+                        ),
+                    )
+                )
             left = placed.qty - placed.filled_qty
             if left <= QTY_TOLERANCE:
                 continue
@@ -203,8 +227,16 @@ class AlpacaBroker(Broker):
                 pending.append(replace(order, qty=left))
             else:
                 action = "rejected" if placed.status == "rejected" else "cancelled"
-                events.append(self._event(session, order, f"broker_{placed.status}", action, left,
-                                          f"Alpaca closed the order {placed.status} with {left:g} unfilled"))
+                events.append(
+                    self._event(
+                        session,
+                        order,
+                        f"broker_{placed.status}",
+                        action,
+                        left,
+                        f"Alpaca closed the order {placed.status} with {left:g} unfilled",
+                    )
+                )
         return executions, pending, events
 
     def _submit(
@@ -220,14 +252,21 @@ class AlpacaBroker(Broker):
                 )
             refusal = trading.asset_tradable(order.symbol) if self.check_assets else None
             if refusal is None:
-                outcome = trading.submit(OrderSpec(
-                    client_order_id=order.client_order_id, symbol=order.symbol, side=order.side, qty=order.qty,
-                    kind="market", time_in_force=self.time_in_force,
-                ))
+                outcome = trading.submit(
+                    OrderSpec(
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        side=order.side,
+                        qty=order.qty,
+                        kind="market",
+                        time_in_force=self.time_in_force,
+                    )
+                )
                 refusal = outcome.rejection
             if refusal is not None:
-                events.append(self._event(session, order, f"broker_{refusal.reason}", "rejected", order.qty,
-                                          refusal.message))
+                events.append(
+                    self._event(session, order, f"broker_{refusal.reason}", "rejected", order.qty, refusal.message)
+                )
             else:
                 placed.append(order)  # even one Alpaca rejects later: the next run's settlement reports it
         return placed, events
@@ -235,6 +274,11 @@ class AlpacaBroker(Broker):
     @staticmethod
     def _event(session: date, order: Order, rule: str, action: str, qty: float, message: str) -> RiskEvent:
         return RiskEvent(
-            session=session, symbol=order.symbol, rule=rule, action=action,  # type: ignore[arg-type]
-            value=qty, limit=None, message=f"{order.client_order_id}: {message}",
+            session=session,
+            symbol=order.symbol,
+            rule=rule,
+            action=action,  # type: ignore[arg-type]
+            value=qty,
+            limit=None,
+            message=f"{order.client_order_id}: {message}",
         )

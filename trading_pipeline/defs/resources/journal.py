@@ -10,7 +10,6 @@ from pydantic import Field, PrivateAttr
 
 from trading_pipeline.domain.journal import DateLike, Journal
 
-
 JOURNAL_URL_VARIABLE = "TRADING_JOURNAL_URL"
 
 

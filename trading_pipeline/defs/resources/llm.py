@@ -109,7 +109,9 @@ class GroqChat(LLMProvider):
     def send(self, prompt: Prompt) -> Completion:
         import groq  # the SDKs cost ~1.3 s of start-up together; only a configured provider needs one
 
-        client = groq.Groq(api_key=self.api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout_s)
+        client = groq.Groq(
+            api_key=self.api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout_s
+        )
         try:
             response = client.chat.completions.create(
                 model=self.model,
@@ -124,7 +126,9 @@ class GroqChat(LLMProvider):
             client.close()
         usage = response.usage
         text = response.choices[0].message.content if response.choices else None
-        return Completion(text or "", int(usage.prompt_tokens) if usage else 0, int(usage.completion_tokens) if usage else 0)
+        return Completion(
+            text or "", int(usage.prompt_tokens) if usage else 0, int(usage.completion_tokens) if usage else 0
+        )
 
 
 class AnthropicChat(LLMProvider):
@@ -166,7 +170,9 @@ class GroqSelector(StrategySelector, GroqChat):
     whatever it cannot decide validly, the deterministic policy decides, and the row says so."""
 
     max_symbols_per_request: int = Field(
-        default=50, ge=1, description="Symbols per request: the answer (~60 tokens a symbol) must fit max_output_tokens."
+        default=50,
+        ge=1,
+        description="Symbols per request: the answer (~60 tokens a symbol) must fit max_output_tokens.",
     )
 
     @property
@@ -189,7 +195,12 @@ class GroqSelector(StrategySelector, GroqChat):
         return pd.concat(rows, ignore_index=True)
 
     def _decide(
-        self, recorder: CallRecorder, session: pd.Timestamp, chunk: pd.DataFrame, rules: pd.DataFrame, available: Sequence[str]
+        self,
+        recorder: CallRecorder,
+        session: pd.Timestamp,
+        chunk: pd.DataFrame,
+        rules: pd.DataFrame,
+        available: Sequence[str],
     ) -> pd.DataFrame:
         symbols = chunk["symbol"].astype(str).tolist()
         fallback = rules.loc[[(session, s) for s in symbols]]

@@ -22,7 +22,12 @@ from pydantic import Field, PrivateAttr
 from trading_pipeline.data import SAMPLE_BARS
 from trading_pipeline.domain.bars import BarsFileError, load_bars_file
 from trading_pipeline.integrations import alpaca_data, yfinance_data
-from trading_pipeline.integrations.alpaca_client import AlpacaRequestError, AlpacaSettings, GovernedDataClient, RetryPolicy
+from trading_pipeline.integrations.alpaca_client import (
+    AlpacaRequestError,
+    AlpacaSettings,
+    GovernedDataClient,
+    RetryPolicy,
+)
 from trading_pipeline.integrations.bar_cache import BarCache
 from trading_pipeline.integrations.fetch import NO_BARS, ProviderBars
 from trading_pipeline.integrations.yfinance_data import YFinanceUnavailable
@@ -70,7 +75,7 @@ class MarketData(ConfigurableResource):
         if failed:
             shown = "; ".join(f"{s}: {r}" for s, r in sorted(failed.items())[:10])
             raise ValueError(f"{self.provider}: no bars for {len(failed)} symbol(s): {shown}")
-        served = {s: self.provider for s in sorted(got.bars["symbol"].unique())}
+        served = dict.fromkeys(sorted(got.bars["symbol"].unique()), self.provider)
         return BarsDelivery(bars=got.bars, served_by=served, unserved=dict(got.missing))
 
     def bars(self, start: date, end: date) -> pd.DataFrame:
@@ -96,13 +101,13 @@ class ReplayMarketData(MarketData):
         if symbols is not None:
             wanted = {s.upper() for s in symbols}
             known = set(frame["symbol"].unique())
-            missing = {s: f"unknown symbol in {self.provider}" for s in sorted(wanted - known)}
+            missing = dict.fromkeys(sorted(wanted - known), f"unknown symbol in {self.provider}")
             frame = frame[frame["symbol"].isin(wanted)]
         in_range = (frame["date"] >= pd.Timestamp(start)) & (frame["date"] <= pd.Timestamp(end))
         bars = frame[in_range].reset_index(drop=True)
         if symbols is not None:
             served = set(bars["symbol"].unique())
-            missing |= {s: NO_BARS for s in sorted({s.upper() for s in symbols} - served - set(missing))}
+            missing |= dict.fromkeys(sorted({s.upper() for s in symbols} - served - set(missing)), NO_BARS)
         return ProviderBars(bars=bars, missing=missing)
 
 

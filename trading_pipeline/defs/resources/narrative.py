@@ -60,9 +60,18 @@ class AnthropicNarrator(AuditNarrator, AnthropicChat):
                     )
                 )
                 by_model = decision.outcome in (Outcome.OK, Outcome.CACHED)
-                markdown = f"{decision.value.markdown}\n\n---\n*Figures from the journal:*\n\n{figures}" if by_model else figures
+                markdown = (
+                    f"{decision.value.markdown}\n\n---\n*Figures from the journal:*\n\n{figures}"
+                    if by_model
+                    else figures
+                )
                 rows.append(
-                    (session, markdown, "anthropic" if by_model else "template",
-                     self.model if by_model else "deterministic", str(decision.outcome))
+                    (
+                        session,
+                        markdown,
+                        "anthropic" if by_model else "template",
+                        self.model if by_model else "deterministic",
+                        str(decision.outcome),
+                    )
                 )
         return pd.DataFrame(rows, columns=NARRATIVE_COLUMNS)

@@ -27,7 +27,7 @@ from trading_pipeline.integrations.alpaca_trading import OPEN_STATUSES
 
 # Alpaca's order statuses in the journal's vocabulary (an order still working is "submitted").
 JOURNAL_STATUS: dict[str, str] = {
-    **{status: OrderStatus.SUBMITTED.value for status in OPEN_STATUSES},
+    **dict.fromkeys(OPEN_STATUSES, OrderStatus.SUBMITTED.value),
     "partially_filled": OrderStatus.PARTIALLY_FILLED.value,
     "filled": OrderStatus.FILLED.value,
     "canceled": OrderStatus.CANCELLED.value,
@@ -72,7 +72,9 @@ class OrderCursor:
         """The updates not applied yet: later than ``since``, or at ``since`` but not seen."""
         if self.since is None:
             return list(updates)
-        return [u for u in updates if u.updated_at > self.since or (u.updated_at == self.since and u.key not in self.seen)]
+        return [
+            u for u in updates if u.updated_at > self.since or (u.updated_at == self.since and u.key not in self.seen)
+        ]
 
     def advance(self, applied: list[OrderUpdate]) -> OrderCursor:
         if not applied:
@@ -149,7 +151,9 @@ class AlpacaOrderUpdates(OrderUpdates):
         updates: dict[str, OrderUpdate] = {}
         while True:
             page = client.get_orders(
-                GetOrdersRequest(status=QueryOrderStatus.ALL, after=after, direction=Sort.ASC, limit=self.page_size, nested=False)
+                GetOrdersRequest(
+                    status=QueryOrderStatus.ALL, after=after, direction=Sort.ASC, limit=self.page_size, nested=False
+                )
             )
             for order in page:
                 status = getattr(order.status, "value", order.status)
@@ -157,7 +161,9 @@ class AlpacaOrderUpdates(OrderUpdates):
                     raise ValueError(f"order {order.client_order_id}: unknown Alpaca status {status!r}")
                 stamp = order.updated_at.astimezone(UTC)
                 if since is None or stamp >= since:
-                    update = OrderUpdate(order.client_order_id, JOURNAL_STATUS[status], status, float(order.filled_qty or 0), stamp)
+                    update = OrderUpdate(
+                        order.client_order_id, JOURNAL_STATUS[status], status, float(order.filled_qty or 0), stamp
+                    )
                     updates[update.key] = update
             if len(page) < self.page_size:
                 break

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
 from pydantic import PrivateAttr
@@ -43,7 +42,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
-            raise SessionTableError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}")
+            raise SessionTableError(
+                f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}"
+            )
         sessions = pd.DatetimeIndex(pd.to_datetime(list(context.asset_partition_keys)))
         outside = ~obj["date"].isin(sessions)
         if outside.any():
@@ -64,7 +65,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
         for month in np.unique(session_months):
             first, last = np.searchsorted(months, [month, month + 1])
             month_sessions = sessions[session_months == month]
-            self._replace_month(table_dir / f"{_month_name(month)}.parquet", month_sessions, table.slice(first, last - first))
+            self._replace_month(
+                table_dir / f"{_month_name(month)}.parquet", month_sessions, table.slice(first, last - first)
+            )
         context.add_output_metadata({"rows": len(obj), "sessions": len(sessions)})
 
     @staticmethod
@@ -76,7 +79,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
                 existing = pq.read_table(path).to_pandas()
                 kept = existing[~existing["date"].isin(month_sessions)]
                 # pandas, not Arrow, merges them: a column may be all-null (typed double) on one side.
-                merged = pd.concat([frame for frame in (kept, rows.to_pandas()) if len(frame)] or [kept], ignore_index=True)
+                merged = pd.concat(
+                    [frame for frame in (kept, rows.to_pandas()) if len(frame)] or [kept], ignore_index=True
+                )
                 rows = pa.Table.from_pandas(merged, preserve_index=False)
                 covered |= kept_sessions
         table = rows.replace_schema_metadata({**(rows.schema.metadata or {}), _SESSIONS: ",".join(sorted(covered))})
@@ -127,7 +132,11 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     unified = []
     for table in tables:
         for name, kind in typed.items():
-            if name in table.column_names and table[name].null_count == table.num_rows and table.schema.field(name).type != kind:
+            if (
+                name in table.column_names
+                and table[name].null_count == table.num_rows
+                and table.schema.field(name).type != kind
+            ):
                 table = table.set_column(table.column_names.index(name), name, pa.nulls(table.num_rows, kind))
         unified.append(table)
     return pa.concat_tables(unified, promote_options="permissive")

@@ -6,8 +6,8 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from trading_pipeline.defs.partitions import session_dates
-from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import validate_bars
 from trading_pipeline.domain.indicators import compute_indicators
@@ -29,7 +29,9 @@ def warm_indicators(market_data: MarketData, bars: pd.DataFrame, first_session: 
     return frame[frame["date"] >= pd.Timestamp(first_session)].reset_index(drop=True)
 
 
-def indicators_with_lookback(market_data: MarketData, indicators: pd.DataFrame, first_session: date, lookback: int) -> pd.DataFrame:
+def indicators_with_lookback(
+    market_data: MarketData, indicators: pd.DataFrame, first_session: date, lookback: int
+) -> pd.DataFrame:
     """``indicators`` of a range preceded by the ``lookback`` sessions before it (each warmed up the same
     way), sorted by (symbol, date): the history point-in-time metrics such as track records read."""
     start = calendar.session_offset(first_session, -lookback).date()

@@ -14,7 +14,11 @@ from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.domain.selection import SELECTION_COLUMNS
 
 
-@op(retry_policy=LLM_OP_RETRY, ins={"market_context": In(pd.DataFrame)}, out=Out(pd.DataFrame, io_manager_key="session_store"))
+@op(
+    retry_policy=LLM_OP_RETRY,
+    ins={"market_context": In(pd.DataFrame)},
+    out=Out(pd.DataFrame, io_manager_key="session_store"),
+)
 def select_strategies(
     context: OpExecutionContext,
     market_context: pd.DataFrame,

@@ -43,7 +43,11 @@ def quant_validation(
     return frame
 
 
-@op(retry_policy=LLM_OP_RETRY, ins={"validated": In(pd.DataFrame)}, out=Out(pd.DataFrame, io_manager_key="session_store"))
+@op(
+    retry_policy=LLM_OP_RETRY,
+    ins={"validated": In(pd.DataFrame)},
+    out=Out(pd.DataFrame, io_manager_key="session_store"),
+)
 def review_signals(
     context: OpExecutionContext,
     validated: pd.DataFrame,

@@ -57,7 +57,11 @@ class SelectionAnswer(_Strict):
         missing = sorted(set(symbols) - set(named))
         problems = [
             f"{label}: {values[:10]}"
-            for label, values in (("repeated symbols", repeated), ("unrequested symbols", extra), ("missing symbols", missing))
+            for label, values in (
+                ("repeated symbols", repeated),
+                ("unrequested symbols", extra),
+                ("missing symbols", missing),
+            )
             if values
         ]
         if problems:

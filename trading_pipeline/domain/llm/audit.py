@@ -62,9 +62,23 @@ def template_narrative(facts: Mapping[str, Any]) -> str:
         lines.append(f"**Decisions**: {decisions['symbols']} symbol choices ({strategies}); decided by {sources}.")
     else:
         lines.append("**Decisions**: no strategy choice was journaled for this session.")
-    lines.append(_section("Orders", facts["orders"], lambda o: f"{o['side']} {_num(o['qty'])} {o['symbol']} ({o['strategy']}, {o['status']})"))
-    lines.append(_section("Risk events", facts["risk_events"], lambda e: f"{e['symbol'] or 'book'}: {e['rule']} {e['action']} ({e['message']})"))
-    lines.append(_section("Fills", facts["fills"], lambda f: f"{f['side']} {_num(f['qty'])} {f['symbol']} @ {_num(f['price'])}"))
+    lines.append(
+        _section(
+            "Orders",
+            facts["orders"],
+            lambda o: f"{o['side']} {_num(o['qty'])} {o['symbol']} ({o['strategy']}, {o['status']})",
+        )
+    )
+    lines.append(
+        _section(
+            "Risk events",
+            facts["risk_events"],
+            lambda e: f"{e['symbol'] or 'book'}: {e['rule']} {e['action']} ({e['message']})",
+        )
+    )
+    lines.append(
+        _section("Fills", facts["fills"], lambda f: f"{f['side']} {_num(f['qty'])} {f['symbol']} @ {_num(f['price'])}")
+    )
     if facts["equity"] is None:
         lines.append("**P&L**: no equity was journaled for this session.")
     else:
@@ -95,7 +109,9 @@ def _decisions(counts: pd.DataFrame) -> dict[pd.Timestamp, dict[str, Any]]:
         pd.Timestamp(s): {"symbols": int(n), "strategies": {}, "sources": {}} for s, n in totals.items()
     }
     for key, series in (("strategies", strategies), ("sources", sources)):
-        ordered = series.reset_index(name="rows").sort_values(["session", "rows"], ascending=[True, False], kind="stable")
+        ordered = series.reset_index(name="rows").sort_values(
+            ["session", "rows"], ascending=[True, False], kind="stable"
+        )
         for session, name, rows in ordered.itertuples(index=False):
             out[pd.Timestamp(session)][key][str(name)] = int(rows)
     return out

@@ -294,4 +294,3 @@ class CallRecorder:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
-

@@ -20,8 +20,8 @@ from trading_pipeline.domain.strategies.breakout import Breakout
 from trading_pipeline.domain.strategies.dual_momentum import DualMomentum
 from trading_pipeline.domain.strategies.mean_reversion import MeanReversion
 from trading_pipeline.domain.strategies.momentum_rotation import MomentumRotation
-from trading_pipeline.domain.strategies.plugins import strategy
 from trading_pipeline.domain.strategies.moving_average_envelope import MovingAverageEnvelope
+from trading_pipeline.domain.strategies.plugins import strategy
 from trading_pipeline.domain.strategies.relative_strength import RelativeStrength
 from trading_pipeline.domain.strategies.sector_rotation import SectorRotation
 from trading_pipeline.domain.strategies.trend_following import TrendFollowing
@@ -46,7 +46,12 @@ REGISTRY: dict[str, Strategy] = {
 NO_SELECTION_REASON = "no strategy selected"
 
 __all__ = [
-    "REGISTRY", "NO_SELECTION_REASON", "Strategy", "atr_signals", "generate_signals", "generate_signals_and_actions",
+    "NO_SELECTION_REASON",
+    "REGISTRY",
+    "Strategy",
+    "atr_signals",
+    "generate_signals",
+    "generate_signals_and_actions",
     "strategy",
 ]
 

@@ -29,8 +29,12 @@ class BollingerBands(Strategy):
         excess = ((lower - close) / std).where(buy, (close - upper) / std)
 
         c, lo, up = (s.to_numpy(dtype="float64") for s in (close, lower, upper))
-        reason = reasons(panel.index, "close within the bollinger bands", [
-            (buy, lambda rows: join("close ", number_text(c[rows], 2), " < bb_lower ", number_text(lo[rows], 2))),
-            (sell, lambda rows: join("close ", number_text(c[rows], 2), " > bb_upper ", number_text(up[rows], 2))),
-        ])
+        reason = reasons(
+            panel.index,
+            "close within the bollinger bands",
+            [
+                (buy, lambda rows: join("close ", number_text(c[rows], 2), " < bb_lower ", number_text(lo[rows], 2))),
+                (sell, lambda rows: join("close ", number_text(c[rows], 2), " > bb_upper ", number_text(up[rows], 2))),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_STDS), reason)

@@ -28,8 +28,22 @@ class Breakout(Strategy):
         excess = ((close - high) / panel["atr14"]).where(buy, (low - close) / panel["atr14"])
 
         c, hi, lo = (s.to_numpy(dtype="float64") for s in (close, high, low))
-        reason = reasons(panel.index, "close within the 20-bar donchian channel", [
-            (buy, lambda rows: join("close ", number_text(c[rows], 2), " > donchian_high20 ", number_text(hi[rows], 2))),
-            (sell, lambda rows: join("close ", number_text(c[rows], 2), " < donchian_low20 ", number_text(lo[rows], 2))),
-        ])
+        reason = reasons(
+            panel.index,
+            "close within the 20-bar donchian channel",
+            [
+                (
+                    buy,
+                    lambda rows: join(
+                        "close ", number_text(c[rows], 2), " > donchian_high20 ", number_text(hi[rows], 2)
+                    ),
+                ),
+                (
+                    sell,
+                    lambda rows: join(
+                        "close ", number_text(c[rows], 2), " < donchian_low20 ", number_text(lo[rows], 2)
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

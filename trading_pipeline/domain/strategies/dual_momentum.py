@@ -7,7 +7,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 # |roc126| at which a signal gets full confidence.
@@ -32,16 +38,31 @@ class DualMomentum(Strategy):
         buy = (roc > 0) & (roc > median)
         sell = roc < 0
 
-        verdicts = text_table([
-            ": positive but not above the median", ": no absolute momentum",
-            ": absolute and relative momentum", ": negative absolute momentum",
-        ])
+        verdicts = text_table(
+            [
+                ": positive but not above the median",
+                ": no absolute momentum",
+                ": absolute and relative momentum",
+                ": negative absolute momentum",
+            ]
+        )
         verdict = np.select([sell, buy, roc == 0], [3, 2, 1], 0)
         values, medians = roc.to_numpy(dtype="float64") * 100, median.to_numpy(dtype="float64") * 100
-        reason = reasons(panel.index, "roc126 undefined", [
-            (roc.notna(), lambda rows: join(
-                "roc126=", number_text(values[rows], 1, signed=True), "%, median ",
-                number_text(medians[rows], 1, signed=True), "%", verdicts.take(verdict[rows]),
-            )),
-        ])
+        reason = reasons(
+            panel.index,
+            "roc126 undefined",
+            [
+                (
+                    roc.notna(),
+                    lambda rows: join(
+                        "roc126=",
+                        number_text(values[rows], 1, signed=True),
+                        "%, median ",
+                        number_text(medians[rows], 1, signed=True),
+                        "%",
+                        verdicts.take(verdict[rows]),
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(roc.abs(), FULL_CONFIDENCE_ROC), reason)

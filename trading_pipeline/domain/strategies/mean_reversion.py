@@ -29,8 +29,12 @@ class MeanReversion(Strategy):
         excess = (OVERSOLD - rsi).where(buy, rsi - OVERBOUGHT)
 
         values = rsi.to_numpy(dtype="float64")
-        reason = reasons(panel.index, f"rsi14 within [{OVERSOLD:g}, {OVERBOUGHT:g}]", [
-            (buy, lambda rows: join("rsi14=", number_text(values[rows], 2), f" < {OVERSOLD:g} (oversold)")),
-            (sell, lambda rows: join("rsi14=", number_text(values[rows], 2), f" > {OVERBOUGHT:g} (overbought)")),
-        ])
+        reason = reasons(
+            panel.index,
+            f"rsi14 within [{OVERSOLD:g}, {OVERBOUGHT:g}]",
+            [
+                (buy, lambda rows: join("rsi14=", number_text(values[rows], 2), f" < {OVERSOLD:g} (oversold)")),
+                (sell, lambda rows: join("rsi14=", number_text(values[rows], 2), f" > {OVERBOUGHT:g} (overbought)")),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_RSI_POINTS), reason)

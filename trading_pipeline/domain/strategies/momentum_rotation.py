@@ -7,7 +7,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 # Fewest symbols with a defined roc126 on a date for the ranking to mean anything (one per quintile).
@@ -47,19 +53,39 @@ class MomentumRotation(Strategy):
         # The roc126 labels are those of all defined rows, as the reasons show them on part of them.
         roc_text = number_text(values[defined] * 100, 1, signed=True)
         slot = np.cumsum(defined) - 1
-        verdicts = text_table([
-            ", not in the top or bottom quintile", ", top quintile but roc126 <= 0", " (top quintile)", " (bottom quintile)",
-        ])
+        verdicts = text_table(
+            [
+                ", not in the top or bottom quintile",
+                ", top quintile but roc126 <= 0",
+                " (top quintile)",
+                " (bottom quintile)",
+            ]
+        )
         verdict = np.select([sell, buy, top], [3, 2, 1], 0)
-        reason = reasons(panel.index, "roc126 undefined", [
-            (defined, lambda rows: join(
-                "roc126=", roc_text.take(slot[rows]), "% ranked ", numbers.take(from_top[rows]), "/",
-                numbers.take(count[rows]), verdicts.take(verdict[rows]),
-            )),
-            (~enough, lambda rows: join(
-                "only ", numbers.take(count[rows]), f" symbols ranked by roc126 on this date (< {MIN_RANKED})"
-            )),
-        ])
+        reason = reasons(
+            panel.index,
+            "roc126 undefined",
+            [
+                (
+                    defined,
+                    lambda rows: join(
+                        "roc126=",
+                        roc_text.take(slot[rows]),
+                        "% ranked ",
+                        numbers.take(from_top[rows]),
+                        "/",
+                        numbers.take(count[rows]),
+                        verdicts.take(verdict[rows]),
+                    ),
+                ),
+                (
+                    ~enough,
+                    lambda rows: join(
+                        "only ", numbers.take(count[rows]), f" symbols ranked by roc126 on this date (< {MIN_RANKED})"
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(roc.abs(), FULL_CONFIDENCE_ROC), reason)
 
 

@@ -44,12 +44,28 @@ class MovingAverageEnvelope(Strategy):
 
         pct = f"{self.band_width * 100:g}%"
         c, lo, up = (s.to_numpy(dtype="float64") for s in (close, lower, upper))
-        reason = reasons(panel.index, f"no cross of the sma50 ±{pct} envelope", [
-            (buy, lambda rows: join(
-                "close ", number_text(c[rows], 2), f" crossed below the sma50 -{pct} band ", number_text(lo[rows], 2)
-            )),
-            (sell, lambda rows: join(
-                "close ", number_text(c[rows], 2), f" crossed above the sma50 +{pct} band ", number_text(up[rows], 2)
-            )),
-        ])
+        reason = reasons(
+            panel.index,
+            f"no cross of the sma50 ±{pct} envelope",
+            [
+                (
+                    buy,
+                    lambda rows: join(
+                        "close ",
+                        number_text(c[rows], 2),
+                        f" crossed below the sma50 -{pct} band ",
+                        number_text(lo[rows], 2),
+                    ),
+                ),
+                (
+                    sell,
+                    lambda rows: join(
+                        "close ",
+                        number_text(c[rows], 2),
+                        f" crossed above the sma50 +{pct} band ",
+                        number_text(up[rows], 2),
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

@@ -6,7 +6,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 DEFAULT_BENCHMARK = "SPY"
@@ -45,13 +51,23 @@ class RelativeStrength(Strategy):
 
         up, values = buy.to_numpy(), ratio.to_numpy(dtype="float64")
         # A signal row is never the benchmark's (its ratio is exactly 1) nor unlisted (its ratio is NaN).
-        reason = reasons(panel.index, f"no cross of 1 by the strength ratio to {self.benchmark}", [
-            (ratio.isna(), f"close/sma50 undefined for the symbol or {self.benchmark}"),
-            (buy | sell, lambda rows: join(
-                f"close/sma50 relative to {self.benchmark} crossed ", text_table(["below", "above"]).take(up[rows].astype("int64")),
-                " 1 (ratio ", number_text(values[rows], 4), ")",
-            )),
-            (is_benchmark, f"the benchmark {self.benchmark} itself"),
-            (~listed, f"benchmark {self.benchmark} not in the universe"),
-        ])
+        reason = reasons(
+            panel.index,
+            f"no cross of 1 by the strength ratio to {self.benchmark}",
+            [
+                (ratio.isna(), f"close/sma50 undefined for the symbol or {self.benchmark}"),
+                (
+                    buy | sell,
+                    lambda rows: join(
+                        f"close/sma50 relative to {self.benchmark} crossed ",
+                        text_table(["below", "above"]).take(up[rows].astype("int64")),
+                        " 1 (ratio ",
+                        number_text(values[rows], 4),
+                        ")",
+                    ),
+                ),
+                (is_benchmark, f"the benchmark {self.benchmark} itself"),
+                (~listed, f"benchmark {self.benchmark} not in the universe"),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp((ratio - 1).abs(), FULL_CONFIDENCE_GAP), reason)

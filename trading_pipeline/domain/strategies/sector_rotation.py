@@ -10,7 +10,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 MIN_SECTORS = 2
@@ -77,17 +83,40 @@ class SectorRotation(Strategy):
         roc_text = number_text(values[defined] * 100, 1, signed=True)
         sector_text = text_table(list(sector_names))
         numbers = text_table([str(n) for n in range(sectors.max(initial=0) + 1)])
-        verdicts = text_table([
-            ": sector neither strictly top nor bottom", ": top sector but roc126 <= 0", ": top sector", ": bottom sector",
-        ])
+        verdicts = text_table(
+            [
+                ": sector neither strictly top nor bottom",
+                ": top sector but roc126 <= 0",
+                ": top sector",
+                ": bottom sector",
+            ]
+        )
         verdict = np.select([sell, buy, top], [3, 2, 1], 0)
-        reason = reasons(panel.index, "roc126 undefined", [
-            (defined, lambda rows: join(
-                "sector ", sector_text.take(sector[rows]), " mean roc126 ", momentum_text.take(slot[rows]), "% among ",
-                numbers.take(sectors[rows]), " sectors; roc126 ", roc_text.take(slot[rows]), "%", verdicts.take(verdict[rows]),
-            )),
-            (has_roc & ~enough, lambda rows: join(
-                "only ", numbers.take(sectors[rows]), f" sectors with a momentum on this date (< {MIN_SECTORS})"
-            )),
-        ])
+        reason = reasons(
+            panel.index,
+            "roc126 undefined",
+            [
+                (
+                    defined,
+                    lambda rows: join(
+                        "sector ",
+                        sector_text.take(sector[rows]),
+                        " mean roc126 ",
+                        momentum_text.take(slot[rows]),
+                        "% among ",
+                        numbers.take(sectors[rows]),
+                        " sectors; roc126 ",
+                        roc_text.take(slot[rows]),
+                        "%",
+                        verdicts.take(verdict[rows]),
+                    ),
+                ),
+                (
+                    has_roc & ~enough,
+                    lambda rows: join(
+                        "only ", numbers.take(sectors[rows]), f" sectors with a momentum on this date (< {MIN_SECTORS})"
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(momentum.abs(), FULL_CONFIDENCE_ROC), reason)

@@ -6,7 +6,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 # Distance of the close beyond sma200, in ATRs, at which a cross gets full confidence.
@@ -40,10 +46,20 @@ class TrendFollowing(Strategy):
         excess = separation.where(buy, -separation)
 
         up, gap = buy.to_numpy(), separation.to_numpy(dtype="float64")
-        reason = reasons(panel.index, "no sma50/sma200 cross", [
-            (buy | sell, lambda rows: join(
-                "sma50 crossed ", text_table(["below", "above"]).take(up[rows].astype("int64")), " sma200; close ",
-                number_text(gap[rows], 1, signed=True), " ATR from sma200",
-            )),
-        ])
+        reason = reasons(
+            panel.index,
+            "no sma50/sma200 cross",
+            [
+                (
+                    buy | sell,
+                    lambda rows: join(
+                        "sma50 crossed ",
+                        text_table(["below", "above"]).take(up[rows].astype("int64")),
+                        " sma200; close ",
+                        number_text(gap[rows], 1, signed=True),
+                        " ATR from sma200",
+                    ),
+                ),
+            ],
+        )
         return atr_signals(panel, buy, sell, confidence_ramp(excess, FULL_CONFIDENCE_ATRS), reason)

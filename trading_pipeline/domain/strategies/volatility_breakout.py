@@ -7,7 +7,13 @@ import pandas as pd
 
 from trading_pipeline.domain.schema import StrategyName
 from trading_pipeline.domain.strategies.base import (
-    Strategy, atr_signals, confidence_ramp, join, number_text, reasons, text_table,
+    Strategy,
+    atr_signals,
+    confidence_ramp,
+    join,
+    number_text,
+    reasons,
+    text_table,
 )
 
 # A day is an expansion when its true range exceeds this multiple of the previous bar's atr14.
@@ -42,13 +48,22 @@ class VolatilityBreakout(Strategy):
         sell = expansion & (close < prev_close)
 
         up, span, ratio = buy.to_numpy(), true_range.to_numpy(dtype="float64"), multiple.to_numpy(dtype="float64")
-        reason = reasons(panel.index, f"no range expansion above {EXPANSION_ATRS:g} x previous atr14", [
-            (expansion, "range expansion with an unchanged close"),
-            (buy | sell, lambda rows: join(
-                "true range ", number_text(span[rows], 2), " = ", number_text(ratio[rows], 2),
-                f" x previous atr14 > {EXPANSION_ATRS:g}; close ", text_table(["down", "up"]).take(up[rows].astype("int64")),
-            )),
-        ])
-        return atr_signals(
-            panel, buy, sell, confidence_ramp(multiple - EXPANSION_ATRS, FULL_CONFIDENCE_ATRS), reason
+        reason = reasons(
+            panel.index,
+            f"no range expansion above {EXPANSION_ATRS:g} x previous atr14",
+            [
+                (expansion, "range expansion with an unchanged close"),
+                (
+                    buy | sell,
+                    lambda rows: join(
+                        "true range ",
+                        number_text(span[rows], 2),
+                        " = ",
+                        number_text(ratio[rows], 2),
+                        f" x previous atr14 > {EXPANSION_ATRS:g}; close ",
+                        text_table(["down", "up"]).take(up[rows].astype("int64")),
+                    ),
+                ),
+            ],
         )
+        return atr_signals(panel, buy, sell, confidence_ramp(multiple - EXPANSION_ATRS, FULL_CONFIDENCE_ATRS), reason)

@@ -13,8 +13,8 @@ from trading_pipeline.domain.book import BookState, Order, client_order_id, fill
 from trading_pipeline.domain.engine import PricePanels
 from trading_pipeline.domain.journal import Journal, JournalError
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VARIABLE, LiveTradingRefused
-from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
 from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
 from trading_pipeline_tests.fakes.alpaca_server import NEW_YORK, SECRET_KEY, FakeAlpaca, Scripted
 
 BOOK = "alpaca-test"
@@ -27,18 +27,36 @@ def _after_close(day: date) -> datetime:
 
 
 def _broker(server, **config) -> AlpacaBroker:
-    return AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url, max_attempts=3,
-                        retry_base_delay_s=0.01, **config)
+    return AlpacaBroker(
+        api_key=fresh_key(),
+        secret_key=SECRET_KEY,
+        trading_url=server.url,
+        max_attempts=3,
+        retry_base_delay_s=0.01,
+        **config,
+    )
 
 
 def _order(symbol: str, qty: float, session: date = D1, side: str = "buy") -> Order:
     row = BARS[(BARS["symbol"] == symbol) & (BARS["date"] == str(session))]
     close = float(row["close"].iloc[0]) if len(row) else 50.0  # a symbol the bundled data lacks (e.g. HALT)
     return Order(
-        client_order_id=client_order_id(BOOK, session, symbol, f"{side}:entry"), book=BOOK, session=session,
-        symbol=symbol, side=side, qty=qty, ref_price=close, stop_price=close * 0.95, atr=1.0, confidence=0.6,
-        strategy="TrendFollowing", reason="test", equity_at_decision=100_000.0, cash_at_decision=100_000.0,
-        position_qty_before=0.0, open_positions_before=0,
+        client_order_id=client_order_id(BOOK, session, symbol, f"{side}:entry"),
+        book=BOOK,
+        session=session,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        ref_price=close,
+        stop_price=close * 0.95,
+        atr=1.0,
+        confidence=0.6,
+        strategy="TrendFollowing",
+        reason="test",
+        equity_at_decision=100_000.0,
+        cash_at_decision=100_000.0,
+        position_qty_before=0.0,
+        open_positions_before=0,
     )
 
 
@@ -102,7 +120,10 @@ def test_rejections_are_events_not_orders(alpaca_server):
     orders = [_order("AAPL", 5_000), _order("IBM", 1), _order("HALT", 1)]
     result = _run(broker, BookState.initial(BOOK, 100_000.0), D1, orders)
     rules = {(e.symbol, e.rule, e.action) for e in result.events}
-    assert rules == {("AAPL", "broker_insufficient_buying_power", "rejected"), ("HALT", "broker_not_tradable", "rejected")}
+    assert rules == {
+        ("AAPL", "broker_insufficient_buying_power", "rejected"),
+        ("HALT", "broker_not_tradable", "rejected"),
+    }
     assert all(e.message.startswith("tp-") for e in result.events)  # each names its order
     assert [o.symbol for o in result.book.pending] == ["IBM"]
     assert [o.data["symbol"] for o in alpaca_server.orders.values()] == ["IBM"]  # HALT never reached POST
@@ -188,7 +209,9 @@ def test_the_next_cycle_books_alpacas_fills_and_reconciles(instance):
     with _cycle_server(date(2012, 6, 29)) as server:
         first = run_cycle(instance, "2012-06-29", "2012-06-29", broker=_broker(server), trading=trading)
         orders = first.table("orders")
-        opens = sample_bars(["AAPL", "FB", "GOOG", "IBM", "MSFT"], "2012-07-02", "2012-07-02").set_index("symbol")["open"]
+        opens = sample_bars(["AAPL", "FB", "GOOG", "IBM", "MSFT"], "2012-07-02", "2012-07-02").set_index("symbol")[
+            "open"
+        ]
         for coid, symbol, qty in zip(orders["client_order_id"], orders["symbol"], orders["qty"], strict=True):
             server.fill(coid, qty, float(opens[symbol]))  # Alpaca fills them at the next open
         server.now = _after_close(date(2012, 7, 2))

@@ -35,8 +35,14 @@ def server():
 
 
 def _alpaca(server, **config) -> AlpacaMarketData:
-    return AlpacaMarketData(api_key=fresh_key(), secret_key=SECRET_KEY, data_url=server.url, max_attempts=2,
-                            retry_base_delay_s=0.01, **config)
+    return AlpacaMarketData(
+        api_key=fresh_key(),
+        secret_key=SECRET_KEY,
+        data_url=server.url,
+        max_attempts=2,
+        retry_base_delay_s=0.01,
+        **config,
+    )
 
 
 def test_yfinance_offline_falls_back_to_the_replay(closed_proxy):
@@ -75,8 +81,9 @@ def test_a_failing_alpaca_hands_every_symbol_on_and_the_order_is_configurable(se
     assert set(delivery.served_by.values()) == {"replay:daily_5stocks.parquet"}
     assert all("HTTP 500: internal server error after 2 attempts" in f["reason"] for f in delivery.fallbacks)
 
-    replay_first = FallbackMarketData(symbols=["AAPL"], alpaca=_alpaca(server), replay=ReplayMarketData(),
-                                      order=["replay", "alpaca"])
+    replay_first = FallbackMarketData(
+        symbols=["AAPL"], alpaca=_alpaca(server), replay=ReplayMarketData(), order=["replay", "alpaca"]
+    )
     assert replay_first.deliver(START, END).served_by == {"AAPL": "replay:daily_5stocks.parquet"}
     assert server.count("GET", "/v2/stocks/bars") == 2  # the replay served: Alpaca was not asked again
 
@@ -86,7 +93,7 @@ def test_symbols_nobody_has_are_reported_and_nothing_at_all_is_an_error(server):
     delivery = chain.deliver(START, END)
     assert list(delivery.unserved) == ["NOPE"]
     assert "alpaca:iex: no bars" in delivery.unserved["NOPE"] and "unknown symbol" in delivery.unserved["NOPE"]
-    with pytest.raises(RuntimeError, match="no provider of fallback.* served any bar"):
+    with pytest.raises(RuntimeError, match=r"no provider of fallback.* served any bar"):
         FallbackMarketData(symbols=["NOPE"], alpaca=_alpaca(server), replay=ReplayMarketData()).deliver(START, END)
     with pytest.raises(ValueError, match="order must list distinct names"):
         FallbackMarketData(replay=ReplayMarketData(), order=["replay", "bloomberg"]).deliver(START, END)
@@ -102,7 +109,7 @@ def test_alpaca_market_data_caches_on_disk(server, tmp_path):
     assert server.count("GET", "/v2/stocks/bars") == 1
     # Alone, a provider serves what it has: no bars for a symbol is an empty answer, an unknown one an error.
     assert set(_alpaca(server, symbols=["AAPL", "MSFT"]).bars(START, END)["symbol"]) == {"AAPL"}
-    with pytest.raises(ValueError, match="no bars for 1 symbol.*NOPE: unknown symbol"):
+    with pytest.raises(ValueError, match=r"no bars for 1 symbol.*NOPE: unknown symbol"):
         ReplayMarketData(symbols=["AAPL", "NOPE"]).bars(START, END)
 
 
@@ -138,5 +145,7 @@ def test_alpaca_keys_come_from_the_environment_and_never_show(server, monkeypatc
     with build_resources({"market_data": resource}) as resources:
         bars = resources.market_data.bars(START, END)
         assert set(bars["symbol"]) == {"AAPL"}
-        assert key not in repr(resources.market_data.settings()) and SECRET_KEY not in repr(resources.market_data.settings())
+        assert key not in repr(resources.market_data.settings()) and SECRET_KEY not in repr(
+            resources.market_data.settings()
+        )
     assert resource.api_key != key  # the definition holds the variable's name, not its value

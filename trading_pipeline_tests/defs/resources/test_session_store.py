@@ -66,7 +66,9 @@ def test_ranges_written_by_different_runs_read_back_together(instance, tmp_path)
 def test_a_range_never_written_is_refused_with_its_first_missing_session(instance, tmp_path):
     store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
     assert _run(instance, "2012-06-01", "2012-06-15", store).success
-    with pytest.raises(Exception, match="never materialized for 1 of the 12 sessions requested \\(first: 2012-06-18\\)"):
+    with pytest.raises(
+        Exception, match="never materialized for 1 of the 12 sessions requested \\(first: 2012-06-18\\)"
+    ):
         _read(instance, "2012-06-01", "2012-06-18", store)
 
 
@@ -122,12 +124,20 @@ def test_months_whose_text_column_one_run_left_all_missing_read_back_with_the_ot
     assert notes[calendar.sessions("2012-06-01", "2012-06-29")].notna().all()
 
 
-@asset(partitions_def=sessions_partitions, backfill_policy=single_run, ins={"table": AssetIn(metadata={"columns": ["note"]})})
+@asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    ins={"table": AssetIn(metadata={"columns": ["note"]})},
+)
 def note_reader(table: pd.DataFrame) -> None:
     note_reader.seen = table
 
 
-@asset(partitions_def=sessions_partitions, backfill_policy=single_run, ins={"table": AssetIn(metadata={"columns": ["nope"]})})
+@asset(
+    partitions_def=sessions_partitions,
+    backfill_policy=single_run,
+    ins={"table": AssetIn(metadata={"columns": ["nope"]})},
+)
 def wrong_reader(table: pd.DataFrame) -> None:
     raise AssertionError("a column the table lacks must not load")
 
@@ -138,7 +148,9 @@ def test_an_input_reads_only_the_columns_its_metadata_names(instance, tmp_path):
     tags = {"dagster/asset_partition_range_start": "2012-06-15", "dagster/asset_partition_range_end": "2012-07-13"}
     resources = {"session_store": store, "io_manager": store}
     assert _read(instance, "2012-06-15", "2012-07-13", store).success
-    assert materialize([table.to_source_asset(), note_reader], instance=instance, resources=resources, tags=tags).success
+    assert materialize(
+        [table.to_source_asset(), note_reader], instance=instance, resources=resources, tags=tags
+    ).success
     assert list(note_reader.seen.columns) == ["date", "symbol", "note"]
     pd.testing.assert_frame_equal(note_reader.seen, reader.seen[["date", "symbol", "note"]])
 
