@@ -7,7 +7,7 @@ VENV := .venv
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DAGSTER_HOME
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-# Runs launched from the UI batch their per-session events (see trading_pipeline/instance_storage.py).
+# Runs launched from the UI batch their per-session events (see trading_pipeline/dagster_internals/batched_event_log.py).
 export DAGSTER_EVENT_BATCH_SIZE := 10000
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS := 1
 
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 install: $(VENV)/.installed
 
 $(DAGSTER_HOME)/dagster.yaml: | install
-	$(VENV)/bin/python -m trading_pipeline.instance_storage $(DAGSTER_HOME)
+	$(VENV)/bin/python -m trading_pipeline.instance $(DAGSTER_HOME)
 
 demo: install
 	$(VENV)/bin/trading-pipeline demo

@@ -28,7 +28,7 @@ import json, sys, time
 from pathlib import Path
 from dagster import DagsterInstance, MaterializeResult, asset, materialize
 from trading_pipeline.defs.partitions import sessions_partitions, single_run
-from trading_pipeline.instance_storage import write_instance_config
+from trading_pipeline.instance import write_instance_config
 
 n, start, end, home = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 chain = []

@@ -21,7 +21,7 @@ from trading_pipeline.data import SAMPLE_BARS
 from trading_pipeline.domain.bars import load_bars_file, validate_bars
 from trading_pipeline.domain.context import market_context
 from trading_pipeline.domain.indicators import compute_indicators
-from trading_pipeline.domain.risk import RiskLimits
+from trading_pipeline.domain.risk.limits import RiskLimits
 from trading_pipeline.domain.selection import select_strategies
 from trading_pipeline.domain.strategies import REGISTRY
 from trading_pipeline.domain.validation import ValidationThresholds, signals_with_track_record, validate_signals

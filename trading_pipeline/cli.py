@@ -13,17 +13,16 @@ import json
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, JobDefinition, execute_job, reconstructable
-from dagster._utils.error import SerializableErrorInfo
 
+from trading_pipeline.dagster_internals.events import step_error_text
 from trading_pipeline.domain import calendar
-from trading_pipeline.domain.journal import Journal, JournalError
-from trading_pipeline.instance_storage import RUN_ENVIRONMENT, write_instance_config
+from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
+from trading_pipeline.journal import Journal, JournalError
 
 DEMO_START, DEMO_END = "2011-03-01", "2013-02-28"
 STRATEGY_COLUMNS = ("total_return", "sharpe", "max_drawdown", "n_round_trips", "exposure")
@@ -92,8 +91,8 @@ def run_backtest(
 
     ``name`` (default: the book) and the parameters (strategy pin, symbols, data, ``limits``: TradingBook
     overrides) tag the run, and performance_report keeps them with the results in the journal's backtests."""
-    from trading_pipeline.defs.reporting.performance_report import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
     from trading_pipeline.defs.resources.journal import journal_url
+    from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
 
     sessions = calendar.sessions(start, end)
     if len(sessions) == 0:
@@ -138,7 +137,7 @@ def run_backtest(
     if not success:
         # Only the failures: reading back every event of a 5-year run (one per asset and session) takes ~1 s.
         failed = [e.get_dagster_event() for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
-        why = "; ".join(f"{e.step_key}: {_step_error(e.step_failure_data.error)}" for e in failed)
+        why = "; ".join(f"{e.step_key}: {step_error_text(e.step_failure_data.error)}" for e in failed)
         raise BacktestError(f"run {run_id} failed: {why or 'see the run in the Dagster UI'}")
     report_path = out_dir / "metrics.json"
     if not report_path.exists():
@@ -146,13 +145,6 @@ def run_backtest(
             f"run {run_id} wrote no report: a blocking check stopped it (see its asset checks in the UI)"
         )
     return BacktestResult(run_id=run_id, out_dir=out_dir, metrics=json.loads(report_path.read_text()))
-
-
-def _step_error(error: SerializableErrorInfo) -> str:
-    """The error the step's code raised, not Dagster's "Error occurred while executing op" wrappers around it."""
-    while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
-        error = error.cause
-    return error.message.strip()
 
 
 def _prepare_environment() -> None:
@@ -163,8 +155,6 @@ def _prepare_environment() -> None:
     write_instance_config(Path(os.environ["DAGSTER_HOME"]))
     for key, value in RUN_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
-    # Backfill policies and partitioned checks are Dagster beta/preview APIs we rely on knowingly.
-    warnings.filterwarnings("ignore", module=r"dagster\..*")
 
 
 def _print_summary(result: BacktestResult, runtime_s: float) -> None:
@@ -256,7 +246,7 @@ def _walk_forward(args: argparse.Namespace, symbols: list[str] | None) -> None:
         print(f"| {' | '.join(cells)} |", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trading-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help=f"backtest the bundled 5-stock data ({DEMO_START}..{DEMO_END})")
@@ -293,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     per_strategy.add_argument("--end", type=date.fromisoformat, default=date.fromisoformat(DEMO_END))
     per_strategy.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
     per_strategy.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     symbols = [s.strip().upper() for s in args.symbols.split(",")] if getattr(args, "symbols", None) else None
 
     _prepare_environment()

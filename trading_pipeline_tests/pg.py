@@ -137,10 +137,11 @@ def backtest_journals(tmp_path_factory, pg_databases) -> Iterator[BacktestJourna
     """One backtest of the daily cycle per journal backend, shared by the PostgreSQL and analytics tests."""
     from dagster import instance_for_test
 
+    from trading_pipeline.dagster_internals.event_log import event_log_config
     from trading_pipeline.definitions import DEFAULT_RESOURCES
     from trading_pipeline.defs.resources.journal import JournalResource, default_journal_url
-    from trading_pipeline.instance_storage import RUN_ENVIRONMENT, event_log_config
-    from trading_pipeline_tests.conftest import run_cycle
+    from trading_pipeline.instance import RUN_ENVIRONMENT
+    from trading_pipeline_tests.cycles import run_cycle
 
     home = tmp_path_factory.mktemp("backtest_home")
     postgres = pg_databases("journal")

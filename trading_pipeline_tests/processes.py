@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from trading_pipeline.instance_storage import RUN_ENVIRONMENT, write_instance_config
+from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
 
 REPO = Path(__file__).resolve().parents[1]
 

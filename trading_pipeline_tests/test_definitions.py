@@ -1,11 +1,22 @@
 """The Definitions load, and the asset graph only changes on purpose (update the snapshot when it does)."""
 
+import ast
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from dagster import Backoff, Jitter
+from dagster._core.definitions.partitions.context import partition_loading_context
+from pydantic import ValidationError
 
 from trading_pipeline.definitions import defs
+from trading_pipeline.defs.partitions import FIRST_SESSION, sessions_partitions
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.domain import calendar
+from trading_pipeline.domain.risk import verification
+from trading_pipeline.domain.risk.limits import RiskLimits
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
@@ -57,3 +68,43 @@ def test_sessions_exclude_weekends_and_holidays():
     )
     assert "2012-07-04" not in keys and "2012-07-07" not in keys and "2012-10-29" not in keys
     assert {"2012-07-03", "2012-07-05", "2012-11-23"} <= keys
+
+
+def test_the_partitions_are_the_calendar_files_sessions_whatever_the_day_they_are_loaded():
+    """Two processes loaded months apart agree: the partitions are the file's sessions up to its horizon, and past
+    the horizon there are none (until the file is extended)."""
+    late = datetime(2035, 1, 1, tzinfo=ZoneInfo("America/New_York"))
+    with partition_loading_context(effective_dt=late):
+        keys = sessions_partitions.get_partition_keys()
+    expected = [d.strftime("%Y-%m-%d") for d in calendar.sessions(FIRST_SESSION, calendar.horizon())]
+    assert keys == expected
+
+
+def test_the_trading_book_exposes_each_risk_limit_once_with_its_bounds_and_description():
+    book_fields = TradingBook.model_fields
+    for name, field in RiskLimits.model_fields.items():
+        assert book_fields[name].metadata == field.metadata, name
+        assert book_fields[name].description == field.description and field.description, name
+        assert book_fields[name].default == field.default, name
+    for bad in ({"atr_stop_multiple": 25.0}, {"trailing_stop": "sometimes"}, {"drawdown_cooloff_sessions": 0}):
+        with pytest.raises(ValidationError):
+            TradingBook(**bad)
+
+
+def test_the_risk_verification_never_imports_the_sizer():
+    """The blocking checks re-derive every limit independently: their module does not import the sizing code."""
+    tree = ast.parse(Path(verification.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not any("sizing" in (m or "") for m in imported), imported
+
+
+def test_only_the_boundary_package_imports_dagster_internals():
+    package = Path(verification.__file__).parents[2]
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "dagster._" in path.read_text() and path.parent.name != "dagster_internals"
+    ]
+    assert offenders == []

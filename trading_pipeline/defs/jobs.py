@@ -8,7 +8,8 @@ steps also sit in the ``trading_book`` concurrency pool.
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-BOOK_LOCK_TAG = "trading_pipeline/book_lock"
+from trading_pipeline.defs.tags import BOOK_LOCK_TAG
+
 BOOK_LOCK = {BOOK_LOCK_TAG: "trading"}
 
 

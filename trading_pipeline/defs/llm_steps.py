@@ -16,7 +16,7 @@ def llm_run(context: OpExecutionContext, journal: JournalResource, trading: Trad
     """The op's last allowed attempt falls back instead of raising, so a run never fails on a bad answer."""
     policy = context.op_def.retry_policy
     final = policy is None or context.retry_number >= policy.max_retries
-    return LLMRun(journal=journal.journal, book=trading.book, run_id=context.run.run_id, final_attempt=final)
+    return LLMRun(ledger=journal.journal.llm_calls, book=trading.book, run_id=context.run.run_id, final_attempt=final)
 
 
 def outcome_table(outcomes: Iterable[str], label: str = "outcome") -> MetadataValue:

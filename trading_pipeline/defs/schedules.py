@@ -18,9 +18,10 @@ from dagster import (
     schedule,
 )
 
-from trading_pipeline.defs.intraday.assets import AS_OF_TAG, BAR_MINUTES
+from trading_pipeline.defs.intraday.assets import BAR_MINUTES
 from trading_pipeline.defs.jobs import daily_cycle, intraday_cycle
 from trading_pipeline.defs.partitions import sessions_partitions
+from trading_pipeline.defs.tags import AS_OF_TAG, TRIGGER_TAG
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
 
@@ -77,7 +78,7 @@ def build_daily_schedule(
         return RunRequest(
             run_key=f"daily_cycle:{day.isoformat()}",
             partition_key=day.isoformat(),
-            tags={"trading_pipeline/trigger": "schedule"},
+            tags={TRIGGER_TAG: "schedule"},
         )
 
     return daily_cycle_schedule
@@ -110,7 +111,7 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
         return RunRequest(
             run_key=f"intraday_cycle:{as_of}",
             partition_key=day.isoformat(),
-            tags={AS_OF_TAG: as_of, "trading_pipeline/trigger": "schedule"},
+            tags={AS_OF_TAG: as_of, TRIGGER_TAG: "schedule"},
         )
 
     return intraday_cycle_schedule

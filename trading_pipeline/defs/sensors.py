@@ -26,12 +26,9 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.intraday_data import IntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.order_updates import OrderCursor, OrderUpdates, apply_updates
+from trading_pipeline.defs.tags import MOVE_TAG, PREVIOUS_CLOSE_TAG, PRICE_TAG, SYMBOL_TAG, TRIGGER_TAG
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
-
-MOVE_TAG = "trading_pipeline/move"
-SYMBOL_TAG = "trading_pipeline/symbol"
-TRIGGER_TAG = "trading_pipeline/trigger"
 
 
 def build_price_move_sensor(
@@ -87,8 +84,8 @@ def build_price_move_sensor(
                     TRIGGER_TAG: "price_move",
                     SYMBOL_TAG: m.symbol,
                     MOVE_TAG: m.describe(),
-                    "trading_pipeline/previous_close": f"{m.previous_close:g}",
-                    "trading_pipeline/price": f"{m.price:g}",
+                    PREVIOUS_CLOSE_TAG: f"{m.previous_close:g}",
+                    PRICE_TAG: f"{m.price:g}",
                 },
             )
             for m in moves

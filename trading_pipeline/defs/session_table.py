@@ -2,12 +2,12 @@
 
 from dagster import asset
 
-from trading_pipeline.defs.partitions import sessions_partitions, single_run
+from trading_pipeline.defs.partitions import ranged, sessions_partitions, single_run
 
 
 def session_table(group_name: str, **kwargs):
     """A DataFrame asset per NYSE session, kept in the session Parquet store and backfilled in one run."""
-    return asset(
+    return ranged(asset)(
         partitions_def=sessions_partitions,
         backfill_policy=single_run,
         io_manager_key="session_store",

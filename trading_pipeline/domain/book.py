@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -258,6 +258,33 @@ class Fill(_Record):
             raise ValueError(f"fill side must be one of {SIDES}, got {self.side!r}")
         for name in ("qty", "price", "commission", "slippage"):
             _finite(name, getattr(self, name))
+
+
+def after_buy(held: Position | None, order: Order, qty: float, price: float, session: date, mark: float) -> Position:
+    """The position after a buy of ``qty`` at ``price``: opened with its order's exit instructions, or added to at
+    average cost (a new stop on the order replaces the old one); ``mark`` is the price it is marked at now."""
+    if held is None:
+        return Position(
+            symbol=order.symbol,
+            qty=qty,
+            avg_price=price,
+            last_price=mark,
+            entry_session=session,
+            stop=order.stop_price,
+            target=order.take_profit,
+            trail_distance=order.trail_distance,
+            trail_pct=order.trail_pct,
+            high_water=mark,
+            max_holding_sessions=order.max_holding_sessions,
+        )
+    total = held.qty + qty
+    return replace(
+        held,
+        qty=total,
+        avg_price=(held.qty * held.avg_price + qty * price) / total,
+        last_price=mark,
+        stop=order.stop_price if order.stop_price is not None else held.stop,
+    )
 
 
 def compute_equity(cash: float, positions: Mapping[str, Position]) -> float:

@@ -1,38 +1,68 @@
 """NYSE (XNYS) trading sessions, the single source of truth for which dates are trading days.
 
-Built on ``exchange_calendars`` with an explicit 1995 start, because its default window reaches back only
-about 20 years and our history starts in 2000. Dates are tz-naive, normalized session labels; only
-:func:`session_close` returns a tz-aware (America/New_York) time.
+The sessions come from a file committed with the code, ``data/nyse_calendar.csv``: the weekday closures (holidays and
+unscheduled closures) and the early closes from 1995 to its horizon, as ``exchange_calendars`` published them when
+the file was written. A library computed at import would move with each day's horizon and each release, so two
+processes loaded months apart could disagree about the sessions and the Dagster partitions built on them; the file
+makes them one set, reviewed in git. Extend it (before the horizon draws near, about once a year) with
+``python -m trading_pipeline.domain.calendar --through YYYY-MM-DD``, which rewrites it from the installed
+``exchange_calendars``; a test keeps the file equal to the library over the span it covers.
+
+Dates are tz-naive, normalized session labels; only :func:`session_close` returns a tz-aware (America/New_York) time.
 """
 
 from __future__ import annotations
 
+import argparse
 import warnings
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
+from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
 CALENDAR_NAME = "XNYS"
 CALENDAR_START = "1995-01-01"
 EXCHANGE_TZ = "America/New_York"
+REGULAR_CLOSE = time(16, 0)
+CALENDAR_FILE = Path(__file__).resolve().parents[1] / "data" / "nyse_calendar.csv"
 
 DayLike = str | date | datetime | pd.Timestamp | np.datetime64
 
 
 @lru_cache(maxsize=1)
-def _calendar() -> xcals.ExchangeCalendar:
-    with warnings.catch_warnings():
-        # exchange_calendars' constructor trips a pandas 3.1 deprecation in its own code; nothing we can act on.
-        warnings.filterwarnings("ignore", message="Series.values returning an ndarray", category=DeprecationWarning)
-        return xcals.get_calendar(CALENDAR_NAME, start=CALENDAR_START)
+def _calendar_file() -> pd.DataFrame:
+    """The committed closures and early closes (date, kind, close), and the horizon row that ends the file."""
+    table = pd.read_csv(CALENDAR_FILE, dtype={"kind": "str", "close": "str"}, keep_default_na=False)
+    table["date"] = pd.to_datetime(table["date"], format="%Y-%m-%d")
+    kinds = set(table["kind"]) - {"closed", "early_close", "horizon"}
+    if kinds or (table["kind"] == "horizon").sum() != 1:
+        raise ValueError(
+            f"{CALENDAR_FILE}: expected kinds closed/early_close and one horizon row, found {sorted(kinds)}"
+        )
+    return table
+
+
+def horizon() -> pd.Timestamp:
+    """The last date the calendar file covers: no session is known after it."""
+    table = _calendar_file()
+    return table.loc[table["kind"] == "horizon", "date"].iloc[0]
 
 
 @lru_cache(maxsize=1)
 def _sessions() -> pd.DatetimeIndex:
-    return _calendar().sessions
+    table = _calendar_file()
+    closed = pd.DatetimeIndex(table.loc[table["kind"] == "closed", "date"])
+    return pd.bdate_range(CALENDAR_START, horizon()).difference(closed)
+
+
+@lru_cache(maxsize=1)
+def _early_closes() -> pd.Series:
+    """Early close times (New York wall clock) by session."""
+    table = _calendar_file()
+    early = table[table["kind"] == "early_close"]
+    return pd.Series([time.fromisoformat(c) for c in early["close"]], index=pd.DatetimeIndex(early["date"]))
 
 
 def _day(day: DayLike) -> pd.Timestamp:
@@ -112,7 +142,7 @@ def non_session_weekdays(start: DayLike, end: DayLike) -> list[pd.Timestamp]:
 def early_closes(start: DayLike, end: DayLike) -> pd.DatetimeIndex:
     """Sessions in ``[start, end]`` that close before the regular 16:00."""
     lo, hi = _range(start, end)
-    closes = _calendar().early_closes
+    closes = _early_closes().index
     return closes[(closes >= lo) & (closes <= hi)]
 
 
@@ -121,9 +151,47 @@ def session_close(day: DayLike) -> pd.Timestamp:
     ts = _day(day)
     if not is_session(ts):
         raise ValueError(f"{ts.date()} is not a {CALENDAR_NAME} session")
-    return _calendar().session_close(ts).tz_convert(EXCHANGE_TZ)
+    close = _early_closes().get(ts, REGULAR_CLOSE)
+    return pd.Timestamp(datetime.combine(ts.date(), close)).tz_localize(EXCHANGE_TZ)
 
 
 def last_known_session() -> pd.Timestamp:
-    """The calendar's horizon: holidays are published about a year ahead and no further."""
+    """The last session of the calendar file: past it, nothing is known (extend the file)."""
     return _sessions()[-1]
+
+
+def write_calendar_file(through: DayLike, path: Path = CALENDAR_FILE) -> Path:
+    """Rewrite the calendar file from the installed ``exchange_calendars`` for [CALENDAR_START, ``through``]."""
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():
+        # exchange_calendars' constructor trips a pandas 3.1 deprecation in its own code; nothing we can act on.
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray", category=DeprecationWarning)
+        library = xcals.get_calendar(CALENDAR_NAME, start=CALENDAR_START)
+    end = pd.Timestamp(through).normalize()
+    if end > library.last_session:
+        raise ValueError(
+            f"exchange_calendars {xcals.__version__} publishes sessions up to {library.last_session.date()}, not "
+            f"{end.date()}: upgrade it or choose an earlier date"
+        )
+    known = library.sessions[library.sessions <= end]
+    closed = pd.bdate_range(CALENDAR_START, end).difference(known)
+    early = library.early_closes[library.early_closes <= end]
+    early_times = library.schedule.loc[early, "close"].dt.tz_convert(EXCHANGE_TZ).dt.strftime("%H:%M")
+    rows = pd.concat(
+        [
+            pd.DataFrame({"date": closed, "kind": "closed", "close": ""}),
+            pd.DataFrame({"date": early, "kind": "early_close", "close": early_times.to_numpy()}),
+            pd.DataFrame({"date": [end], "kind": ["horizon"], "close": [""]}),
+        ]
+    ).sort_values(["date", "kind"])
+    rows.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return path
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        prog="python -m trading_pipeline.domain.calendar", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--through", required=True, help="last date the file covers (YYYY-MM-DD)")
+    print(write_calendar_file(parser.parse_args().through))

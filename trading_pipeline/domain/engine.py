@@ -20,7 +20,9 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk import RiskLimits, prepare_signals, size_orders, update_risk_state, with_risk_state
+from trading_pipeline.domain.risk.breaker import update_risk_state, with_risk_state
+from trading_pipeline.domain.risk.limits import RiskLimits
+from trading_pipeline.domain.risk.sizing import prepare_signals, size_orders
 from trading_pipeline.domain.sectors import load_sector_map
 from trading_pipeline.domain.simulator import close_session, manage_positions, open_session
 
@@ -68,7 +70,7 @@ class SessionResult:
     fills: tuple[Fill, ...]
     orders: tuple[Order, ...]
     events: tuple[RiskEvent, ...]
-    book: BookState
+    state: BookState
     exits: tuple[Order, ...] = ()
 
 
@@ -103,14 +105,14 @@ def _price_rows(frame: pd.DataFrame, sessions: Sequence[date], name: str) -> lis
 
 
 def run_sessions(
-    book: BookState,
+    state: BookState,
     sessions: Sequence[date],
     prices: PricePanels,
     decide: Decide,
     costs: CostModel,
     limits: RiskLimits | None = None,
 ) -> list[SessionResult]:
-    """Walk ``sessions`` in order from ``book``.
+    """Walk ``sessions`` in order from ``state``.
 
     ``prices`` are wide (session × symbol); NaN marks a bar that is missing or quarantined, which
     cancels an order due at that open, lets no protective exit trigger and leaves a position at its
@@ -120,32 +122,32 @@ def run_sessions(
     for prev, nxt in pairwise(days):
         if nxt <= prev:
             raise ValueError(f"sessions must be strictly increasing: {nxt} follows {prev}")
-    if days and book.last_session is not None and days[0] <= book.last_session:
-        raise ValueError(f"book {book.book!r} is already closed at {book.last_session}; cannot run from {days[0]}")
+    if days and state.last_session is not None and days[0] <= state.last_session:
+        raise ValueError(f"book {state.book!r} is already closed at {state.last_session}; cannot run from {days[0]}")
     panels = [_price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")]
     results: list[SessionResult] = []
     for session, day_opens, day_highs, day_lows, day_closes in zip(days, *panels, strict=True):
-        book, fills, fill_events = open_session(book, session, day_opens, costs)
-        book, exit_fills, exits = manage_positions(book, session, day_opens, day_highs, day_lows, costs)
-        book = close_session(book, session, day_closes, day_highs)
+        state, fills, fill_events = open_session(state, session, day_opens, costs)
+        state, exit_fills, exits = manage_positions(state, session, day_opens, day_highs, day_lows, costs)
+        state = close_session(state, session, day_closes, day_highs)
         state_events: list[RiskEvent] = []
         if limits is not None:
-            book, state_events = update_risk_state(book, session, limits)
-        orders, events = decide(book, session)
+            state, state_events = update_risk_state(state, session, limits)
+        orders, events = decide(state, session)
         ids = [o.client_order_id for o in orders]
         if len(set(ids)) != len(ids):
             raise ValueError(f"{session}: decide returned duplicate client order ids")
-        foreign = [o.client_order_id for o in orders if o.session != session or o.book != book.book]
+        foreign = [o.client_order_id for o in orders if o.session != session or o.book != state.book]
         if foreign:
             raise ValueError(f"{session}: decide returned orders of another session or book: {foreign}")
-        book = replace(book, pending=tuple(orders))
+        state = replace(state, pending=tuple(orders))
         results.append(
             SessionResult(
                 session,
                 (*fills, *exit_fills),
                 tuple(orders),
                 (*fill_events, *state_events, *events),
-                book,
+                state,
                 tuple(exits),
             )
         )
@@ -161,9 +163,9 @@ def track_risk_state(start: BookState, results: Sequence[SessionResult], limits:
     out: list[SessionResult] = []
     previous = start
     for r in results:
-        book, events = update_risk_state(with_risk_state(r.book, previous), r.session, limits)
-        out.append(replace(r, book=book, events=(*r.events, *events)))
-        previous = book
+        state, events = update_risk_state(with_risk_state(r.state, previous), r.session, limits)
+        out.append(replace(r, state=state, events=(*r.events, *events)))
+        previous = state
     return out
 
 
@@ -178,11 +180,11 @@ def sizing_decider(
     by_session = prepare_signals(signals)
     sectors = load_sector_map() if sectors is None else sectors
 
-    def decide(book: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
+    def decide(state: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
         prepared = by_session.get(session)
         if prepared is None:
             return [], []
-        return size_orders(book, session, prepared, limits, costs, sectors)
+        return size_orders(state, session, prepared, limits, costs, sectors)
 
     return decide
 
@@ -195,7 +197,7 @@ def replay_decider(orders_by_session: Mapping[date, Sequence[Order]]) -> Decide:
         if stray:
             raise ValueError(f"orders filed under {day} were decided on another session: {stray}")
 
-    def decide(book: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
+    def decide(state: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
         return list(orders.get(session, ())), []
 
     return decide
@@ -204,4 +206,4 @@ def replay_decider(orders_by_session: Mapping[date, Sequence[Order]]) -> Decide:
 def equity_curve(results: Sequence[SessionResult]) -> pd.Series:
     """End-of-session equity, indexed by session (datetime64[ns])."""
     index = pd.DatetimeIndex([pd.Timestamp(r.session) for r in results], name="session").astype("datetime64[ns]")
-    return pd.Series([r.book.equity for r in results], index=index, name="equity", dtype="float64")
+    return pd.Series([r.state.equity for r in results], index=index, name="equity", dtype="float64")

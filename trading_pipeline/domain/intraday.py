@@ -144,14 +144,14 @@ class IntradayResult:
     """The book after the session's bars so far, the exits they triggered (filled protective orders), and
     when each exit happened."""
 
-    book: BookState
+    state: BookState
     exits: tuple[Order, ...]
     fills: tuple[Fill, ...]
     exit_times: Mapping[str, pd.Timestamp]
     bars_seen: int
 
 
-def manage_intraday(book: BookState, session: date, bars: pd.DataFrame, costs: CostModel) -> IntradayResult:
+def manage_intraday(state: BookState, session: date, bars: pd.DataFrame, costs: CostModel) -> IntradayResult:
     """Walk ``session``'s intraday bars in time order, triggering stops, trailing stops and take-profits.
 
     Each bar is handed to the simulator's own exit rule (``simulator.manage_positions``): a bar that opens
@@ -163,12 +163,12 @@ def manage_intraday(book: BookState, session: date, bars: pd.DataFrame, costs: C
     the daily cycle's and are carried through untouched; positions entered today are left alone, as in
     the simulator.
     """
-    if book.last_session is not None and book.last_session >= session:
+    if state.last_session is not None and state.last_session >= session:
         raise ValueError(
-            f"book {book.book!r} is already closed at {book.last_session}; cannot manage {session} intraday"
+            f"book {state.book!r} is already closed at {state.last_session}; cannot manage {session} intraday"
         )
-    pending = book.pending
-    current = replace(book, pending=())
+    pending = state.pending
+    current = replace(state, pending=())
     exits: list[Order] = []
     fills: list[Fill] = []
     exit_times: dict[str, pd.Timestamp] = {}
@@ -181,7 +181,7 @@ def manage_intraday(book: BookState, session: date, bars: pd.DataFrame, costs: C
         exit_times.update({o.client_order_id: pd.Timestamp(bar_end) for o in bar_exits})
         current = _ratchet(current, highs, dict(zip(bar["symbol"], bar["close"], strict=True)))
     return IntradayResult(
-        book=replace(current, pending=pending),
+        state=replace(current, pending=pending),
         exits=tuple(exits),
         fills=tuple(fills),
         exit_times=exit_times,
@@ -189,17 +189,17 @@ def manage_intraday(book: BookState, session: date, bars: pd.DataFrame, costs: C
     )
 
 
-def _ratchet(book: BookState, highs: Mapping[str, float], closes: Mapping[str, float]) -> BookState:
+def _ratchet(state: BookState, highs: Mapping[str, float], closes: Mapping[str, float]) -> BookState:
     """Raise each position's high-water mark to the bar's high and mark it at the bar's close."""
-    positions = dict(book.positions)
+    positions = dict(state.positions)
     changed = False
-    for symbol, position in book.positions.items():
+    for symbol, position in state.positions.items():
         if symbol not in highs:
             continue
         top = highs[symbol] if position.high_water is None else max(position.high_water, highs[symbol])
         positions[symbol] = replace(position, high_water=top, last_price=closes[symbol])
         changed = True
-    return replace(book, positions=positions, equity=compute_equity(book.cash, positions)) if changed else book
+    return replace(state, positions=positions, equity=compute_equity(state.cash, positions)) if changed else state
 
 
 # --- the price-move rule ---------------------------------------------------------------------------------

@@ -15,23 +15,23 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from trading_pipeline.domain.book import BookState, Fill, Order, Position, RiskEvent, compute_equity
+from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, after_buy, compute_equity
 
 QTY_TOLERANCE = 1e-6
 
 
 def apply_executions(
-    book: BookState, session: date, executions: Sequence[tuple[Order, Fill]]
+    state: BookState, session: date, executions: Sequence[tuple[Order, Fill]]
 ) -> tuple[BookState, list[RiskEvent]]:
-    """``book`` after the broker's fills of ``session`` (before the close); no order stays pending.
+    """``state`` after the broker's fills of ``session`` (before the close); no order stays pending.
 
     A buy opens or adds to a position, carrying its order's exit instructions; a sell reduces it. A sell
     of more than the book holds is booked up to the holding and reported (the book is long-only; the
     difference will show in the reconciliation). ``day_start_equity`` becomes the previous close's equity.
     """
-    cash = book.cash
-    positions = dict(book.positions)
-    streak = book.losing_streak
+    cash = state.cash
+    positions = dict(state.positions)
+    streak = state.losing_streak
     events: list[RiskEvent] = []
     for order, fill in executions:
         if fill.client_order_id != order.client_order_id or fill.symbol != order.symbol or fill.side != order.side:
@@ -39,29 +39,7 @@ def apply_executions(
         held = positions.get(fill.symbol)
         if fill.side == "buy":
             cash -= fill.qty * fill.price + fill.commission
-            if held is None:
-                positions[fill.symbol] = Position(
-                    symbol=fill.symbol,
-                    qty=fill.qty,
-                    avg_price=fill.price,
-                    last_price=fill.price,
-                    entry_session=session,
-                    stop=order.stop_price,
-                    target=order.take_profit,
-                    trail_distance=order.trail_distance,
-                    trail_pct=order.trail_pct,
-                    high_water=fill.price,
-                    max_holding_sessions=order.max_holding_sessions,
-                )
-            else:
-                total = held.qty + fill.qty
-                positions[fill.symbol] = replace(
-                    held,
-                    qty=total,
-                    avg_price=(held.qty * held.avg_price + fill.qty * fill.price) / total,
-                    last_price=fill.price,
-                    stop=order.stop_price if order.stop_price is not None else held.stop,
-                )
+            positions[fill.symbol] = after_buy(held, order, fill.qty, fill.price, session, mark=fill.price)
             continue
         qty = fill.qty
         if held is None or qty > held.qty + QTY_TOLERANCE:
@@ -88,16 +66,16 @@ def apply_executions(
         else:
             positions[fill.symbol] = replace(held, qty=held.qty - qty, last_price=fill.price)
     positions = {s: positions[s] for s in sorted(positions)}
-    new_book = replace(
-        book,
+    new_state = replace(
+        state,
         cash=cash,
         positions=positions,
         pending=(),
         equity=compute_equity(cash, positions),
-        day_start_equity=book.equity,
+        day_start_equity=state.equity,
         losing_streak=streak,
     )
-    return new_book, events
+    return new_state, events
 
 
 def positions_by_session(fills: pd.DataFrame, sessions: Sequence[date]) -> pd.DataFrame:

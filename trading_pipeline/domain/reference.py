@@ -38,27 +38,27 @@ def fixed_fraction_decider(signals: pd.DataFrame, fraction: float, costs: CostMo
     acting = signals[signals["action"].isin([Action.BUY.value, Action.SELL.value])]
     by_session = {as_session(pd.Timestamp(d).to_pydatetime()): g for d, g in acting.groupby("date")}
 
-    def decide(book: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
+    def decide(state: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
         orders: list[Order] = []
         rows = by_session.get(session)
         for row in [] if rows is None else rows.sort_values("symbol").itertuples(index=False):
-            held = book.positions.get(row.symbol)
+            held = state.positions.get(row.symbol)
             if row.action == Action.SELL.value and held is not None:
                 qty, side = held.qty, "sell"
             elif row.action == Action.BUY.value and held is None and math.isfinite(row.close) and row.close > 0:
-                qty, side = math.floor((book.equity * fraction - costs.min_commission) / row.close), "buy"
+                qty, side = math.floor((state.equity * fraction - costs.min_commission) / row.close), "buy"
             else:
                 continue
             if qty <= 0:
                 continue
             orders.append(
                 Order(
-                    client_order_id=client_order_id(book.book, session, row.symbol, side),
-                    book=book.book, session=session, symbol=row.symbol, side=side, qty=float(qty),
+                    client_order_id=client_order_id(state.book, session, row.symbol, side),
+                    book=state.book, session=session, symbol=row.symbol, side=side, qty=float(qty),
                     ref_price=float(row.close), stop_price=None, atr=None, confidence=1.0,
-                    strategy="reference", reason=f"reference {side}", equity_at_decision=book.equity,
-                    cash_at_decision=book.cash, position_qty_before=held.qty if held else 0.0,
-                    open_positions_before=len(book.positions),
+                    strategy="reference", reason=f"reference {side}", equity_at_decision=state.equity,
+                    cash_at_decision=state.cash, position_qty_before=held.qty if held else 0.0,
+                    open_positions_before=len(state.positions),
                 )
             )  # fmt: skip
         return orders, []

@@ -61,7 +61,10 @@ def policy_rules(
     context: pd.DataFrame, thresholds: SelectionThresholds
 ) -> list[tuple[pd.Series, StrategyName, Reason]]:
     """The ordered (condition, strategy, reason) rules; every row matches at least the last one. A reason
-    is built only for the rows its rule decided (formatting every row for every rule is the slow part)."""
+    is built only for the rows its rule decided (formatting every row for every rule is the slow part).
+
+    One table read top to bottom (the README's rule table, line for line): it stays one function, longer than the
+    others, because the order of its entries is the policy."""
     regime = context["regime"].astype("str")
     adx, direction = context["trend_strength"], context["trend_direction"]
     volume, momentum = context["volume_ratio"], context["momentum"]

@@ -25,6 +25,7 @@ from trading_pipeline.domain.book import (
     Order,
     Position,
     RiskEvent,
+    after_buy,
     as_session,
     client_order_id,
     compute_equity,
@@ -98,7 +99,7 @@ def _after_close_out(streak: int, position: Position, fill: Fill) -> int:
 
 
 def open_session(
-    book: BookState, session: date, opens: Quotes | Mapping[str, float], costs: CostModel
+    state: BookState, session: date, opens: Quotes | Mapping[str, float], costs: CostModel
 ) -> tuple[BookState, list[Fill], list[RiskEvent]]:
     """Fill every pending order at ``session``'s open; afterwards nothing is pending.
 
@@ -109,94 +110,87 @@ def open_session(
     ``day_start_equity`` becomes the equity at the previous close, the base of the daily loss limit.
     """
     session = as_session(session)
-    if book.last_session is not None and session <= book.last_session:
-        raise ValueError(f"book {book.book!r}: cannot open {session}, already closed {book.last_session}")
-    cash = book.cash
-    streak = book.losing_streak
-    positions = dict(book.positions)
-    fills: list[Fill] = []
-    events: list[RiskEvent] = []
-    for order in sorted(book.pending, key=_execution_order):
+    if state.last_session is not None and session <= state.last_session:
+        raise ValueError(f"book {state.book!r}: cannot open {session}, already closed {state.last_session}")
+    opening = _Opening(state, session, costs)
+    for order in sorted(state.pending, key=_execution_order):
         if order.session >= session:
             raise ValueError(
                 f"order {order.client_order_id} decided on {order.session} cannot fill at the open of {session}"
             )
         open_price = _tradable(opens, order.symbol)
         if open_price is None:
-            events.append(_event(session, order, "no_tradable_open", "cancelled", f"no tradable open on {session}"))
-            continue
-        held = positions.get(order.symbol)
-        qty = order.qty
-        if order.side == "sell":
-            if held is None:
-                events.append(
-                    _event(session, order, "not_held", "cancelled", f"sell of {order.symbol}, which is not held")
-                )
-                continue
-            if qty > held.qty:
-                message = f"sell of {qty:g} cut to the {held.qty:g} held"
-                events.append(_event(session, order, "exceeds_position", "clipped", message, qty, held.qty))
-                qty = held.qty
-            fill = _fill(order, session, qty, costs.fill_price("sell", open_price), open_price, costs)
-            cash += fill.qty * fill.price - fill.commission
-            if qty == held.qty:
-                streak = _after_close_out(streak, held, fill)
-                del positions[order.symbol]
-            else:
-                positions[order.symbol] = replace(held, qty=held.qty - qty, last_price=open_price)
+            opening.cancel(order, "no_tradable_open", f"no tradable open on {session}")
+        elif order.side == "sell":
+            opening.sell(order, open_price)
         else:
-            if order.stop_price is not None and open_price <= order.stop_price:
-                message = f"open {open_price:g} is at or below the order's stop {order.stop_price:g}"
-                events.append(
-                    _event(session, order, "gap_through_stop", "cancelled", message, open_price, order.stop_price)
-                )
-                continue
-            cost = costs.buy_cost(qty, open_price)
-            if cost > cash:
-                affordable = min(costs.affordable_qty(cash, open_price), math.floor(qty))
-                action = "clipped" if affordable > 0 else "cancelled"
-                message = f"buy of {qty:g} cut to {affordable} at the open: cost {cost:.2f} > cash {cash:.2f}"
-                events.append(_event(session, order, "clipped_at_fill", action, message, cost, cash))
-                if affordable <= 0:
-                    continue
-                qty = float(affordable)
-            fill = _fill(order, session, qty, costs.fill_price("buy", open_price), open_price, costs)
-            cash -= fill.qty * fill.price + fill.commission
-            if held is None:
-                positions[order.symbol] = Position(
-                    symbol=order.symbol,
-                    qty=qty,
-                    avg_price=fill.price,
-                    last_price=open_price,
-                    entry_session=session,
-                    stop=order.stop_price,
-                    target=order.take_profit,
-                    trail_distance=order.trail_distance,
-                    trail_pct=order.trail_pct,
-                    high_water=open_price,
-                    max_holding_sessions=order.max_holding_sessions,
-                )
-            else:
-                total = held.qty + qty
-                positions[order.symbol] = replace(
-                    held,
-                    qty=total,
-                    avg_price=(held.qty * held.avg_price + qty * fill.price) / total,
-                    last_price=open_price,
-                    stop=order.stop_price if order.stop_price is not None else held.stop,
-                )
-        fills.append(fill)
-    positions = {s: positions[s] for s in sorted(positions)}
-    new_book = replace(
-        book,
-        cash=cash,
+            opening.buy(order, open_price)
+    positions = {s: opening.positions[s] for s in sorted(opening.positions)}
+    new_state = replace(
+        state,
+        cash=opening.cash,
         positions=positions,
         pending=(),
-        equity=compute_equity(cash, positions),
-        day_start_equity=book.equity,
-        losing_streak=streak,
+        equity=compute_equity(opening.cash, positions),
+        day_start_equity=state.equity,
+        losing_streak=opening.streak,
     )
-    return new_book, fills, events
+    return new_state, opening.fills, opening.events
+
+
+class _Opening:
+    """The book while a session's pending orders fill at its open, one order at a time."""
+
+    def __init__(self, state: BookState, session: date, costs: CostModel) -> None:
+        self.session, self.costs = session, costs
+        self.cash, self.streak = state.cash, state.losing_streak
+        self.positions = dict(state.positions)
+        self.fills: list[Fill] = []
+        self.events: list[RiskEvent] = []
+
+    def cancel(self, order: Order, rule: str, message: str, value: float | None = None, limit: float | None = None):
+        self.events.append(_event(self.session, order, rule, "cancelled", message, value, limit))
+
+    def sell(self, order: Order, open_price: float) -> None:
+        held = self.positions.get(order.symbol)
+        if held is None:
+            self.cancel(order, "not_held", f"sell of {order.symbol}, which is not held")
+            return
+        qty = order.qty
+        if qty > held.qty:
+            message = f"sell of {qty:g} cut to the {held.qty:g} held"
+            self.events.append(_event(self.session, order, "exceeds_position", "clipped", message, qty, held.qty))
+            qty = held.qty
+        fill = _fill(order, self.session, qty, self.costs.fill_price("sell", open_price), open_price, self.costs)
+        self.cash += fill.qty * fill.price - fill.commission
+        if qty == held.qty:
+            self.streak = _after_close_out(self.streak, held, fill)
+            del self.positions[order.symbol]
+        else:
+            self.positions[order.symbol] = replace(held, qty=held.qty - qty, last_price=open_price)
+        self.fills.append(fill)
+
+    def buy(self, order: Order, open_price: float) -> None:
+        if order.stop_price is not None and open_price <= order.stop_price:
+            message = f"open {open_price:g} is at or below the order's stop {order.stop_price:g}"
+            self.cancel(order, "gap_through_stop", message, open_price, order.stop_price)
+            return
+        qty = order.qty
+        cost = self.costs.buy_cost(qty, open_price)
+        if cost > self.cash:
+            affordable = min(self.costs.affordable_qty(self.cash, open_price), math.floor(qty))
+            action = "clipped" if affordable > 0 else "cancelled"
+            message = f"buy of {qty:g} cut to {affordable} at the open: cost {cost:.2f} > cash {self.cash:.2f}"
+            self.events.append(_event(self.session, order, "clipped_at_fill", action, message, cost, self.cash))
+            if affordable <= 0:
+                return
+            qty = float(affordable)
+        fill = _fill(order, self.session, qty, self.costs.fill_price("buy", open_price), open_price, self.costs)
+        self.cash -= fill.qty * fill.price + fill.commission
+        self.positions[order.symbol] = after_buy(
+            self.positions.get(order.symbol), order, qty, fill.price, self.session, mark=open_price
+        )
+        self.fills.append(fill)
 
 
 _EXIT_ORDER_TYPE = {"stop_loss": "stop", "trailing_stop": "stop", "take_profit": "limit", "time_stop": "market"}
@@ -222,7 +216,7 @@ def _exit_trigger(
 
 
 def manage_positions(
-    book: BookState,
+    state: BookState,
     session: date,
     opens: Quotes | Mapping[str, float],
     highs: Quotes | Mapping[str, float],
@@ -238,13 +232,13 @@ def manage_positions(
     protective order (deterministic id per book, session, symbol and rule).
     """
     session = as_session(session)
-    if book.pending:
-        raise ValueError(f"book {book.book!r}: open the session before managing positions")
-    cash, streak = book.cash, book.losing_streak
-    positions = dict(book.positions)
+    if state.pending:
+        raise ValueError(f"book {state.book!r}: open the session before managing positions")
+    cash, streak = state.cash, state.losing_streak
+    positions = dict(state.positions)
     fills: list[Fill] = []
     exits: list[Order] = []
-    for symbol, position in book.positions.items():
+    for symbol, position in state.positions.items():
         open_price = _tradable(opens, symbol)
         if open_price is None or position.entry_session >= session:
             continue
@@ -253,8 +247,8 @@ def manage_positions(
             continue
         rule, raw_price, level = trigger
         order = Order(
-            client_order_id=client_order_id(book.book, session, symbol, f"exit:{rule}"),
-            book=book.book,
+            client_order_id=client_order_id(state.book, session, symbol, f"exit:{rule}"),
+            book=state.book,
             session=session,
             symbol=symbol,
             side="sell",
@@ -267,10 +261,10 @@ def manage_positions(
             confidence=1.0,
             strategy="position_management",
             reason=f"{rule}" + ("" if level is None else f" at {level:.4f}") + f", filled from {raw_price:.4f}",
-            equity_at_decision=book.equity,
-            cash_at_decision=book.cash,
+            equity_at_decision=state.equity,
+            cash_at_decision=state.cash,
             position_qty_before=position.qty,
-            open_positions_before=len(book.positions),
+            open_positions_before=len(state.positions),
         )
         fill = _fill(order, session, position.qty, costs.fill_price("sell", raw_price), raw_price, costs)
         cash += fill.qty * fill.price - fill.commission
@@ -279,14 +273,14 @@ def manage_positions(
         fills.append(fill)
         exits.append(order)
     if not exits:
-        return book, fills, exits
+        return state, fills, exits
     equity = compute_equity(cash, positions)
-    new_book = replace(book, cash=cash, positions=positions, equity=equity, losing_streak=streak)
+    new_book = replace(state, cash=cash, positions=positions, equity=equity, losing_streak=streak)
     return new_book, fills, exits
 
 
 def close_session(
-    book: BookState,
+    state: BookState,
     session: date,
     closes: Quotes | Mapping[str, float],
     highs: Quotes | Mapping[str, float] | None = None,
@@ -297,14 +291,14 @@ def close_session(
     high (or close when no high is given), so the trailing stop only ratchets up, from the next session.
     """
     session = as_session(session)
-    if book.last_session is not None and session <= book.last_session:
-        raise ValueError(f"book {book.book!r}: cannot close {session}, already closed {book.last_session}")
-    if book.pending:
+    if state.last_session is not None and session <= state.last_session:
+        raise ValueError(f"book {state.book!r}: cannot close {session}, already closed {state.last_session}")
+    if state.pending:
         raise ValueError(
-            f"book {book.book!r}: {len(book.pending)} orders pending at the close of {session}; open the session first"
+            f"book {state.book!r}: {len(state.pending)} orders pending at the close of {session}; open the session first"
         )
-    positions = dict(book.positions)
-    for symbol, position in book.positions.items():
+    positions = dict(state.positions)
+    for symbol, position in state.positions.items():
         close = _tradable(closes, symbol)
         mark = position.last_price if close is None else close
         day_high = _tradable(highs, symbol) if highs is not None else None
@@ -315,7 +309,7 @@ def close_session(
         positions[symbol] = replace(
             position, last_price=mark, sessions_held=position.sessions_held + 1, high_water=high_water
         )
-    equity = compute_equity(book.cash, positions)
+    equity = compute_equity(state.cash, positions)
     return replace(
-        book, positions=positions, equity=equity, peak_equity=max(book.peak_equity, equity), last_session=session
+        state, positions=positions, equity=equity, peak_equity=max(state.peak_equity, equity), last_session=session
     )

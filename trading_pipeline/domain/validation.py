@@ -20,7 +20,7 @@ Each adjustment is written into ``validation`` with its value and limit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,10 +240,34 @@ def validate_signals(
         raise ValueError(f"signals without a market context row, e.g. {absent}")
     entry = (frame["action"] == Action.BUY.value).to_numpy()
     frame["raw_confidence"] = frame["confidence"]
-    volatility, volume = frame["volatility_ratio"], frame["volume_ratio"]
-
     judged = frame["trades"] >= t.min_trades
-    checks = [
+    checks = _checks(frame, judged, t)
+    scale = np.ones(len(frame))
+    reasons = pd.Series("", index=frame.index, dtype="str")
+    for failed, factor, text in checks:
+        hit = failed.fillna(False).to_numpy(dtype=bool) & entry
+        if not hit.any():
+            continue
+        scale[hit] *= factor
+        joined = np.where(reasons[hit] == "", "", reasons[hit] + "; ")
+        reasons[hit] = joined + text(frame.loc[hit]).to_numpy()
+    unjudged = entry & ~judged.to_numpy()
+    if unjudged.any():
+        joined = np.where(reasons[unjudged] == "", "", reasons[unjudged] + "; ")
+        count = frame.loc[unjudged, "trades"].fillna(0).astype("int64").astype(str)
+        reasons[unjudged] = joined + "track record not judged (" + count + f" < {t.min_trades} trades)"
+    frame["confidence"] = frame["raw_confidence"] * scale
+    frame["validation"] = reasons.to_numpy()
+    return frame.drop(columns=["volatility_ratio", "volume_ratio", "_merge"])
+
+
+Check = tuple[pd.Series, float, Callable[[pd.DataFrame], pd.Series]]
+
+
+def _checks(frame: pd.DataFrame, judged: pd.Series, t: ValidationThresholds) -> list[Check]:
+    """The limits in the order their reasons are written: (failed rows, confidence factor, reason text)."""
+    volatility, volume = frame["volatility_ratio"], frame["volume_ratio"]
+    return [
         (
             judged & (frame["expectancy"] <= t.min_expectancy),
             t.expectancy_scale,
@@ -292,23 +316,6 @@ def validate_signals(
             ),
         ),
     ]
-    scale = np.ones(len(frame))
-    reasons = pd.Series("", index=frame.index, dtype="str")
-    for failed, factor, text in checks:
-        hit = failed.fillna(False).to_numpy(dtype=bool) & entry
-        if not hit.any():
-            continue
-        scale[hit] *= factor
-        joined = np.where(reasons[hit] == "", "", reasons[hit] + "; ")
-        reasons[hit] = joined + text(frame.loc[hit]).to_numpy()
-    unjudged = entry & ~judged.to_numpy()
-    if unjudged.any():
-        joined = np.where(reasons[unjudged] == "", "", reasons[unjudged] + "; ")
-        count = frame.loc[unjudged, "trades"].fillna(0).astype("int64").astype(str)
-        reasons[unjudged] = joined + "track record not judged (" + count + f" < {t.min_trades} trades)"
-    frame["confidence"] = frame["raw_confidence"] * scale
-    frame["validation"] = reasons.to_numpy()
-    return frame.drop(columns=["volatility_ratio", "volume_ratio", "_merge"])
 
 
 def _pct(values: pd.Series) -> pd.Series:

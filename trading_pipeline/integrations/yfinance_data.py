@@ -4,6 +4,12 @@ yfinance keeps one process-wide session; every call here passes the provider's o
 (with its timeout and optional proxy) and holds a lock, so concurrent callers cannot mix settings. The
 first network failure stops the whole fetch at once with a clear message: the other symbols would wait
 on the same dead network, and the fallback chain serves them instead.
+
+Two pieces of yfinance's process-wide state would otherwise turn an unreachable Yahoo into "missing symbols" after a
+while: its timezone lookup swallows network errors (``config.debug.hide_exceptions``) and falls back to a second
+lookup only twice per process, after which every symbol reads "possibly delisted; no timezone found". While the lock is
+held, exceptions are not hidden, so every network failure is one, however many came before; and the session caps every
+request's timeout, because the timezone lookup asks for 10 s whatever it is given.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import threading
 import time as clock
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,8 +41,25 @@ class YFinanceUnavailable(RuntimeError):
 def _session(timeout_s: float, proxy: str | None) -> curl_requests.Session:
     from curl_cffi import requests as curl_requests
 
+    class CappedSession(curl_requests.Session):
+        """No request waits longer than the provider's timeout, whatever yfinance asks for."""
+
+        def request(self, *args, timeout=None, **kwargs):
+            return super().request(*args, timeout=min(timeout or timeout_s, timeout_s), **kwargs)
+
     proxies = {"http": proxy, "https": proxy} if proxy else None
-    return curl_requests.Session(impersonate="chrome", timeout=timeout_s, proxies=proxies)
+    return CappedSession(impersonate="chrome", timeout=timeout_s, proxies=proxies)
+
+
+@contextmanager
+def _exceptions_shown(yf) -> Iterator[None]:
+    """yfinance's lookups raise their network errors instead of logging them and answering "no timezone"."""
+    hidden = yf.config.debug.hide_exceptions
+    yf.config.debug.hide_exceptions = False
+    try:
+        yield
+    finally:
+        yf.config.debug.hide_exceptions = hidden
 
 
 def fetch_daily_bars(
@@ -64,7 +88,7 @@ def fetch_daily_bars(
         session = _session(timeout_s, proxy)
         frames, missing = [], {}
         began = clock.monotonic()
-        with _LOCK, warnings.catch_warnings():
+        with _LOCK, _exceptions_shown(yf), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # raise_errors: the per-call switch we want
             for symbol in todo:
                 try:

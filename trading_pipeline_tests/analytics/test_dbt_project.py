@@ -15,8 +15,9 @@ from dagster import AssetKey, materialize
 from trading_pipeline.defs.analytics.dbt_assets import DBT_PROJECT_DIR, DBT_RESOURCE, analytics_dbt
 from trading_pipeline.defs.analytics.definitions import defs
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.journal import Journal, OrderStatus, RiskAction, Side
+from trading_pipeline.domain.book import SIDES
 from trading_pipeline.domain.llm.calls import CHOICE_OUTCOMES, Outcome, Step
+from trading_pipeline.journal import Journal, OrderStatus, RiskAction
 
 MARTS = [
     "round_trips",
@@ -55,7 +56,7 @@ def built(backtest_journals, tmp_path_factory):
     marts = {}
     for backend, url in (("duckdb", backtest_journals.sqlite_url), ("postgres", backtest_journals.postgres.url())):
         journal = Journal(url)
-        journal.record_llm_calls(backtest_journals.book, "analytics-test-run", LLM_CALLS)
+        journal.llm_calls.record_llm_calls(backtest_journals.book, "analytics-test-run", LLM_CALLS)
         journal.close()
         home = tmp_path_factory.mktemp(f"analytics_{backend}")
         with instance_for_test(temp_dir=str(home)) as instance:
@@ -166,7 +167,7 @@ def test_accepted_values_mirror_the_journal_enumerations():
                 for test in column.get("data_tests", []):
                     if isinstance(test, dict) and "accepted_values" in test:
                         accepted[(model["name"], column["name"])] = set(test["accepted_values"]["arguments"]["values"])
-    assert accepted[("stg_orders", "side")] == accepted[("stg_fills", "side")] == {str(s) for s in Side}
+    assert accepted[("stg_orders", "side")] == accepted[("stg_fills", "side")] == set(SIDES)
     assert accepted[("stg_orders", "status")] == {str(s) for s in OrderStatus}
     assert accepted[("stg_risk_events", "action")] == {str(a) for a in RiskAction}
     assert accepted[("risk_rejections_by_rule", "action")] == {str(a) for a in RiskAction} - {"info"}

@@ -5,7 +5,7 @@ import pandas as pd
 from trading_pipeline.data import SAMPLE_BARS
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
 from trading_pipeline.domain import calendar
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.cycles import run_cycle
 
 # A volatile stretch of real history (autumn 2008) in which the bundled symbols trade.
 START, END = "2008-08-01", "2008-12-31"

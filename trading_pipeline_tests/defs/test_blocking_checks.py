@@ -7,7 +7,7 @@ import pandas as pd
 from trading_pipeline.data import SAMPLE_BARS
 from trading_pipeline.defs.execution import sized_orders as sized_orders_module
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.cycles import run_cycle
 
 START, END = "2008-08-01", "2008-12-31"
 

@@ -11,17 +11,17 @@ from dagster import build_schedule_context, build_sensor_context, instance_for_t
 
 from trading_pipeline.definitions import DEFAULT_RESOURCES, defs
 from trading_pipeline.defs.intraday.assets import INTRADAY_ASSETS, TRADING_POOL
-from trading_pipeline.defs.jobs import BOOK_LOCK_TAG
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.intraday_data import AlpacaIntradayData, ReplayIntradayData
 from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.defs.resources.market_data import AlpacaMarketData
 from trading_pipeline.defs.schedules import intraday_cycle_schedule
 from trading_pipeline.defs.sensors import build_price_move_sensor
+from trading_pipeline.defs.tags import BOOK_LOCK_TAG
 from trading_pipeline.domain.book import BookState, Position
 from trading_pipeline.domain.intraday import tick_times
-from trading_pipeline.domain.journal import Journal
-from trading_pipeline.instance_storage import concurrency_config
+from trading_pipeline.instance import concurrency_config
+from trading_pipeline.journal import Journal
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key
 from trading_pipeline_tests.fakes.alpaca_server import SECRET_KEY, FakeAlpaca
 
@@ -181,7 +181,7 @@ def test_every_trading_cycle_shares_one_lock():
 
 
 def test_the_instance_setting_limits_trading_runs_to_one_per_book_lock(tmp_path):
-    """The concurrency block instance_storage writes into dagster.yaml names the jobs' lock tag, limit 1."""
+    """The concurrency block trading_pipeline.instance writes into dagster.yaml names the jobs' lock tag, limit 1."""
     with instance_for_test(temp_dir=str(tmp_path), overrides={"concurrency": concurrency_config()}) as instance:
         config = instance.get_concurrency_config()
         locks = [limit for limit in config.run_queue_config.tag_concurrency_limits if limit["key"] == BOOK_LOCK_TAG]

@@ -14,7 +14,7 @@ from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator
 from trading_pipeline.defs.resources.review import AnthropicReviewer
 from trading_pipeline.defs.resources.selector import ReplaySelector
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.llm_servers import (
     Reply,
     ScriptedLLMServer,

@@ -11,12 +11,12 @@ from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator
 from trading_pipeline.defs.resources.review import AnthropicReviewer
 from trading_pipeline.defs.resources.selector import ReplaySelector
-from trading_pipeline.domain.journal import Journal
 from trading_pipeline.domain.llm.audit import template_narrative
 from trading_pipeline.domain.llm.calls import LLMRun
 from trading_pipeline.domain.llm.prompts import selection_prompt
 from trading_pipeline.domain.selection import select_strategies
 from trading_pipeline.domain.strategies import REGISTRY
+from trading_pipeline.journal import Journal
 from trading_pipeline_tests.fakes.llm_servers import (
     GROQ_PATH,
     ScriptedLLMServer,
@@ -42,7 +42,7 @@ def journal(tmp_path) -> Journal:
 
 
 def _run(journal, final=True, run_id="run-1") -> LLMRun:
-    return LLMRun(journal=journal, book="bk", run_id=run_id, final_attempt=final)
+    return LLMRun(ledger=journal.llm_calls, book="bk", run_id=run_id, final_attempt=final)
 
 
 def _context(days=("2012-03-01",), symbols=("AAPL", "IBM", "MSFT"), news=None) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
 from trading_pipeline.domain.book import BookState
-from trading_pipeline_tests.conftest import SHARED_DATA, run_cycle
+from trading_pipeline_tests.cycles import SHARED_DATA, run_cycle
 
 ETF_FILE = SHARED_DATA / "daily_etf64_2005-2017.csv.gz"
 START, END = "2008-09-02", "2008-11-28"

@@ -24,9 +24,9 @@ from trading_pipeline.defs.sensors import (
     price_move_sensor,
     run_failure_alert_sensor,
 )
-from trading_pipeline.domain.journal import Journal, OrderStatus
 from trading_pipeline.integrations.alpaca_client import GovernedTradingClient
 from trading_pipeline.integrations.alpaca_trading import CLOSED_STATUSES, OPEN_STATUSES, AlpacaTrading, OrderSpec
+from trading_pipeline.journal import Journal, OrderStatus
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, settings_for
 from trading_pipeline_tests.fakes.alpaca_server import NEW_YORK, SECRET_KEY, FakeAlpaca
 

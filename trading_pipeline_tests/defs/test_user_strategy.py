@@ -10,7 +10,7 @@ import pytest
 
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.cycles import run_cycle
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

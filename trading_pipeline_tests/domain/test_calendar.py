@@ -98,3 +98,28 @@ def test_reversed_range_and_tz_aware_days_are_errors():
         calendar.sessions("2012-02-01", "2012-01-01")
     with pytest.raises(ValueError, match="tz-naive"):
         calendar.is_session(pd.Timestamp("2012-07-05", tz="UTC"))
+
+
+def test_the_committed_calendar_file_is_what_exchange_calendars_publishes_over_its_span(tmp_path):
+    """The file is the sessions' single source; rewriting it from the installed library changes nothing."""
+    rewritten = calendar.write_calendar_file(calendar.horizon(), tmp_path / "calendar.csv")
+    assert rewritten.read_text() == calendar.CALENDAR_FILE.read_text()
+
+
+def test_sessions_early_closes_and_the_horizon_come_from_the_file():
+    table = pd.read_csv(calendar.CALENDAR_FILE, keep_default_na=False)
+    closed = set(table.loc[table["kind"] == "closed", "date"])
+    horizon = table.loc[table["kind"] == "horizon", "date"].item()
+    weekdays = {d.strftime("%Y-%m-%d") for d in pd.bdate_range("1995-01-03", horizon)}
+    sessions = {d.strftime("%Y-%m-%d") for d in calendar.sessions("1995-01-03", horizon)}
+    assert sessions == weekdays - closed
+    assert calendar.last_known_session() <= calendar.horizon() == pd.Timestamp(horizon)
+    early = table[table["kind"] == "early_close"]
+    assert [str(calendar.session_close(d).time()) for d in early["date"]] == [f"{c}:00" for c in early["close"]]
+    with pytest.raises(ValueError, match="outside the XNYS calendar"):
+        calendar.is_session(calendar.horizon() + pd.Timedelta(days=1))
+
+
+def test_extending_past_what_the_library_publishes_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="publishes sessions up to"):
+        calendar.write_calendar_file("2100-01-01", tmp_path / "calendar.csv")

@@ -135,7 +135,7 @@ def test_a_stop_touched_inside_a_bar_fills_at_the_stop_and_one_gapped_through_at
     assert touched.exit_times[touched.exits[0].client_order_id] == pd.Timestamp(
         "2011-03-10 10:00", tz="America/New_York"
     )
-    assert touched.book.positions == {} and touched.book.cash == pytest.approx(10_980.0)
+    assert touched.state.positions == {} and touched.state.cash == pytest.approx(10_980.0)
     gapped = I.manage_intraday(
         book(spy(stop=98.0)), D, bars15(("09:45", 99.5, 100.0, 99.0, 99.2), ("10:00", 97.0, 97.5, 96.0, 97.2)), NO_COSTS
     )
@@ -155,8 +155,8 @@ def test_the_trailing_stop_ratchets_bar_by_bar_and_the_take_profit_fills_at_its_
     target = I.manage_intraday(book(spy(target=104.0, stop=95.0)), D, rising, NO_COSTS)
     assert target.fills[0].price == 104.0 and target.exits[0].order_type == "limit"
     calm = I.manage_intraday(book(spy(target=110.0, stop=95.0)), D, rising, NO_COSTS)
-    assert calm.exits == () and calm.book.positions["SPY"].high_water == 104.5
-    assert calm.book.positions["SPY"].last_price == 101.5
+    assert calm.exits == () and calm.state.positions["SPY"].high_water == 104.5
+    assert calm.state.positions["SPY"].last_price == 101.5
 
 
 def test_replaying_more_bars_keeps_the_same_exit_ids():

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect
 
-from trading_pipeline.domain.journal import TABLES, Journal, JournalError, masked_url, to_session_date
+from trading_pipeline.journal import TABLES, Journal, JournalError, masked_url, to_session_date
 
 D1, D2, D3 = date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trading_pipeline.domain.journal import Journal
+from trading_pipeline.journal import Journal
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from trading_pipeline.domain.journal import Journal
 from trading_pipeline.domain.llm.audit import session_facts, template_narrative
+from trading_pipeline.journal import Journal
 
 
 @pytest.fixture
@@ -60,18 +60,21 @@ def test_llm_calls_append_and_accept_a_call_without_session(journal):
         "error": [None, None],
         "created_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
-    journal.record_llm_calls("bk", "r1", pd.DataFrame(row))
-    journal.record_llm_calls("bk", "r1", pd.DataFrame(row))
+    journal.llm_calls.record_llm_calls("bk", "r1", pd.DataFrame(row))
+    journal.llm_calls.record_llm_calls("bk", "r1", pd.DataFrame(row))
     calls = journal.read("llm_calls", book="bk")
     assert len(calls) == 4 and calls["session"].isna().sum() == 2
-    assert journal.llm_usage("r1", "selection") == (2, 30)
-    assert journal.cached_llm_decision("selection", "h") == '{"choices": []}'
-    assert journal.cached_llm_decision("review", "h") is None
-    assert [o for o, _ in journal.recent_llm_outcomes("groq", 5)] == ["ok", "ok"]  # cache hits are no requests
-    journal.record_llm_calls("bk", "r1", pd.DataFrame(row).iloc[[1]])  # only calls without a session
+    assert journal.llm_calls.llm_usage("r1", "selection") == (2, 30)
+    assert journal.llm_calls.cached_llm_decision("selection", "h") == '{"choices": []}'
+    assert journal.llm_calls.cached_llm_decision("review", "h") is None
+    assert [o for o, _ in journal.llm_calls.recent_llm_outcomes("groq", 5)] == [
+        "ok",
+        "ok",
+    ]  # cache hits are no requests
+    journal.llm_calls.record_llm_calls("bk", "r1", pd.DataFrame(row).iloc[[1]])  # only calls without a session
     assert journal.read("llm_calls", book="bk")["session"].isna().sum() == 3
     with pytest.raises(ValueError, match="outcome"):
-        journal.record_llm_calls("bk", "r1", pd.DataFrame(row).assign(outcome="maybe"))
+        journal.llm_calls.record_llm_calls("bk", "r1", pd.DataFrame(row).assign(outcome="maybe"))
 
 
 def test_audit_narrative_from_the_journal_facts(journal):

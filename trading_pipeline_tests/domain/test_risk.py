@@ -7,11 +7,11 @@ from pydantic import ValidationError
 
 from trading_pipeline.domain.book import BookState, Position, orders_to_frame
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk import (
+from trading_pipeline.domain.risk.limits import RiskLimits
+from trading_pipeline.domain.risk.sizing import size_orders
+from trading_pipeline.domain.risk.verification import (
     VERIFY_RULES,
     VIOLATION_COLUMNS,
-    RiskLimits,
-    size_orders,
     verify_cash,
     verify_max_open_positions,
     verify_orders,

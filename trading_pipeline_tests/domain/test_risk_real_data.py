@@ -11,9 +11,10 @@ from trading_pipeline.domain.book import BookState, Position, orders_to_frame
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.engine import PricePanels, replay_decider, run_sessions, sizing_decider, track_risk_state
 from trading_pipeline.domain.indicators import compute_indicators
-from trading_pipeline.domain.risk import RiskLimits, verify_orders
+from trading_pipeline.domain.risk.limits import RiskLimits
+from trading_pipeline.domain.risk.verification import verify_orders
 from trading_pipeline.domain.sectors import load_sector_map, sector_of
-from trading_pipeline_tests.conftest import SHARED_DATA
+from trading_pipeline_tests.cycles import SHARED_DATA
 
 COSTS = CostModel()
 ETF_FILE = SHARED_DATA / "daily_etf64_2005-2017.csv.gz"
@@ -95,18 +96,18 @@ def test_leveraged_book_trips_the_breaker_2008_01_17_and_2008_06_11_and_resumes_
     first_trip = next(e for e in by_day[date(2008, 1, 17)].events if e.action == "info")
     assert first_trip.value == pytest.approx(-0.223, abs=5e-4) and first_trip.limit == -0.20
     tripped = [r for r in results if date(2008, 6, 11) <= r.session < date(2012, 3, 1)]
-    assert all(r.book.breaker == "drawdown" for r in tripped)
+    assert all(r.state.breaker == "drawdown" for r in tripped)
     assert not any(o.side == "buy" for r in tripped for o in r.orders)
     rejected = [e for r in tripped for e in r.events if e.action == "rejected"]
     assert rejected and {e.rule for e in rejected} == {"circuit_breaker"}
-    assert all(set(r.book.positions) >= {"QLD", "SSO"} for r in tripped)  # nothing is force-sold
+    assert all(set(r.state.positions) >= {"QLD", "SSO"} for r in tripped)  # nothing is force-sold
     after = [o for r in results if r.session >= date(2012, 3, 1) for o in r.orders if o.side == "buy"]
     assert after, "new risk is taken again once the breaker has resumed"
     assert verify_orders(orders_to_frame(o for r in results for o in r.orders), limits, COSTS).empty
 
     approved = {r.session: list(r.orders) for r in results}
     replayed = track_risk_state(start, run_sessions(start, sessions, prices, replay_decider(approved), COSTS), limits)
-    assert [r.book for r in replayed] == [r.book for r in results]  # the execution replay carries the same breaker
+    assert [r.state for r in replayed] == [r.state for r in results]  # the execution replay carries the same breaker
 
 
 def test_a_gap_down_through_the_stop_fills_at_the_open_xlk_2008_01_22(etf):
@@ -127,7 +128,7 @@ def test_a_gap_down_through_the_stop_fills_at_the_open_xlk_2008_01_22(etf):
     assert fill.price == pytest.approx(gap_open * (1 - COSTS.slippage_rate))
     assert fill.price < buy.stop_price * 0.95  # well below the stop: the gap is what the book really got
     assert (exit_order.order_type, exit_order.reason.split()[0]) == ("stop", "stop_loss")
-    assert "XLK" not in by_day[date(2008, 1, 22)].book.positions
+    assert "XLK" not in by_day[date(2008, 1, 22)].state.positions
 
 
 def test_the_daily_loss_limit_stops_new_risk_on_2008_09_29(etf):
@@ -139,8 +140,8 @@ def test_the_daily_loss_limit_stops_new_risk_on_2008_09_29(etf):
     _, results = run(start, etf, sessions, buy_signals(etf, ["TLT", "GLD"], sessions, confidence=0.8), limits)
     crash, rebound = results[0], results[1]
     assert crash.session == date(2008, 9, 29)
-    day_return = crash.book.equity / start.equity - 1
-    assert day_return < -0.05 and crash.book.breaker is None
+    day_return = crash.state.equity / start.equity - 1
+    assert day_return < -0.05 and crash.state.breaker is None
     assert crash.orders == ()
     assert {(e.symbol, e.rule, e.action) for e in crash.events} == {
         ("GLD", "daily_loss_limit", "rejected"),
@@ -177,6 +178,6 @@ def test_the_sector_cap_binds_on_a_tech_heavy_universe():
     # without the cap the same run would have put far more into tech
     loose = limits.model_copy(update={"max_sector_pct": 1.0})
     _, uncapped = run(start, ind, sessions, buy_signals(ind, [*TECH, "JNJ", "XOM"], sessions, 0.9), loose)
-    tech_value = lambda r: sum(p.market_value for s, p in r.book.positions.items() if s in TECH)  # noqa: E731
-    assert max(tech_value(r) / r.book.equity for r in uncapped) > 0.5
-    assert max(tech_value(r) / r.book.equity for r in results) < 0.36  # the cap, plus the drift of held names
+    tech_value = lambda r: sum(p.market_value for s, p in r.state.positions.items() if s in TECH)  # noqa: E731
+    assert max(tech_value(r) / r.state.equity for r in uncapped) > 0.5
+    assert max(tech_value(r) / r.state.equity for r in results) < 0.36  # the cap, plus the drift of held names

@@ -8,11 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from trading_pipeline.domain.book import BookState, Position, orders_to_frame
-from trading_pipeline.domain.risk import (
-    RiskLimits,
-    reset_breaker,
-    size_orders,
-    update_risk_state,
+from trading_pipeline.domain.risk.breaker import reset_breaker, update_risk_state
+from trading_pipeline.domain.risk.limits import RiskLimits
+from trading_pipeline.domain.risk.sizing import size_orders
+from trading_pipeline.domain.risk.verification import (
     verify_circuit_breaker,
     verify_daily_loss,
     verify_orders,

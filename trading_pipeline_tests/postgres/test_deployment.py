@@ -20,7 +20,7 @@ import yaml
 from dagster import PartitionKeyRange
 
 from trading_pipeline.defs.partitions import sessions_partitions
-from trading_pipeline.instance_storage import POSTGRES_ENV, RUN_ENVIRONMENT, concurrency_config, postgres_storage_config
+from trading_pipeline.instance import POSTGRES_ENV, RUN_ENVIRONMENT, concurrency_config, postgres_storage_config
 from trading_pipeline_tests.processes import background, free_port, graphql, server_answers, tail, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,7 +155,7 @@ def test_deploy_instance_storage_is_the_one_the_project_writes():
 def test_write_instance_config_targets_postgres_from_the_environment(tmp_path, monkeypatch):
     for key, var in POSTGRES_ENV.items():
         monkeypatch.setenv(var, "5432" if key == "port" else f"value-of-{key}")
-    from trading_pipeline.instance_storage import wants_postgres, write_instance_config
+    from trading_pipeline.instance import wants_postgres, write_instance_config
 
     assert wants_postgres()
     written = yaml.safe_load(write_instance_config(tmp_path / "pg").read_text())

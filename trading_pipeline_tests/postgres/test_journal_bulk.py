@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trading_pipeline.domain import journal as journal_module
-from trading_pipeline.domain.journal import Journal
+from trading_pipeline.journal import Journal
+from trading_pipeline.journal import bulk as journal_bulk
 
 D1, D2 = date(2024, 1, 2), date(2024, 1, 3)
 # Characters that COPY's text format escapes, and text that looks like its NULL marker.
@@ -77,11 +77,11 @@ def orders(ids: list[str], session: date = D1) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("chunk", [journal_module._INSERT_CHUNK, 40])
+@pytest.mark.parametrize("chunk", [journal_bulk._INSERT_CHUNK, 40])
 def test_bulk_rows_are_read_back_exactly_in_write_order(journal, monkeypatch, chunk):
     """Several statements (or COPY batches) and a remainder: every value, missing one and awkward text comes
     back as written, in write order within each session."""
-    monkeypatch.setattr(journal_module, "_INSERT_CHUNK", chunk)
+    monkeypatch.setattr(journal_bulk, "_INSERT_CHUNK", chunk)
     written = choices(1_002)
     assert journal.replace_strategy_choices("bk", [D1, D2], written, "run-1") == 1_002
     read = journal.read("strategy_choices", book="bk")

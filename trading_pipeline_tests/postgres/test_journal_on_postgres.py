@@ -3,7 +3,7 @@
 import pandas as pd
 from sqlalchemy import DateTime, create_engine, select
 
-from trading_pipeline.domain.journal import TABLES, Journal
+from trading_pipeline.journal import TABLES, Journal
 
 # Differ between two runs by construction: which run wrote the row, and when.
 _RUN_SPECIFIC = {"id", "run_id"}

@@ -6,8 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from trading_pipeline.domain.journal import TABLES, Base, Journal
-from trading_pipeline.migrations import current_revision, head_revision, upgrade_to_head
+from trading_pipeline.journal import TABLES, Journal
+from trading_pipeline.journal.migrations import current_revision, head_revision, upgrade_to_head
+from trading_pipeline.journal.tables import Base
 from trading_pipeline_tests.pg import start_embedded_server
 
 

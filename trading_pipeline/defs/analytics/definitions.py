@@ -8,11 +8,11 @@ the webserver joins across locations.
 
 from dagster import Definitions
 
-from trading_pipeline.definitions import DEFAULT_RESOURCES
 from trading_pipeline.defs.analytics.dbt_assets import DBT_RESOURCE, analytics_dbt, analytics_job
+from trading_pipeline.defs.resources.journal import JournalResource
 
 defs = Definitions(
     assets=[analytics_dbt],
     jobs=[analytics_job],
-    resources={"journal": DEFAULT_RESOURCES["journal"], "dbt": DBT_RESOURCE},
+    resources={"journal": JournalResource(), "dbt": DBT_RESOURCE},
 )

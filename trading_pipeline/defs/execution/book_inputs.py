@@ -8,7 +8,7 @@ from dagster import AssetIn
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState
 from trading_pipeline.domain.engine import PricePanels
-from trading_pipeline.domain.journal import Journal
+from trading_pipeline.journal import Journal
 
 
 def starting_book(journal: Journal, trading: TradingBook, first_session: date) -> BookState:

@@ -13,7 +13,7 @@ from pydantic import Field
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.domain.book import BookState, events_to_frame
-from trading_pipeline.domain.risk import reset_breaker
+from trading_pipeline.domain.risk.breaker import reset_breaker
 
 
 class BreakerResetConfig(Config):
@@ -28,10 +28,10 @@ def reset_circuit_breaker(
     saved = journal.journal.load_book_state(trading.book, before=date.max)
     if saved is None:
         raise Failure(description=f"book {trading.book!r} has no journaled state: nothing to reset")
-    session, state = saved
-    book, event = reset_breaker(BookState.from_dict(state), session, config.operator, config.reason)
+    session, saved_state = saved
+    reset, event = reset_breaker(BookState.from_dict(saved_state), session, config.operator, config.reason)
     run_id = context.run.run_id
-    journal.journal.save_book_states(trading.book, {session: book.to_dict()}, run_id)
+    journal.journal.save_book_states(trading.book, {session: reset.to_dict()}, run_id)
     journal.record_risk_events(trading.book, [session], f"manual_reset:{run_id}", events_to_frame([event]), run_id)
     context.log.info(f"book {trading.book}: {event.message} (state of {session})")
     context.add_output_metadata({"book": trading.book, "session": session.isoformat(), "message": event.message})

@@ -9,16 +9,22 @@ import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetSpec, Failure, MaterializeResult, multi_asset
 
 from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
-from trading_pipeline.defs.partitions import previous_session_mapping, session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import (
+    previous_session_mapping,
+    ranged,
+    session_dates,
+    sessions_partitions,
+    single_run,
+)
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame, orders_to_frame
 from trading_pipeline.domain.engine import SessionResult, track_risk_state
-from trading_pipeline.domain.risk import verify_orders
+from trading_pipeline.domain.risk.verification import verify_orders
 
 
-@multi_asset(
+@ranged(multi_asset)(
     specs=[
         AssetSpec(
             "fills",
@@ -56,14 +62,14 @@ def execution(
             metadata={"violations": violations.head(50).to_markdown(index=False)},
             allow_retries=False,
         )
-    book = starting_book(journal.journal, trading, sessions[0])
+    start = starting_book(journal.journal, trading, sessions[0])
     prices = price_panels(indicators, sessions)
     orders = orders_from_frame(sized_orders)
     by_session: dict = {}
     for order in orders:
         by_session.setdefault(order.session, []).append(order)
     # The broker fills; the circuit breaker is the desk's state, threaded through its books afterwards.
-    results = track_risk_state(book, broker.execute(book, sessions, by_session, prices), trading.limits())
+    results = track_risk_state(start, broker.execute(start, sessions, by_session, prices), trading.limits())
 
     run_id = context.run.run_id
     fills = fills_to_frame(f for r in results for f in r.fills)
@@ -76,7 +82,7 @@ def execution(
         trading.book, sessions, orders_journaled.assign(status=_statuses(orders_journaled, fills, results)), run_id
     )
     # Orders an earlier run left pending were filled (or cancelled) at this range's first open.
-    carried = orders_to_frame(book.pending)
+    carried = orders_to_frame(start.pending)
     j.update_order_status(
         trading.book, dict(zip(carried["client_order_id"], _statuses(carried, fills, results), strict=True))
     )
@@ -87,9 +93,9 @@ def execution(
     journal.record_risk_events(
         trading.book, sessions, "execution", events_to_frame(e for r in results for e in r.events), run_id
     )
-    j.save_book_states(trading.book, {r.session: r.book.to_dict() for r in results}, run_id)
+    j.save_book_states(trading.book, {r.session: r.state.to_dict() for r in results}, run_id)
 
-    last = results[-1].book
+    last = results[-1].state
     context.log.info(
         f"book {trading.book}: {len(fills)} fills over {len(sessions)} sessions, equity {last.equity:,.2f}"
     )
@@ -135,7 +141,7 @@ JOURNAL_ORDER_COLUMNS = [
 def _statuses(orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.Series:
     """What became of each order (client_order_id, qty) by the end of the range."""
     filled = fills.groupby("client_order_id")["qty"].sum() if len(fills) else pd.Series(dtype=float)
-    pending = orders["client_order_id"].isin({o.client_order_id for o in results[-1].book.pending})
+    pending = orders["client_order_id"].isin({o.client_order_id for o in results[-1].state.pending})
     # A broker rejection is journaled as an event whose message starts with the order's id.
     rejected = {e.message.split(":", 1)[0] for r in results for e in r.events if e.action == "rejected"}
     qty_filled = orders["client_order_id"].map(filled).astype("float64").fillna(0.0)
@@ -159,7 +165,7 @@ def _position_rows(results: list[SessionResult]) -> pd.DataFrame:
                 "market_value": p.market_value,
             }
             for r in results
-            for p in r.book.positions.values()
+            for p in r.state.positions.values()
         ],
         columns=["session", "symbol", "qty", "avg_price", "close", "market_value"],
     )
@@ -170,11 +176,11 @@ def _equity_rows(results: list[SessionResult]) -> pd.DataFrame:
         [
             {
                 "session": r.session,
-                "cash": r.book.cash,
-                "positions_value": r.book.equity - r.book.cash,
-                "equity": r.book.equity,
-                "peak_equity": r.book.peak_equity,
-                "drawdown": r.book.drawdown,
+                "cash": r.state.cash,
+                "positions_value": r.state.equity - r.state.cash,
+                "equity": r.state.equity,
+                "peak_equity": r.state.peak_equity,
+                "drawdown": r.state.drawdown,
             }
             for r in results
         ]

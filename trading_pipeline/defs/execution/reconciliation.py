@@ -19,7 +19,7 @@ from dagster import (
     asset_check,
 )
 
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions
+from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -35,7 +35,7 @@ class ReportsPositions(Protocol):
     def broker_positions(self) -> dict[str, float]: ...
 
 
-@asset_check(
+@ranged(asset_check)(
     asset=AssetKey("portfolio"),
     name="positions_reconciled",
     blocking=True,

@@ -21,16 +21,14 @@ from dagster import (
     multi_asset_check,
 )
 
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions
+from trading_pipeline.defs.partitions import ranged, ranged_apis, session_dates, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.risk import VERIFY_RULES
+from trading_pipeline.domain.risk.verification import VERIFY_RULES
 
-
-@multi_asset_check(
-    name="sized_orders_risk_checks",
-    specs=[
+with ranged_apis():
+    RISK_CHECK_SPECS = [
         AssetCheckSpec(
             rule,
             asset="sized_orders",
@@ -39,9 +37,10 @@ from trading_pipeline.domain.risk import VERIFY_RULES
             partitions_def=sessions_partitions,
         )
         for rule, verify in VERIFY_RULES.items()
-    ],
-    ins={"sized_orders": AssetIn()},
-)
+    ]
+
+
+@ranged(multi_asset_check)(name="sized_orders_risk_checks", specs=RISK_CHECK_SPECS, ins={"sized_orders": AssetIn()})
 def risk_checks(
     context: AssetCheckExecutionContext,
     sized_orders: pd.DataFrame,

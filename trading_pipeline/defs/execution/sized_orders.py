@@ -30,7 +30,7 @@ def sized_orders(
     symbol the sector map does not know (its own sector bucket) is journaled as an ``unknown_sector`` note."""
     sessions = session_dates(context.partition_keys)
     limits, costs = trading.limits(), broker.cost_model()
-    book = starting_book(journal.journal, trading, sessions[0])
+    start = starting_book(journal.journal, trading, sessions[0])
     prices = price_panels(indicators, sessions)
 
     share = quarantine_share(market_bars)
@@ -67,7 +67,7 @@ def sized_orders(
         decision_events.extend(events)
         return orders, events
 
-    results = run_sessions(book, sessions, prices, decide_unless_bad_data, costs, limits)
+    results = run_sessions(start, sessions, prices, decide_unless_bad_data, costs, limits)
     orders = orders_to_frame(o for r in results for o in r.orders)
     unknown = orders[orders["sector"].map(is_unknown).astype(bool)].drop_duplicates("symbol").sort_values("symbol")
     decision_events.extend(
@@ -87,14 +87,14 @@ def sized_orders(
     context.add_output_metadata(
         {
             "book": trading.book,
-            "starting_equity": book.equity,
+            "starting_equity": start.equity,
             "orders": len(orders),
             "buys": int((orders["side"] == "buy").sum()),
             "sells": int((orders["side"] == "sell").sum()),
             "rejections_and_clips": sum(e.action != "info" for e in decision_events),
             "events_by_rule": MetadataValue.md(by_rule.to_markdown(index=False) if len(by_rule) else "none"),
             "unknown_sector_symbols": ", ".join(unknown["symbol"]) or "none",
-            "breaker_at_end": results[-1].book.breaker or "not tripped",
+            "breaker_at_end": results[-1].state.breaker or "not tripped",
         }
     )
     return orders.assign(date=orders["session"])

@@ -9,20 +9,20 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, asset, 
 
 from trading_pipeline.defs.execution.book_inputs import starting_book
 from trading_pipeline.defs.execution.execution import JOURNAL_ORDER_COLUMNS
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker, SimulatedBroker
 from trading_pipeline.defs.resources.intraday_data import IntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.order_updates import OrderUpdates, apply_updates
+from trading_pipeline.defs.tags import AS_OF_TAG
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
 from trading_pipeline.domain.book import RiskEvent, events_to_frame, fills_to_frame, orders_to_frame
 
 # Every step that changes a book runs in this pool; a limit of 1 serializes the daily, intraday and
-# event cycles on the account (its limit: `pools: default_limit` in instance_storage.concurrency_config).
+# event cycles on the account (its limit: `pools: default_limit` in instance.concurrency_config).
 TRADING_POOL = "trading_book"
-AS_OF_TAG = "trading_pipeline/as_of"
 BAR_MINUTES = 15
 
 
@@ -50,7 +50,7 @@ def run_as_of(context: AssetExecutionContext) -> dict[date, pd.Timestamp]:
     return {s: min(moment, rules.session_hours(s)[1]) for s, moment in moments.items()}
 
 
-@multi_asset(
+@ranged(multi_asset)(
     specs=[
         AssetSpec(
             "intraday_bars",
@@ -123,8 +123,8 @@ def _manage_book(
             stale.append(session)  # the daily cycle has not closed the previous session: the book is not known
         else:
             managed.append(session)
-            book = starting_book(j, trading, session)
-            results.append(rules.manage_intraday(book, session, by_session[session], broker.cost_model()))
+            state = starting_book(j, trading, session)
+            results.append(rules.manage_intraday(state, session, by_session[session], broker.cost_model()))
     if closed or stale:
         context.log.warning(
             f"book {trading.book}: left alone {len(closed)} session(s) the daily cycle already closed and "
@@ -164,11 +164,11 @@ def _manage_book(
         "fills_journaled": simulated,
     }
     if results:
-        metadata |= {"open_positions": len(results[-1].book.positions), "equity": results[-1].book.equity}
+        metadata |= {"open_positions": len(results[-1].state.positions), "equity": results[-1].state.equity}
     return metadata
 
 
-@asset(
+@ranged(asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="intraday",

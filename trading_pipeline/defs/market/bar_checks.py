@@ -4,14 +4,14 @@ import pandas as pd
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from trading_pipeline.defs.market.market_bars import market_bars
-from trading_pipeline.defs.partitions import sessions_partitions
+from trading_pipeline.defs.partitions import ranged, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.bars import quarantine_share
 
 MAX_LISTED = 200
 
 
-@asset_check(asset=market_bars, blocking=True, partitions_def=sessions_partitions)
+@ranged(asset_check)(asset=market_bars, blocking=True, partitions_def=sessions_partitions)
 def bars_valid(
     context: AssetCheckExecutionContext, market_bars: pd.DataFrame, trading: TradingBook
 ) -> AssetCheckResult:

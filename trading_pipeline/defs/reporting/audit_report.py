@@ -7,7 +7,7 @@ again); stored in the journal (audit_reports) and shown as Markdown in the UI.
 from dagster import AssetIn, In, MetadataValue, Nothing, OpExecutionContext, Out, graph_asset, op
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
@@ -47,7 +47,7 @@ def write_audit(context: OpExecutionContext, narrator: AuditNarrator, journal: J
     )
 
 
-@graph_asset(
+@ranged(graph_asset)(
     ins={"portfolio": AssetIn(dagster_type=Nothing)},
     partitions_def=sessions_partitions,
     backfill_policy=single_run,

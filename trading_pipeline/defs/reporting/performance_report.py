@@ -5,24 +5,23 @@ import importlib.metadata
 import json
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, MaterializeResult, MetadataValue, asset
-from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 from pydantic import Field
 
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.dagster_internals.events import log_observations
+from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
 
 PORTFOLIO = AssetKey("portfolio")
-# Run tags naming a backtest and what it varied (JSON), set by `trading-pipeline` or by hand on a UI backfill.
-BACKTEST_NAME_TAG = "trading_pipeline/backtest_name"
-BACKTEST_PARAMETERS_TAG = "trading_pipeline/backtest_parameters"
 
 
 class ReportConfig(Config):
@@ -39,7 +38,7 @@ class ReportConfig(Config):
     )
 
 
-@asset(
+@ranged(asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     deps=["portfolio", "fills"],
@@ -157,19 +156,17 @@ def _log_curve(context: AssetExecutionContext, equity: pd.DataFrame, sessions: l
     tab, and Overview > Metadata > Plots > Events draws both curves over the latest 100 events. The Plots'
     Partitions view does not show them: it reads only materializations of the definition's latest 120 sessions."""
     in_range = equity[equity["session"].dt.date.isin(set(sessions))]
-    step = context.op_execution_context.get_step_execution_context()
-    batch_id, last = generate_event_batch_id(), len(in_range) - 1
-    for i, (session, value, drawdown) in enumerate(
-        zip(in_range["session"], in_range["equity"], in_range["drawdown"], strict=True)
-    ):
-        observation = AssetObservation(
-            asset_key=PORTFOLIO,
-            partition=session.strftime("%Y-%m-%d"),
-            metadata={"equity": MetadataValue.float(float(value)), "drawdown": MetadataValue.float(float(drawdown))},
-        )
-        # As Dagster does for a step's per-partition materializations: the events are stored as one batch
-        # (context.log_event stores each alone, ~16 ms per session on SQLite).
-        DagsterEvent.asset_observation(step, observation, DagsterEventBatchMetadata(batch_id, i == last))
+    log_observations(
+        context,
+        [
+            AssetObservation(
+                asset_key=PORTFOLIO,
+                partition=session.strftime("%Y-%m-%d"),
+                metadata={"equity": MetadataValue.float(float(value)), "drawdown": MetadataValue.float(float(dd))},
+            )
+            for session, value, dd in zip(in_range["session"], in_range["equity"], in_range["drawdown"], strict=True)
+        ],
+    )
 
 
 def _benchmark(market_data: MarketData, symbol: str | None, curve: pd.Series) -> tuple[pd.Series | None, dict]:
@@ -208,4 +205,8 @@ def _tearsheet(curve: pd.Series, benchmark: pd.Series | None, path: Path, title:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     returns = curve.pct_change().dropna()
     returns.index = pd.DatetimeIndex(returns.index)
-    qs.reports.html(returns, benchmark=benchmark, output=str(path), title=title)
+    with warnings.catch_warnings():
+        # quantstats labels its yearly axes with matplotlib's set_ticklabels without fixing the ticks first; the
+        # warning is about its plotting code, not about our figures.
+        warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
+        qs.reports.html(returns, benchmark=benchmark, output=str(path), title=title)

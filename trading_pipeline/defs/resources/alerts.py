@@ -17,7 +17,7 @@ import requests
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from trading_pipeline.domain.journal import Journal
+from trading_pipeline.journal import Journal
 
 WEBHOOK_VARIABLE = "TRADING_ALERT_WEBHOOK_URL"
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|WEBHOOK|_URL$|DSN", re.IGNORECASE)

@@ -124,7 +124,7 @@ class AlpacaBroker(Broker):
 
     def execute(
         self,
-        book: BookState,
+        state: BookState,
         sessions: Sequence[date],
         orders_by_session: Mapping[date, list[Order]],
         prices: PricePanels,
@@ -135,8 +135,8 @@ class AlpacaBroker(Broker):
                 "run backtest ranges on SimulatedBroker"
             )
         session = as_session(sessions[0])
-        if book.last_session is not None and session <= book.last_session:
-            raise ValueError(f"book {book.book!r} is already closed at {book.last_session}; cannot execute {session}")
+        if state.last_session is not None and session <= state.last_session:
+            raise ValueError(f"book {state.book!r} is already closed at {state.last_session}; cannot execute {session}")
         stray = sorted(d for d, orders in orders_by_session.items() if orders and as_session(d) != session)
         if stray:
             raise ValueError(f"AlpacaBroker executes {session} only; got orders decided on {stray}")
@@ -153,8 +153,8 @@ class AlpacaBroker(Broker):
         if account.trading_blocked:
             raise RuntimeError(f"Alpaca account is blocked (status {account.status}): nothing was sent")
 
-        executions, still_pending, events = self._settle(trading, book, session, prices)
-        settled, booking_events = apply_executions(book, session, executions)
+        executions, still_pending, events = self._settle(trading, state, session, prices)
+        settled, booking_events = apply_executions(state, session, executions)
         marked = close_session(settled, session, _row(prices.closes, session), _row(prices.highs, session))
 
         todays = list(orders_by_session.get(session, ()))
@@ -166,12 +166,12 @@ class AlpacaBroker(Broker):
                 fills=tuple(f for _, f in executions),
                 orders=tuple(todays),
                 events=(*events, *booking_events, *rejections),
-                book=result_book,
+                state=result_book,
             )
         ]
 
     def _settle(
-        self, trading: AlpacaTrading, book: BookState, session: date, prices: PricePanels
+        self, trading: AlpacaTrading, state: BookState, session: date, prices: PricePanels
     ) -> tuple[list[tuple[Order, Fill]], list[Order], list[RiskEvent]]:
         """What Alpaca did with each pending order since the last run; a pending order's qty is what was left.
 
@@ -184,7 +184,7 @@ class AlpacaBroker(Broker):
         executions: list[tuple[Order, Fill]] = []
         pending: list[Order] = []
         events: list[RiskEvent] = []
-        for order in book.pending:
+        for order in state.pending:
             placed = trading.order(order.client_order_id)
             if placed is None:
                 events.append(

@@ -22,7 +22,7 @@ class Broker(ConfigurableResource):
     @abstractmethod
     def execute(
         self,
-        book: BookState,
+        state: BookState,
         sessions: Sequence[date],
         orders_by_session: Mapping[date, list[Order]],
         prices: PricePanels,
@@ -51,5 +51,5 @@ class SimulatedBroker(Broker):
             slippage_bps=self.slippage_bps,
         )
 
-    def execute(self, book, sessions, orders_by_session, prices) -> list[SessionResult]:
-        return run_sessions(book, sessions, prices, replay_decider(orders_by_session), self.cost_model())
+    def execute(self, state, sessions, orders_by_session, prices) -> list[SessionResult]:
+        return run_sessions(state, sessions, prices, replay_decider(orders_by_session), self.cost_model())

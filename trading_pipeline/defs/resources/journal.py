@@ -8,7 +8,7 @@ import pandas as pd
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from trading_pipeline.domain.journal import DateLike, Journal
+from trading_pipeline.journal import DateLike, Journal
 
 JOURNAL_URL_VARIABLE = "TRADING_JOURNAL_URL"
 

@@ -75,7 +75,7 @@ class LLMProvider(ConfigurableResource):
 
     def recorder(self, run: LLMRun) -> CallRecorder:
         return CallRecorder(
-            ledger=run.journal,
+            ledger=run.ledger,
             book=run.book,
             run_id=run.run_id,
             provider=self.provider_name,

@@ -22,8 +22,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
-from trading_pipeline.domain.journal import Journal, OrderStatus
 from trading_pipeline.integrations.alpaca_trading import OPEN_STATUSES
+from trading_pipeline.journal import Journal, OrderStatus
 
 # Alpaca's order statuses in the journal's vocabulary (an order still working is "submitted").
 JOURNAL_STATUS: dict[str, str] = {

@@ -74,9 +74,9 @@ class ReplaySelector(StrategySelector):
         keys = context[KEY].reset_index(drop=True)
         if keys.empty:
             return pd.DataFrame(columns=CHOICE_COLUMNS)
-        recorded = run.journal.read(
-            "strategy_choices", book=self.source_book, start=keys["date"].min(), end=keys["date"].max()
-        ).rename(columns={"session": "date"})
+        recorded = run.ledger.recorded_choices(self.source_book, keys["date"].min(), keys["date"].max()).rename(
+            columns={"session": "date"}
+        )
         merged = keys.merge(
             recorded[[*KEY, "strategy", "reason", "provider"]], on=KEY, how="left", validate="one_to_one"
         )

@@ -5,7 +5,7 @@ import pandas as pd
 from dagster import In, MetadataValue, OpExecutionContext, Out, graph_asset, op
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
-from trading_pipeline.defs.partitions import session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
@@ -53,7 +53,7 @@ def select_strategies(
     return selection[SELECTION_COLUMNS]
 
 
-@graph_asset(
+@ranged(graph_asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="signals",

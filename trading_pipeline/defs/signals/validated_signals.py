@@ -4,7 +4,7 @@ import pandas as pd
 from dagster import Config, In, OpExecutionContext, Out, graph_asset, op
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
-from trading_pipeline.defs.partitions import sessions_partitions, single_run
+from trading_pipeline.defs.partitions import ranged, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
@@ -74,7 +74,7 @@ def review_signals(
     return frame
 
 
-@graph_asset(
+@ranged(graph_asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="signals",

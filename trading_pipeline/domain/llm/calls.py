@@ -15,15 +15,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
 from trading_pipeline.domain.llm.answers import InvalidAnswer
 from trading_pipeline.domain.llm.prompts import Prompt
-
-if TYPE_CHECKING:
-    from trading_pipeline.domain.journal import Journal
 
 
 class Outcome(StrEnum):
@@ -117,13 +114,17 @@ class CallLedger(Protocol):
 
     def record_llm_calls(self, book: str, run_id: str, rows: pd.DataFrame) -> int: ...
 
+    def recorded_choices(self, book: str, start: date, end: date) -> pd.DataFrame:
+        """The strategy choices journaled for ``book`` in [start, end] (what a replay serves)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LLMRun:
-    """What an LLM step needs from its orchestrator: the journal, the book, the run, and whether this attempt
+    """What an LLM step needs from its orchestrator: the call ledger, the book, the run, and whether this attempt
     is the last one the step's retry policy allows (then an invalid answer falls back instead of raising)."""
 
-    journal: Journal
+    ledger: CallLedger
     book: str
     run_id: str
     final_attempt: bool

@@ -6,8 +6,8 @@ from dagster import AssetSelection, materialize
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.execution.reconciliation import positions_reconciled
 from trading_pipeline.defs.resources.book import TradingBook
-from trading_pipeline.domain.journal import TABLES
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline.journal import TABLES
+from trading_pipeline_tests.cycles import run_cycle
 
 FIRST = ("2008-09-02", "2008-10-31")
 

@@ -11,9 +11,9 @@ from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker, SessionN
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState, Order, client_order_id, fill_id
 from trading_pipeline.domain.engine import PricePanels
-from trading_pipeline.domain.journal import Journal, JournalError
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VARIABLE, LiveTradingRefused
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline.journal import Journal, JournalError
+from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
 from trading_pipeline_tests.fakes.alpaca_server import NEW_YORK, SECRET_KEY, FakeAlpaca, Scripted
 
@@ -80,9 +80,9 @@ def test_orders_are_placed_for_the_next_open_and_wait_pending(alpaca_server):
     assert broker.mode == "paper"
     orders = [_order("AAPL", 10), _order("IBM", 5)]
     result = _run(broker, BookState.initial(BOOK, 100_000.0), D1, orders)
-    assert [o.client_order_id for o in result.book.pending] == [o.client_order_id for o in orders]
+    assert [o.client_order_id for o in result.state.pending] == [o.client_order_id for o in orders]
     assert result.fills == () and result.events == ()
-    assert result.book.cash == 100_000.0 and result.book.last_session == D1
+    assert result.state.cash == 100_000.0 and result.state.last_session == D1
     placed = {o.data["client_order_id"]: o.data for o in alpaca_server.orders.values()}
     assert set(placed) == {o.client_order_id for o in orders}
     assert {o["time_in_force"] for o in placed.values()} == {"opg"}
@@ -96,22 +96,22 @@ def test_a_partial_fill_then_a_fill_are_booked_once_each(alpaca_server):
     alpaca_server.now = _after_close(D2)
     alpaca_server.fill(aapl.client_order_id, 10, 81.0)
     alpaca_server.fill(ibm.client_order_id, 2, 160.0)
-    second = _run(broker, first.book, D2)
+    second = _run(broker, first.state, D2)
     assert [(f.symbol, f.qty, f.price) for f in second.fills] == [("AAPL", 10, 81.0), ("IBM", 2, 160.0)]
     assert second.fills[0].fill_id == fill_id(aapl.client_order_id)  # filled at once: the simulator's id
-    assert [(o.symbol, o.qty) for o in second.book.pending] == [("IBM", 3)]  # the rest still works
-    assert {s: p.qty for s, p in second.book.positions.items()} == {"AAPL": 10, "IBM": 2}
-    assert second.book.cash == pytest.approx(100_000.0 - 810.0 - 320.0)
-    assert _run(broker, first.book, D2).fills == second.fills  # re-reading the same broker state: same fills
+    assert [(o.symbol, o.qty) for o in second.state.pending] == [("IBM", 3)]  # the rest still works
+    assert {s: p.qty for s, p in second.state.positions.items()} == {"AAPL": 10, "IBM": 2}
+    assert second.state.cash == pytest.approx(100_000.0 - 810.0 - 320.0)
+    assert _run(broker, first.state, D2).fills == second.fills  # re-reading the same broker state: same fills
 
     alpaca_server.now = _after_close(D3)
     alpaca_server.fill(ibm.client_order_id, 3, 161.0)
-    third = _run(broker, second.book, D3)
+    third = _run(broker, second.state, D3)
     # Alpaca's order reports only the cumulative average (2 @ 160, 3 @ 161 -> 160.6); the rest is booked at it.
     assert [(f.symbol, f.qty, f.price) for f in third.fills] == [("IBM", 3, pytest.approx(160.6))]
     assert third.fills[0].fill_id == execution_fill_id(ibm.client_order_id, 5, 5)
     assert second.fills[1].fill_id != third.fills[0].fill_id
-    assert third.book.pending == () and third.book.positions["IBM"].qty == 5
+    assert third.state.pending == () and third.state.positions["IBM"].qty == 5
     assert broker.broker_positions() == {"AAPL": 10.0, "IBM": 5.0}
 
 
@@ -125,7 +125,7 @@ def test_rejections_are_events_not_orders(alpaca_server):
         ("HALT", "broker_not_tradable", "rejected"),
     }
     assert all(e.message.startswith("tp-") for e in result.events)  # each names its order
-    assert [o.symbol for o in result.book.pending] == ["IBM"]
+    assert [o.symbol for o in result.state.pending] == ["IBM"]
     assert [o.data["symbol"] for o in alpaca_server.orders.values()] == ["IBM"]  # HALT never reached POST
 
 
@@ -135,10 +135,10 @@ def test_an_order_the_exchange_expires_is_reported_cancelled(alpaca_server):
     first = _run(broker, BookState.initial(BOOK, 100_000.0), D1, [order])
     alpaca_server.now = _after_close(D2)
     alpaca_server.expire(order.client_order_id)
-    second = _run(broker, first.book, D2)
+    second = _run(broker, first.state, D2)
     (event,) = second.events
     assert (event.rule, event.action, event.value) == ("broker_expired", "cancelled", 7)
-    assert second.book.pending == () and second.fills == ()
+    assert second.state.pending == () and second.fills == ()
 
 
 def test_a_crash_between_submitting_and_journaling_then_a_rerun_places_each_order_once(alpaca_server):
@@ -149,7 +149,7 @@ def test_a_crash_between_submitting_and_journaling_then_a_rerun_places_each_orde
     rerun = _run(_broker(alpaca_server), book, D1, orders)  # a fresh process re-executes the step
     assert len(alpaca_server.orders) == 2
     assert sorted(alpaca_server.by_client_id) == sorted(o.client_order_id for o in orders)
-    assert [o.client_order_id for o in rerun.book.pending] == [o.client_order_id for o in orders]
+    assert [o.client_order_id for o in rerun.state.pending] == [o.client_order_id for o in orders]
     assert rerun.events == ()
 
 

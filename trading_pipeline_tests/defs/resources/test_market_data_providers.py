@@ -13,7 +13,7 @@ from trading_pipeline.defs.resources.market_data import (
     ReplayMarketData,
     YFinanceMarketData,
 )
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, sample_bars
 from trading_pipeline_tests.fakes.alpaca_server import SECRET_KEY, FakeAlpaca, Scripted
 

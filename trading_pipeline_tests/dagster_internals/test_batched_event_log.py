@@ -18,7 +18,8 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from trading_pipeline.instance_storage import BatchedSqliteEventLogStorage, write_instance_config
+from trading_pipeline.dagster_internals.event_log import BatchedSqliteEventLogStorage
+from trading_pipeline.instance import write_instance_config
 
 DAYS = DailyPartitionsDefinition(start_date="2020-01-01")
 

@@ -1,10 +1,10 @@
-"""Alembic environment of the journal: run programmatically by ``trading_pipeline.migrations`` (which hands over
+"""Alembic environment of the journal: run programmatically by ``trading_pipeline.journal.migrations`` (which hands over
 an open connection) or by the ``alembic`` CLI with ``-x url=...``."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from trading_pipeline.domain.journal import Base
+from trading_pipeline.journal.tables import Base
 
 config = context.config
 

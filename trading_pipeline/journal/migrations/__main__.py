@@ -1,5 +1,5 @@
-"""``python -m trading_pipeline.migrations revision -m MESSAGE`` autogenerates the next migration;
-``python -m trading_pipeline.migrations upgrade URL`` migrates a journal database to head."""
+"""``python -m trading_pipeline.journal.migrations revision -m MESSAGE`` autogenerates the next migration;
+``python -m trading_pipeline.journal.migrations upgrade URL`` migrates a journal database to head."""
 
 import argparse
 import tempfile
@@ -8,11 +8,11 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import create_engine
 
-from trading_pipeline.migrations import alembic_config, upgrade_to_head
+from trading_pipeline.journal.migrations import alembic_config, upgrade_to_head
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m trading_pipeline.migrations")
+    parser = argparse.ArgumentParser(prog="python -m trading_pipeline.journal.migrations")
     sub = parser.add_subparsers(dest="command", required=True)
     revision = sub.add_parser("revision", help="autogenerate a migration from the models' difference to head")
     revision.add_argument("-m", "--message", required=True)

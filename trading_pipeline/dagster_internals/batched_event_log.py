@@ -1,27 +1,23 @@
-"""The Dagster instance's storage: PostgreSQL (dagster-postgres) when configured, else SQLite with batched writes.
+"""A SQLite event log with batched writes, built on Dagster 1.13.27's private storage classes.
 
-On SQLite, the event log below writes a ranged run's per-partition materializations in one transaction. A backtest over N sessions materializes every session-partitioned asset N times; Dagster's SQLite event
+Only ``dagster_internals.event_log`` imports this module, and only on the version it was written against. The event log below writes a ranged run's per-partition materializations in one transaction. A backtest over N sessions materializes every session-partitioned asset N times; Dagster's SQLite event
 log writes each of those events with its own connections and commits (~15-25 ms apiece here), which
 made the instance, not the trading code, the cost of a backtest. With ``DAGSTER_EVENT_BATCH_SIZE`` set,
 Dagster hands a step's partition events to ``store_event_batch``; the stock SQLite storage then still
 loops over ``store_event``, so this subclass does what dagster-postgres does for the same call: one
 insert into the run shard, one into the cross-run index with the asset tags, and the asset's latest
 records from the last events. A partitioned check's planned rows each get a small event for their own
-partition instead of a copy of the run's whole planned event. Everything else is the stock storage, pinned to dagster 1.13.27.
+partition instead of a copy of the run's whole planned event. Everything else is the stock storage.
 """
 
 import json
 import operator
-import os
-import sys
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import yaml
 from dagster import AssetKey, EventLogEntry, MetadataValue
 from dagster._core.definitions.partitions.subset import DefaultPartitionsSubset
 from dagster._core.events import DagsterEventType
@@ -34,8 +30,6 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Connection, Engine
-
-from trading_pipeline.defs.jobs import BOOK_LOCK_TAG
 
 _BATCHED = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
 # Connections kept open: the index shard and the most recently used run shards.
@@ -274,94 +268,3 @@ def _relaxed_sync(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
     dbapi_connection.execute("PRAGMA temp_store = MEMORY")
     dbapi_connection.execute("PRAGMA cache_size = -16384")
-
-
-# Dagster reads these at run time; the CLI, the Makefile and the tests all set them.
-RUN_ENVIRONMENT = {
-    # Hand a step's per-partition events to store_event_batch (above) in batches of this size.
-    "DAGSTER_EVENT_BATCH_SIZE": "10000",
-    # One "planned" event per asset for a ranged run instead of one per asset and session. Trade-off:
-    # a failed run does not mark each partition failed (the run and its checks still show the failure).
-    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
-}
-
-
-def event_log_config(dagster_home: Path) -> dict:
-    """The ``event_log_storage`` entry of dagster.yaml: the stock layout, batched writes."""
-    return {
-        "module": "trading_pipeline.instance_storage",  # not __name__: this file also runs as __main__
-        "class": BatchedSqliteEventLogStorage.__name__,
-        "config": {"base_dir": str(dagster_home / "history" / "runs")},
-    }
-
-
-# dagster.yaml names these variables, never their values: the file holds no secret, the environment does.
-POSTGRES_ENV = {
-    "hostname": "DAGSTER_POSTGRES_HOST",
-    "port": "DAGSTER_POSTGRES_PORT",
-    "username": "DAGSTER_POSTGRES_USER",
-    "password": "DAGSTER_POSTGRES_PASSWORD",
-    "db_name": "DAGSTER_POSTGRES_DB",
-}
-
-
-def postgres_storage_config() -> dict:
-    """The ``storage`` entry of dagster.yaml on PostgreSQL (dagster-postgres: runs, event log and schedules).
-
-    dagster-postgres batches a ranged run's events itself, so the batched SQLite storage above is not needed there.
-    """
-    return {"postgres": {"postgres_db": {key: {"env": var} for key, var in POSTGRES_ENV.items()}}}
-
-
-def concurrency_config() -> dict:
-    """Run admission by the queued run coordinator (the 1.13 default), for ``dagster dev`` and the deployment alike.
-
-    One run per book lock at a time (the daily, intraday and event cycles of one account never overlap), at most
-    two backfills (backtests) so they cannot take every slot, and a limit of 1 for any op pool without its own.
-    """
-    return {
-        "runs": {
-            "max_concurrent_runs": 4,
-            "tag_concurrency_limits": [
-                {"key": BOOK_LOCK_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-                {"key": "dagster/backfill", "limit": 2},
-            ],
-        },
-        "pools": {"default_limit": 1},
-    }
-
-
-def wants_postgres(environ: Mapping[str, str] = os.environ) -> bool:
-    """PostgreSQL when ``DAGSTER_POSTGRES_HOST`` is set; SQLite under DAGSTER_HOME otherwise (``dagster dev``)."""
-    return bool(environ.get(POSTGRES_ENV["hostname"]))
-
-
-def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> Path:
-    """Create ``dagster.yaml`` for a new DAGSTER_HOME (an existing one is the user's and stays as is).
-
-    ``postgres`` defaults to ``wants_postgres()``; missing variables are named before anything is written.
-    """
-    path = dagster_home / "dagster.yaml"
-    if path.exists():
-        return path
-    if postgres if postgres is not None else wants_postgres():
-        missing = [var for var in POSTGRES_ENV.values() if var not in os.environ]
-        if missing:
-            raise ValueError(f"a PostgreSQL Dagster instance needs the environment variables {missing}")
-        storage = {"storage": postgres_storage_config()}
-    else:
-        storage = {"event_log_storage": event_log_config(dagster_home)}
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    # No telemetry, and no "join the community" dialog over the asset graph on first open.
-    config = {
-        **storage,
-        "concurrency": concurrency_config(),
-        "telemetry": {"enabled": False},
-        "nux": {"enabled": False},
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-if __name__ == "__main__":
-    print(write_instance_config(Path(sys.argv[1]).resolve()))

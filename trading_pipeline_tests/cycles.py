@@ -1,0 +1,41 @@
+"""The daily cycle over a range of sessions in ONE run, exactly as a single-run backfill launches it."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+
+from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
+from trading_pipeline.defs.resources.journal import default_journal_url
+from trading_pipeline.journal import Journal
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass
+class CycleRun:
+    result: ExecuteInProcessResult
+    journal: Journal
+    book: str
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.journal.read(name, book=self.book)
+
+    def failed_checks(self) -> list[str]:
+        return sorted(e.check_name for e in self.result.get_asset_check_evaluations() if not e.passed)
+
+
+def run_cycle(instance: DagsterInstance, start: str, end: str, tearsheet: bool = False, **resources) -> CycleRun:
+    """Materialize every asset and check of the daily cycle over [start, end] as one run."""
+    result = materialize(
+        [*ASSETS, *CHECKS],
+        instance=instance,
+        resources={**DEFAULT_RESOURCES, **resources},
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        run_config={"ops": {"performance_report": {"config": {"tearsheet": tearsheet}}}},
+    )
+    trading = resources.get("trading", DEFAULT_RESOURCES["trading"])
+    journal = Journal(default_journal_url(Path(instance.root_directory)))
+    return CycleRun(result=result, journal=journal, book=trading.book)
