@@ -2,7 +2,7 @@
 
 Built on ``exchange_calendars`` with an explicit 1995 start, because its default window reaches back only
 about 20 years and our history starts in 2000. Dates are tz-naive, normalized session labels; only
-:func:`session_close` returns a tz-aware (America/New_York) time.
+:func:`session_open` and :func:`session_close` return tz-aware (America/New_York) times.
 """
 
 from __future__ import annotations
@@ -116,12 +116,21 @@ def early_closes(start: DayLike, end: DayLike) -> pd.DatetimeIndex:
     return closes[(closes >= lo) & (closes <= hi)]
 
 
-def session_close(day: DayLike) -> pd.Timestamp:
-    """The close of session ``day`` in New York time (13:00 on early closes)."""
+def _checked_session(day: DayLike) -> pd.Timestamp:
     ts = _day(day)
     if not is_session(ts):
         raise ValueError(f"{ts.date()} is not a {CALENDAR_NAME} session")
-    return _calendar().session_close(ts).tz_convert(EXCHANGE_TZ)
+    return ts
+
+
+def session_open(day: DayLike) -> pd.Timestamp:
+    """The open of session ``day`` in New York time (09:30)."""
+    return _calendar().session_open(_checked_session(day)).tz_convert(EXCHANGE_TZ)
+
+
+def session_close(day: DayLike) -> pd.Timestamp:
+    """The close of session ``day`` in New York time (13:00 on early closes)."""
+    return _calendar().session_close(_checked_session(day)).tz_convert(EXCHANGE_TZ)
 
 
 def last_known_session() -> pd.Timestamp:

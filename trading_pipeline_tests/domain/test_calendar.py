@@ -55,6 +55,14 @@ def test_early_close_and_session_close():
     assert list(calendar.early_closes("2012-11-01", "2012-11-30")) == [pd.Timestamp("2012-11-23")]
 
 
+def test_session_open_in_new_york_time_across_a_daylight_saving_switch():
+    assert calendar.session_open("2012-03-09") == pd.Timestamp("2012-03-09 14:30", tz="UTC")  # EST
+    assert calendar.session_open("2012-03-12") == pd.Timestamp("2012-03-12 13:30", tz="UTC")  # EDT
+    assert str(calendar.session_open("2012-03-12").tz) == "America/New_York"
+    with pytest.raises(ValueError, match="not a XNYS session"):
+        calendar.session_open("2012-07-04")
+
+
 def test_session_close_of_a_holiday_is_an_error():
     with pytest.raises(ValueError, match="not a XNYS session"):
         calendar.session_close("2012-07-04")
