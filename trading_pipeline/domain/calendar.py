@@ -8,7 +8,8 @@ makes them one set, reviewed in git. Extend it (before the horizon draws near, a
 ``python -m trading_pipeline.domain.calendar --through YYYY-MM-DD``, which rewrites it from the installed
 ``exchange_calendars``; a test keeps the file equal to the library over the span it covers.
 
-Dates are tz-naive, normalized session labels; only :func:`session_close` returns a tz-aware (America/New_York) time.
+Dates are tz-naive, normalized session labels; only :func:`session_open` and :func:`session_close` return tz-aware
+(America/New_York) times.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 CALENDAR_NAME = "XNYS"
 CALENDAR_START = "1995-01-01"
 EXCHANGE_TZ = "America/New_York"
+REGULAR_OPEN = time(9, 30)
 REGULAR_CLOSE = time(16, 0)
 CALENDAR_FILE = Path(__file__).resolve().parents[1] / "data" / "nyse_calendar.csv"
 
@@ -146,11 +148,21 @@ def early_closes(start: DayLike, end: DayLike) -> pd.DatetimeIndex:
     return closes[(closes >= lo) & (closes <= hi)]
 
 
-def session_close(day: DayLike) -> pd.Timestamp:
-    """The close of session ``day`` in New York time (13:00 on early closes)."""
+def _checked_session(day: DayLike) -> pd.Timestamp:
     ts = _day(day)
     if not is_session(ts):
         raise ValueError(f"{ts.date()} is not a {CALENDAR_NAME} session")
+    return ts
+
+
+def session_open(day: DayLike) -> pd.Timestamp:
+    """The open of session ``day`` in New York time (09:30: NYSE has opened then throughout the file's span)."""
+    return pd.Timestamp(datetime.combine(_checked_session(day).date(), REGULAR_OPEN)).tz_localize(EXCHANGE_TZ)
+
+
+def session_close(day: DayLike) -> pd.Timestamp:
+    """The close of session ``day`` in New York time (13:00 on early closes)."""
+    ts = _checked_session(day)
     close = _early_closes().get(ts, REGULAR_CLOSE)
     return pd.Timestamp(datetime.combine(ts.date(), close)).tz_localize(EXCHANGE_TZ)
 

@@ -55,6 +55,14 @@ def test_early_close_and_session_close():
     assert list(calendar.early_closes("2012-11-01", "2012-11-30")) == [pd.Timestamp("2012-11-23")]
 
 
+def test_session_open_in_new_york_time_across_a_daylight_saving_switch():
+    assert calendar.session_open("2012-03-09") == pd.Timestamp("2012-03-09 14:30", tz="UTC")  # EST
+    assert calendar.session_open("2012-03-12") == pd.Timestamp("2012-03-12 13:30", tz="UTC")  # EDT
+    assert str(calendar.session_open("2012-03-12").tz) == "America/New_York"
+    with pytest.raises(ValueError, match="not a XNYS session"):
+        calendar.session_open("2012-07-04")
+
+
 def test_session_close_of_a_holiday_is_an_error():
     with pytest.raises(ValueError, match="not a XNYS session"):
         calendar.session_close("2012-07-04")
@@ -104,6 +112,16 @@ def test_the_committed_calendar_file_is_what_exchange_calendars_publishes_over_i
     """The file is the sessions' single source; rewriting it from the installed library changes nothing."""
     rewritten = calendar.write_calendar_file(calendar.horizon(), tmp_path / "calendar.csv")
     assert rewritten.read_text() == calendar.CALENDAR_FILE.read_text()
+
+
+def test_every_session_of_the_span_opens_at_half_past_nine_as_the_library_says():
+    """session_open assumes 09:30 (the file keeps no late opens): true of every session the file covers."""
+    import exchange_calendars as xcals
+
+    library = xcals.get_calendar("XNYS", start=calendar.CALENDAR_START)
+    opens = library.schedule.loc[: calendar.horizon(), "open"].dt.tz_convert(calendar.EXCHANGE_TZ)
+    assert set(opens.dt.strftime("%H:%M")) == {"09:30"}
+    assert calendar.session_open("2026-11-27") == pd.Timestamp("2026-11-27 09:30", tz=calendar.EXCHANGE_TZ)
 
 
 def test_sessions_early_closes_and_the_horizon_come_from_the_file():
