@@ -8,8 +8,8 @@ import pytest
 from trading_pipeline.data import SAMPLE_BARS
 from trading_pipeline.definitions import DEFAULT_RESOURCES
 from trading_pipeline.domain.invariants import STATUS_FILLS, VIOLATION_COLUMNS, check_journal
-from trading_pipeline.domain.journal import OrderStatus
-from trading_pipeline_tests.conftest import run_cycle
+from trading_pipeline.journal import OrderStatus
+from trading_pipeline_tests.cycles import run_cycle
 
 D1, D2, D3, D4 = (pd.Timestamp(d) for d in ("2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"))
 CAPITAL = 10_000.0
