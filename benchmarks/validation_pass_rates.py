@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trading_pipeline.data import SAMPLE_BARS
+from trading_pipeline.data import SAMPLE_BARS, SAMPLE_REAL_MOVES
 from trading_pipeline.domain.bars import load_bars_file, validate_bars
 from trading_pipeline.domain.context import market_context
 from trading_pipeline.domain.indicators import compute_indicators
@@ -41,9 +41,9 @@ THRESHOLD_SETS = {
 }
 
 
-def study(name: str, bars: pd.DataFrame) -> None:
+def study(name: str, bars: pd.DataFrame, accepted_moves: frozenset = frozenset()) -> None:
     started = time.perf_counter()
-    indicators = compute_indicators(validate_bars(bars))
+    indicators = compute_indicators(validate_bars(bars, accepted_moves=accepted_moves))
     context = market_context(indicators)
     selection = select_strategies(context, list(REGISTRY))
     signals = signals_with_track_record(indicators, selection)
@@ -73,7 +73,7 @@ def study(name: str, bars: pd.DataFrame) -> None:
 
 
 def main() -> None:
-    study("bundled 5 stocks 2000-2013", load_bars_file(SAMPLE_BARS))
+    study("bundled 5 stocks 2000-2013", load_bars_file(SAMPLE_BARS), SAMPLE_REAL_MOVES)
     if SP500.exists():
         study("S&P 500 2013-2018", load_bars_file(SP500))
     else:
