@@ -83,6 +83,7 @@ class Account:
         self.updates: list[Update] = []
         self._caps: dict[str, float] = {}  # scripted partial fills: order id -> qty of its next execution
         self._reserved: dict[str, float] = {}  # order id -> price its buying-power reservation uses
+        self._last_stamp: datetime | None = None
 
     # ---- reading ----------------------------------------------------------------------------------------------
     def order_json(self, order: Order, nested: bool = True) -> dict[str, Any]:
@@ -205,7 +206,7 @@ class Account:
         self._check_funds(request, mark)
         if request.order_class == "simple" and request.type != "trailing_stop":
             self._check_wash_trade(request)
-        orders = build_orders(request, now, "new" if market_open else "accepted")
+        orders = build_orders(request, self._stamp(now), "new" if market_open else "accepted")
         main = orders[0]
         if main.type == "trailing_stop" and mark is not None:
             main.set_hwm(mark)
@@ -215,6 +216,15 @@ class Account:
             self.by_client_id[order.client_order_id] = order.id
         self._reserved[main.id] = request.reference_price or mark or 0.0
         return main
+
+    def _stamp(self, now: datetime) -> datetime:
+        """A submission time: the clock, a microsecond after the previous one when the clock has not moved,
+        so submission times order orders and never tie (Alpaca's are microsecond-precise)."""
+        stamp = (
+            now if self._last_stamp is None or now > self._last_stamp else self._last_stamp + timedelta(microseconds=1)
+        )
+        self._last_stamp = stamp
+        return stamp
 
     def _intent(self, order: Order) -> str:
         held = self.positions.get(order.symbol, Position(0.0, 0.0)).qty
@@ -320,7 +330,7 @@ class Account:
             order,
             id=str(uuid.uuid4()),
             client_order_id=client_order_id,
-            submitted_at=now,
+            submitted_at=self._stamp(now),
             replaces=order.id,
             legs=list(order.legs),
             stamps={},
