@@ -107,7 +107,8 @@ class AlpacaSandbox:
         self.serve_future_bars = serve_future_bars
         marks = {**self._last_closes(), **(prices or {})}
         halted = set(halted)
-        known = {a.symbol: a for a in assets} if assets is not None else {s: Asset(s) for s in marks}
+        symbols = set(self.bars["symbol"]) | set(marks)
+        known = {a.symbol: a for a in assets} if assets is not None else {s: Asset(s) for s in symbols}
         known |= {s: Asset(s, tradable=False) for s in halted}
         self.account = Account(cash, known.values(), marks)
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
@@ -116,7 +117,6 @@ class AlpacaSandbox:
         self._routes = self._route_table()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
 
     def _last_closes(self) -> dict[str, float]:
         known = self.bars[pd.to_datetime(self.bars["date"]) <= pd.Timestamp(last_closed_day(self.now))]
@@ -124,8 +124,7 @@ class AlpacaSandbox:
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     def __enter__(self) -> AlpacaSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,9 +2,10 @@
 
 Acceptance, as Alpaca answers (status, code, message): a known client_order_id 422; an unknown symbol 422; a
 halted asset 422; an opg order between 09:28 and 19:00 ET (cls: from 10 minutes before the close) on a
-session day 422; a buy beyond buying power 403; a sell beyond the shares not already held by open sell
-orders 403 ("insufficient qty available", no shorting); a simple order that could execute against an open
-opposite-side simple order 403 ("potential wash trade", complex orders and trailing stops exempt).
+session day 422; an order opening a position (a buy, a short sale) beyond buying power 403; a sell of a
+long position beyond the shares open sell orders do not already hold 403 ("insufficient qty available");
+a simple order that could execute against an open opposite-side simple order 403 ("potential wash trade",
+complex orders and trailing stops exempt).
 
 Execution happens only when the clock passes a session's open or close (``open_session``,
 ``close_session``), against that session's bar (see ``matching``); orders queued while the market is
@@ -25,9 +26,9 @@ from typing import Any
 import pandas as pd
 
 from trading_pipeline.domain import calendar
-from trading_pipeline.domain.intraday import session_hours
 from trading_pipeline.sandbox import matching
 from trading_pipeline.sandbox.assets import Asset
+from trading_pipeline.sandbox.clock import hours
 from trading_pipeline.sandbox.orders import (
     CLOSED,
     STOP_TYPES,
@@ -445,6 +446,8 @@ class Account:
         """The exchange closes the rest of the order: expired, canceled or rejected (the test control)."""
         if status not in ("expired", "canceled", "rejected"):
             raise ValueError(f"status must be expired, canceled or rejected, got {status!r}")
+        if not order.is_open:
+            raise ValueError(f"cannot close {order.client_order_id}: it is already {order.status}")
         self._end(order, status, now)
 
     def cap_next_fill(self, order: Order, qty: float) -> None:
@@ -566,7 +569,7 @@ def _check_auction_window(time_in_force: str, now: datetime) -> None:
     day = local.date()
     if not calendar.is_session(day):
         return
-    opening, close = (t.tz_convert(calendar.EXCHANGE_TZ) for t in session_hours(day))
+    opening, close = hours(day)
     cutoff = (opening if time_in_force == "opg" else close) + AUCTION_CUTOFFS[time_in_force]
     if cutoff <= local < local.normalize() + AUCTIONS_REOPEN:
         raise ApiError(

@@ -56,13 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox = build_sandbox(args.today, args.runway, args.cash, args.host, args.port)
     except ValueError as error:
         parser.error(str(error))
+    except OSError as error:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     bars = sandbox.bars
     print(f"Alpaca sandbox at {sandbox.url} (trading and market data; control API under {sandbox.url}/sandbox)")
     print(f"  ALPACA_API_KEY={API_KEY}")
     print(f"  ALPACA_SECRET_KEY={SECRET_KEY}")
     print(
         f"  bars: {', '.join(sorted(bars['symbol'].unique()))}, sessions {bars['date'].min():%Y-%m-%d} .. "
-        f"{bars['date'].max():%Y-%m-%d} (bundled 2000-2013 prices, re-dated)"
+        f"{bars['date'].max():%Y-%m-%d} (the bundled daily bars, re-dated)"
     )
     print(f'  clock: {sandbox.now.isoformat()}; move it with POST /sandbox/clock {{"advance": "next_open"}}')
     print("  stop with Ctrl-C", flush=True)

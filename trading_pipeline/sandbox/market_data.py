@@ -82,14 +82,18 @@ def parse_bars_query(query: Mapping[str, str], now: datetime) -> BarsQuery:
 
 
 def _stamped_daily(daily: pd.DataFrame) -> pd.DataFrame:
+    """Daily bars stamped at midnight New York time, as Alpaca stamps them."""
     stamps = pd.to_datetime(daily["date"]).dt.tz_localize(calendar.EXCHANGE_TZ)
-    return daily.drop(columns="date").assign(stamp=stamps.to_numpy(), ready=stamps.to_numpy())
+    return daily.drop(columns="date").assign(stamp=stamps.to_numpy())
 
 
 def _stamped_intraday(minutes: pd.DataFrame, width: int) -> pd.DataFrame:
     """Minute bars (``timestamp`` = start) aggregated to ``width``-minute bars, labelled by their start."""
     if minutes.empty:
-        return pd.DataFrame(columns=["symbol", *OHLCV, "stamp", "ready"])
+        never = pd.Series(dtype="datetime64[ns, UTC]")
+        return pd.DataFrame({"symbol": pd.Series(dtype=str), **{c: pd.Series(dtype=float) for c in OHLCV}}).assign(
+            stamp=never, ready=never
+        )
     frame = minutes.assign(stamp=pd.to_datetime(minutes["timestamp"], utc=True).dt.floor(f"{width}min"))
     grouped = frame.sort_values("timestamp").groupby(["symbol", "stamp"], as_index=False)
     bars = grouped.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"))
@@ -113,7 +117,7 @@ def bars_page(
         frame = _stamped_daily(source)
     else:
         minutes = intraday if intraday is not None else pd.DataFrame(columns=["timestamp", "symbol", *OHLCV])
-        frame = _stamped_intraday(minutes[minutes["symbol"].isin(query.symbols)], query.minutes or 1)
+        frame = _stamped_intraday(minutes[minutes["symbol"].isin(query.symbols)], query.minutes)
         if not serve_future:
             frame = frame[frame["ready"] <= pd.Timestamp(now)]
     frame = frame[(frame["stamp"] >= query.start) & (frame["stamp"] <= query.end)]

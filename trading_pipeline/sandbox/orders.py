@@ -236,15 +236,24 @@ def parse_order_request(body: Any) -> OrderRequest:
     return request
 
 
+PRICE_FIELDS = {
+    "market": (),
+    "limit": ("limit_price",),
+    "stop": ("stop_price",),
+    "stop_limit": ("limit_price", "stop_price"),
+    "trailing_stop": ("trail_price", "trail_percent"),
+}
+
+
 def _check_prices(request: OrderRequest) -> None:
     kind = request.type
-    needs = {"limit": {"limit_price"}, "stop": {"stop_price"}, "stop_limit": {"limit_price", "stop_price"}}.get(
-        kind, set()
-    )
-    if request.order_class == "oco":
-        needs = set()  # an OCO's prices are its take_profit and stop_loss
-    for name in ("limit_price", "stop_price"):
-        if name in needs and getattr(request, name) is None:
+    takes = PRICE_FIELDS[kind]
+    for name in ("limit_price", "stop_price", "trail_price", "trail_percent"):
+        given = getattr(request, name) is not None
+        if given and name not in takes and not (request.order_class == "oco" and name == "limit_price"):
+            raise unprocessable(f"{name} is not supported for {kind} orders")
+        # an OCO's prices are its take_profit and stop_loss
+        if not given and kind in ("limit", "stop", "stop_limit") and name in takes and request.order_class != "oco":
             raise unprocessable(f"{name} is required for {kind} orders")
     if kind == "trailing_stop":
         if (request.trail_price is None) == (request.trail_percent is None):

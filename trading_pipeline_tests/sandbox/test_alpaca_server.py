@@ -275,25 +275,27 @@ def test_shares_held_by_an_exit_cannot_be_sold_again_and_a_buy_against_a_resting
         assert (closing.side, float(closing.qty), closing.type) == ("sell", 2, "market")
 
 
-def test_positions_account_and_closing_a_position_at_the_next_open():
+def test_positions_account_and_closing_positions_at_the_next_open():
     with trading(evening("2012-05-21")) as (sandbox, client):
-        buy_at_open(sandbox, client, "AAPL", 10, "entry")
-        opened, closed = bar("AAPL", "2012-05-22"), bar("AAPL", "2012-05-22")["close"]
+        client.submit_order(MarketOrderRequest(symbol="IBM", qty=2, side="buy", time_in_force="opg"))
+        buy_at_open(sandbox, client, "AAPL", 10, "entry")  # both at 05-22's open; the clock at its close
+        aapl, ibm = bar("AAPL", "2012-05-22"), bar("IBM", "2012-05-22")
         position = client.get_open_position("AAPL")
         assert (float(position.avg_entry_price), float(position.current_price)) == (
-            pytest.approx(opened["open"]),
-            pytest.approx(closed),
+            pytest.approx(aapl["open"]),
+            pytest.approx(aapl["close"]),
         )
-        assert float(position.unrealized_pl) == pytest.approx(10 * (closed - opened["open"]))
-        account = client.get_account()
-        assert float(account.equity) == pytest.approx(100_000 + 10 * (closed - opened["open"]))
+        assert float(position.unrealized_pl) == pytest.approx(10 * (aapl["close"] - aapl["open"]))
+        gains = 10 * (aapl["close"] - aapl["open"]) + 2 * (ibm["close"] - ibm["open"])
+        assert float(client.get_account().equity) == pytest.approx(100_000 + gains)
         order = client.close_position("AAPL")
-        assert order.status == "accepted"
+        assert order.status == "accepted"  # a market order after the close waits for the next open
         sandbox.advance({"advance": "next_open"})
-        assert client.get_all_positions() == []
-        assert float(client.get_order_by_id(order.id).filled_avg_price) == pytest.approx(
-            bar("AAPL", "2012-05-23")["open"]
-        )
+        assert [p.symbol for p in client.get_all_positions()] == ["IBM"]
+        next_open = bar("AAPL", "2012-05-23")["open"]
+        assert float(client.get_order_by_id(order.id).filled_avg_price) == pytest.approx(next_open)
+        (closing,) = client.close_all_positions(cancel_orders=True)
+    assert (closing.symbol, closing.status, closing.body.side, float(closing.body.qty)) == ("IBM", 200, "sell", 2)
 
 
 def test_listing_orders_by_status_symbol_and_nesting():
