@@ -325,7 +325,10 @@ class AlpacaSandbox:
         return 200, bars_page(self.bars, self.intraday, parsed, self.now, self.page_size, self.serve_future_bars)
 
     def _move_clock(self, query: dict[str, str], body: Any) -> Answer:
-        updates = self.advance_to(clock.advance_target(self.now, body))
+        try:
+            updates = self.advance_to(clock.advance_target(self.now, body))
+        except ValueError as error:  # e.g. past the calendar's horizon
+            raise bad_request(str(error)) from None
         events = [{"event": u.event, "at": u.at.isoformat(), "order": u.order} for u in updates]
         return 200, {"clock": clock.clock_json(self.now), "updates": events}
 

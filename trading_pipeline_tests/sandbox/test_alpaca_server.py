@@ -27,9 +27,10 @@ from alpaca.trading.requests import (
 )
 
 from trading_pipeline.domain import calendar
+from trading_pipeline.integrations.alpaca_client import GovernedTradingClient
 from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox
 from trading_pipeline.sandbox.assets import Asset
-from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, sample_bars
+from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, sample_bars, settings_for
 
 BARS = sample_bars(["AAPL", "IBM", "MSFT"], "2012-05-01", "2012-07-31")
 
@@ -415,8 +416,31 @@ def test_the_control_api_moves_the_clock_over_http_and_reports_what_happened():
         moved = requests.post(f"{sandbox.url}/sandbox/clock", json={"advance": "next_open"}, timeout=5).json()
         backwards = requests.post(f"{sandbox.url}/sandbox/clock", json={"to": "2012-05-01T10:00:00Z"}, timeout=5)
         nonsense = requests.post(f"{sandbox.url}/sandbox/clock", json={"advance": "tomorrow"}, timeout=5)
+        too_far = requests.post(f"{sandbox.url}/sandbox/clock", json={"to": "2099-01-01T00:00:00Z"}, timeout=5)
     assert moved["clock"]["is_open"] and moved["clock"]["timestamp"] == "2012-05-22T09:30:00-04:00"
     assert [(u["event"], u["order"]["client_order_id"]) for u in moved["updates"]] == [("new", "h"), ("fill", "h")]
     assert float(moved["updates"][1]["order"]["filled_avg_price"]) == pytest.approx(bar("IBM", "2012-05-22")["open"])
     assert backwards.status_code == 400 and "only moves forward" in backwards.json()["message"]
     assert nonsense.status_code == 400
+    assert too_far.status_code == 400 and "outside the XNYS calendar" in too_far.json()["message"]
+
+
+def test_the_exchange_controls_and_scripted_failures_over_http():
+    with trading(evening("2012-05-21")) as (sandbox, client):
+        for coid in ("f", "e"):
+            client.submit_order(
+                MarketOrderRequest(symbol="MSFT", qty=5, side="buy", time_in_force="day", client_order_id=coid)
+            )
+        control = f"{sandbox.url}/sandbox"
+        assert requests.post(f"{control}/fill", json={"client_order_id": "f", "qty": 2, "price": 30.5}, timeout=5).ok
+        assert requests.post(f"{control}/expire", json={"client_order_id": "e", "status": "canceled"}, timeout=5).ok
+        again = requests.post(f"{control}/expire", json={"client_order_id": "e"}, timeout=5)
+        burst = {"method": "GET", "path": "/v2/account", "status": 429, "headers": {"Retry-After": "0"}, "times": 2}
+        assert requests.post(f"{control}/script", json=burst, timeout=5).json() == {"scripted": 2}
+        governed = GovernedTradingClient(settings_for(sandbox))
+        account = governed.get_account()
+        partly, cancelled = client.get_order_by_client_id("f"), client.get_order_by_client_id("e")
+    assert (partly.status, float(partly.filled_qty), float(partly.filled_avg_price)) == ("partially_filled", 2, 30.5)
+    assert cancelled.status == "canceled" and again.status_code == 400 and "already canceled" in again.json()["message"]
+    assert float(account.cash) == pytest.approx(100_000 - 2 * 30.5)
+    assert governed.retries == 2 and sandbox.count("GET", "/v2/account") == 3  # the burst, then the answer
