@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from trading_pipeline.sandbox import clock
+from trading_pipeline.sandbox.account import Account, Update
 from trading_pipeline.sandbox.assets import Asset, list_assets
-from trading_pipeline.sandbox.broker import Account, Update
 from trading_pipeline.sandbox.market_data import (
     MAX_PAGE,
     bars_page,

@@ -43,14 +43,6 @@ class Match:
     triggered: bool = False
 
 
-def _crossed_down(price: float, level: float) -> bool:
-    return price <= level
-
-
-def _crossed_up(price: float, level: float) -> bool:
-    return price >= level
-
-
 def _limit_allows(side: Side, price: float, limit: float) -> bool:
     """A buy pays at most its limit, a sell receives at least its limit."""
     return price <= limit if side == "buy" else price >= limit
@@ -58,7 +50,7 @@ def _limit_allows(side: Side, price: float, limit: float) -> bool:
 
 def _stop_reached(side: Side, price: float, stop: float) -> bool:
     """A sell stop fires when the price falls to it, a buy stop when it rises to it."""
-    return _crossed_down(price, stop) if side == "sell" else _crossed_up(price, stop)
+    return price <= stop if side == "sell" else price >= stop
 
 
 def at_open(terms: Terms, opening: float) -> Match:

@@ -23,12 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
-from trading_pipeline.domain import calendar
 from trading_pipeline.sandbox import matching
 from trading_pipeline.sandbox.assets import Asset
-from trading_pipeline.sandbox.clock import hours
 from trading_pipeline.sandbox.orders import (
     CLOSED,
     STOP_TYPES,
@@ -39,6 +35,7 @@ from trading_pipeline.sandbox.orders import (
     build_orders,
     parse_order_request,
 )
+from trading_pipeline.sandbox.rules import check_auction_window, check_exit_prices, executable_bound
 from trading_pipeline.sandbox.wire import (
     FORBIDDEN,
     NOT_FOUND,
@@ -50,8 +47,6 @@ from trading_pipeline.sandbox.wire import (
 )
 
 QTY_TOLERANCE = 1e-9
-AUCTION_CUTOFFS = {"opg": timedelta(minutes=-2), "cls": timedelta(minutes=-10)}  # before the open, the close
-AUCTIONS_REOPEN = timedelta(hours=19)  # opg and cls orders sent from 19:00 ET go to the next session's auction
 
 
 @dataclass
@@ -201,9 +196,9 @@ class Account:
             raise unprocessable(f'asset "{request.symbol}" not found')
         if asset.status != "active" or not asset.tradable:
             raise ApiError(422, UNPROCESSABLE, f"asset {request.symbol} is not tradable")
-        _check_auction_window(request.time_in_force, now)
+        check_auction_window(request.time_in_force, now)
         mark = self.marks.get(request.symbol)
-        _check_exit_prices(request, mark)
+        check_exit_prices(request, mark)
         self._check_funds(request, mark)
         if request.order_class == "simple" and request.type != "trailing_stop":
             self._check_wash_trade(request)
@@ -258,7 +253,7 @@ class Account:
 
     def _check_wash_trade(self, request: OrderRequest) -> None:
         """Alpaca refuses a simple order its own open opposite-side simple order could trade against."""
-        mine = _executable_bound(request.type, request.limit_price)
+        mine = executable_bound(request.type, request.limit_price)
         for other in self.orders.values():
             if (
                 other.symbol != request.symbol
@@ -268,7 +263,7 @@ class Account:
                 or other.type == "trailing_stop"
             ):
                 continue
-            theirs = _executable_bound(other.type, other.limit_price)
+            theirs = executable_bound(other.type, other.limit_price)
             buy_max, sell_min = (mine[1], theirs[0]) if request.side == "buy" else (theirs[1], mine[0])
             if buy_max >= sell_min:
                 raise ApiError(
@@ -552,54 +547,3 @@ def _as_request(order: Order) -> OrderRequest:
         take_profit=None,
         stop_loss=None,
     )
-
-
-def _executable_bound(kind: str, limit_price: float | None) -> tuple[float, float]:
-    """(lowest, highest) price an order may execute at: a limit bounds it, market and stop orders do not."""
-    if kind in ("limit", "stop_limit") and limit_price is not None:
-        return limit_price, limit_price
-    return 0.0, math.inf
-
-
-def _check_auction_window(time_in_force: str, now: datetime) -> None:
-    """Alpaca refuses opg orders from 09:28 and cls orders from 10 minutes before the close, until 19:00 ET."""
-    if time_in_force not in AUCTION_CUTOFFS:
-        return
-    local = pd.Timestamp(now).tz_convert(calendar.EXCHANGE_TZ)
-    day = local.date()
-    if not calendar.is_session(day):
-        return
-    opening, close = hours(day)
-    cutoff = (opening if time_in_force == "opg" else close) + AUCTION_CUTOFFS[time_in_force]
-    if cutoff <= local < local.normalize() + AUCTIONS_REOPEN:
-        raise ApiError(
-            422,
-            UNPROCESSABLE,
-            f"{time_in_force} orders must be submitted after 7:00pm and before {cutoff:%-I:%M%p}".lower(),
-        )
-
-
-def _check_exit_prices(request: OrderRequest, mark: float | None) -> None:
-    """A complex order's take-profit and stop-loss must lie on either side of its base price (the entry's
-    limit, else the last price): above and below it when they protect a long position."""
-    take = request.take_profit.limit_price if request.take_profit else None
-    stop = request.stop_loss.stop_price if request.stop_loss else None
-    if take is None and stop is None:
-        return
-    # a bracket's exits are on the other side of its entry; an OCO is itself the exit pair
-    long = request.side == ("sell" if request.order_class == "oco" else "buy")
-    above, below = (
-        ("take_profit.limit_price", "stop_loss.stop_price")
-        if long
-        else ("stop_loss.stop_price", "take_profit.limit_price")
-    )
-    high, low = (take, stop) if long else (stop, take)
-    if high is not None and low is not None and high <= low:
-        raise ApiError(422, UNPROCESSABLE, f"{above} must be > {below}")
-    base = request.limit_price if request.order_class != "oco" and request.limit_price is not None else mark
-    if base is None:
-        return
-    if high is not None and high < base + 0.01:
-        raise ApiError(422, UNPROCESSABLE, f"{above} must be >= base_price + 0.01")
-    if low is not None and low > base - 0.01:
-        raise ApiError(422, UNPROCESSABLE, f"{below} must be <= base_price - 0.01")
