@@ -22,8 +22,8 @@ from trading_pipeline.domain.book import BookState, Position
 from trading_pipeline.domain.intraday import tick_times
 from trading_pipeline.instance import concurrency_config
 from trading_pipeline.journal import Journal
+from trading_pipeline.sandbox.alpaca_server import SECRET_KEY, AlpacaSandbox
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key
-from trading_pipeline_tests.fakes.alpaca_server import SECRET_KEY, FakeAlpaca
 
 NY = ZoneInfo("America/New_York")
 SESSION = date(2011, 3, 10)
@@ -99,7 +99,7 @@ def test_a_replayed_day_stops_out_spy_once_at_its_stop(instance):
 
 def test_with_a_real_broker_the_triggers_are_recorded_and_the_exits_left_to_its_orders(instance):
     journal = seed_book(instance, stop=130.0)
-    with FakeAlpaca() as server:
+    with AlpacaSandbox() as server:
         broker = AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url)
         result = materialize(
             INTRADAY_ASSETS,
@@ -194,7 +194,7 @@ def test_alpaca_minute_bars_give_the_same_15_minute_bars_as_the_replay():
     replay = ReplayIntradayData()
     as_of = pd.Timestamp("2011-03-10T17:00:00+00:00").to_pydatetime()
     minutes = replay.minute_bars(pd.Timestamp("2011-03-10T09:00:00+00:00").to_pydatetime(), as_of)
-    with FakeAlpaca() as server:
+    with AlpacaSandbox() as server:
         server.intraday = minutes.assign(timestamp=minutes["bar_end"] - pd.Timedelta(minutes=1))
         alpaca = AlpacaIntradayData(
             market_data=AlpacaMarketData(

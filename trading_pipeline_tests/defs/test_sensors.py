@@ -27,8 +27,8 @@ from trading_pipeline.defs.sensors import (
 from trading_pipeline.integrations.alpaca_client import GovernedTradingClient
 from trading_pipeline.integrations.alpaca_trading import CLOSED_STATUSES, OPEN_STATUSES, AlpacaTrading, OrderSpec
 from trading_pipeline.journal import Journal, OrderStatus
+from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, settings_for
-from trading_pipeline_tests.fakes.alpaca_server import NEW_YORK, SECRET_KEY, FakeAlpaca
 
 REPOSITORY = defs.get_repository_def()
 BOOK = "paper"
@@ -140,7 +140,7 @@ def test_alpaca_fills_partial_fills_cancels_and_rejections_reach_the_journal_onc
     journal = Journal(default_journal_url(Path(instance.root_directory)))
     journal.create_schema()
     journal_orders(journal, ["tp-a", "tp-b", "tp-c"])
-    with FakeAlpaca(now=datetime.now(NEW_YORK).replace(microsecond=0), prices={"AAPL": 100.0}) as server:
+    with AlpacaSandbox(now=datetime.now(NEW_YORK).replace(microsecond=0), prices={"AAPL": 100.0}) as server:
         trading = AlpacaTrading(GovernedTradingClient(settings_for(server)))
         for coid in ("tp-a", "tp-b", "tp-c", "manual-1"):
             assert trading.submit(

@@ -1,1 +1,1 @@
-"""Local HTTP servers that speak the real providers' wire formats, for tests."""
+"""Local HTTP servers that speak the real providers' wire formats, for tests (Alpaca's is trading_pipeline.sandbox)."""

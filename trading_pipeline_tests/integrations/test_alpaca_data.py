@@ -14,8 +14,8 @@ from trading_pipeline.integrations.alpaca_client import (
 )
 from trading_pipeline.integrations.alpaca_data import NEW_YORK, fetch_daily_bars, fetch_intraday_bars
 from trading_pipeline.integrations.bar_cache import BarCache
+from trading_pipeline.sandbox.alpaca_server import AlpacaSandbox, Scripted
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, sample_bars, settings_for  # noqa: F401
-from trading_pipeline_tests.fakes.alpaca_server import Scripted
 
 START, END = date(2012, 5, 1), date(2012, 6, 29)
 
@@ -77,9 +77,7 @@ def test_a_refused_key_is_not_retried(alpaca_server):
 
 
 def test_an_unreachable_server_fails_fast_after_the_retries():
-    from trading_pipeline_tests.fakes.alpaca_server import FakeAlpaca
-
-    with FakeAlpaca() as closed:
+    with AlpacaSandbox() as closed:
         url = closed.url
     settings = settings_for(closed, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01), timeout_s=1.0)
     assert settings.data_url == url

@@ -11,8 +11,8 @@ from trading_pipeline.integrations.alpaca_trading import (
     OrderSpec,
     trading_mode,
 )
+from trading_pipeline.sandbox.alpaca_server import Scripted
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, settings_for  # noqa: F401
-from trading_pipeline_tests.fakes.alpaca_server import Scripted
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_account_clock_calendar_and_positions(alpaca_server, trading):
     account = trading.account()
     assert (account.cash, account.status, account.trading_blocked) == (100_000.0, "ACTIVE", False)
     clock = trading.market_clock()
-    assert clock.now.isoformat().startswith("2012-06-01T16:30") and not clock.is_open
+    assert clock.now.isoformat().startswith("2012-06-01T19:30") and not clock.is_open
     assert clock.latest_closed.isoformat() == "2012-06-01"
     assert trading.positions() == {}
 

@@ -13,9 +13,9 @@ from trading_pipeline.domain.book import BookState, Order, client_order_id, fill
 from trading_pipeline.domain.engine import PricePanels
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VARIABLE, LiveTradingRefused
 from trading_pipeline.journal import Journal, JournalError
+from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox, Scripted
 from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
-from trading_pipeline_tests.fakes.alpaca_server import NEW_YORK, SECRET_KEY, FakeAlpaca, Scripted
 
 BOOK = "alpaca-test"
 D1, D2, D3 = date(2012, 6, 1), date(2012, 6, 4), date(2012, 6, 5)
@@ -23,7 +23,8 @@ BARS = sample_bars(["AAPL", "IBM", "MSFT"], "2012-05-01", "2012-06-29")
 
 
 def _after_close(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 16, 30, tzinfo=NEW_YORK)
+    """19:30: Alpaca takes opg orders for the next open only from 19:00 (and until 09:28)."""
+    return datetime(day.year, day.month, day.day, 19, 30, tzinfo=NEW_YORK)
 
 
 def _broker(server, **config) -> AlpacaBroker:
@@ -83,9 +84,9 @@ def test_orders_are_placed_for_the_next_open_and_wait_pending(alpaca_server):
     assert [o.client_order_id for o in result.state.pending] == [o.client_order_id for o in orders]
     assert result.fills == () and result.events == ()
     assert result.state.cash == 100_000.0 and result.state.last_session == D1
-    placed = {o.data["client_order_id"]: o.data for o in alpaca_server.orders.values()}
+    placed = {o.client_order_id: o for o in alpaca_server.orders.values()}
     assert set(placed) == {o.client_order_id for o in orders}
-    assert {o["time_in_force"] for o in placed.values()} == {"opg"}
+    assert {o.time_in_force for o in placed.values()} == {"opg"}
 
 
 def test_a_partial_fill_then_a_fill_are_booked_once_each(alpaca_server):
@@ -126,7 +127,7 @@ def test_rejections_are_events_not_orders(alpaca_server):
     }
     assert all(e.message.startswith("tp-") for e in result.events)  # each names its order
     assert [o.symbol for o in result.state.pending] == ["IBM"]
-    assert [o.data["symbol"] for o in alpaca_server.orders.values()] == ["IBM"]  # HALT never reached POST
+    assert [o.symbol for o in alpaca_server.orders.values()] == ["IBM"]  # HALT never reached POST
 
 
 def test_an_order_the_exchange_expires_is_reported_cancelled(alpaca_server):
@@ -177,10 +178,9 @@ def test_only_the_current_session_and_only_one_session(alpaca_server):
     assert alpaca_server.count("POST", "/v2/orders") == 0
 
 
-def _cycle_server(day: date) -> FakeAlpaca:
+def _cycle_server(day: date) -> AlpacaSandbox:
     bars = sample_bars(["AAPL", "FB", "GOOG", "IBM", "MSFT"], "2012-06-01", "2012-07-31")
-    last = bars[bars["date"] <= str(day)].groupby("symbol")["close"].last().to_dict()
-    return FakeAlpaca(bars=bars, prices=last, now=_after_close(day))
+    return AlpacaSandbox(bars=bars, now=_after_close(day))  # prices: each symbol's last close by the clock
 
 
 def test_one_daily_cycle_through_dagster_places_the_journaled_orders_at_alpaca(instance):
@@ -193,7 +193,7 @@ def test_one_daily_cycle_through_dagster_places_the_journaled_orders_at_alpaca(i
         orders = run.table("orders")
         assert len(orders) >= 1 and set(orders["status"]) == {"submitted"}
         assert sorted(server.by_client_id) == sorted(orders["client_order_id"])  # journal and broker agree
-        assert {o.data["time_in_force"] for o in server.orders.values()} == {"opg"}
+        assert {o.time_in_force for o in server.orders.values()} == {"opg"}
         check = _check(run.result)
         assert check.passed and check.metadata["compared_with"].value == "journal fills, broker"
 

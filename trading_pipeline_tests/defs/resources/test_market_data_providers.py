@@ -13,9 +13,9 @@ from trading_pipeline.defs.resources.market_data import (
     ReplayMarketData,
     YFinanceMarketData,
 )
+from trading_pipeline.sandbox.alpaca_server import SECRET_KEY, AlpacaSandbox, Scripted
 from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, sample_bars
-from trading_pipeline_tests.fakes.alpaca_server import SECRET_KEY, FakeAlpaca, Scripted
 
 START, END = date(2012, 6, 4), date(2012, 6, 8)
 
@@ -30,7 +30,7 @@ def closed_proxy() -> str:
 @pytest.fixture
 def server():
     """Alpaca has AAPL and IBM (not MSFT) from 2011 on."""
-    with FakeAlpaca(bars=sample_bars(["AAPL", "IBM"], "2011-01-03", "2012-12-31")) as s:
+    with AlpacaSandbox(bars=sample_bars(["AAPL", "IBM"], "2011-01-03", "2012-12-31")) as s:
         yield s
 
 

@@ -1,0 +1,3 @@
+from trading_pipeline.sandbox.command import main
+
+raise SystemExit(main())
