@@ -61,6 +61,16 @@ def concurrency_config() -> dict:
     }
 
 
+# The daemon fails runs stuck starting or canceling; a run whose process died while STARTED is failed by the
+# dead_run_sensor (the default run launcher cannot check its workers, the book locks can).
+RUN_MONITORING = {
+    "enabled": True,
+    "start_timeout_seconds": 180,
+    "cancel_timeout_seconds": 180,
+    "poll_interval_seconds": 60,
+}
+
+
 def wants_postgres(environ: Mapping[str, str] = os.environ) -> bool:
     """PostgreSQL when ``DAGSTER_POSTGRES_HOST`` is set; SQLite under DAGSTER_HOME otherwise (``dagster dev``)."""
     return bool(environ.get(POSTGRES_ENV["hostname"]))
@@ -86,6 +96,7 @@ def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> P
     config = {
         **storage,
         "concurrency": concurrency_config(),
+        "run_monitoring": RUN_MONITORING,
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }

@@ -9,6 +9,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.journal import Journal
+from trading_pipeline.journal.books import run_rows
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -20,7 +21,12 @@ class CycleRun:
     book: str
 
     def table(self, name: str) -> pd.DataFrame:
+        """The book's committed rows (what its current results are)."""
         return self.journal.read(name, book=self.book)
+
+    def written(self, name: str) -> pd.DataFrame:
+        """What this run wrote, committed or not (a failed run's rows stay apart from the book)."""
+        return run_rows(self.journal, self.book, self.result.run_id, name)
 
     def failed_checks(self) -> list[str]:
         return sorted(e.check_name for e in self.result.get_asset_check_evaluations() if not e.passed)

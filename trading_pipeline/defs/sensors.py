@@ -24,11 +24,12 @@ from trading_pipeline.defs.jobs import event_cycle
 from trading_pipeline.defs.resources.alerts import Alert, Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.intraday_data import IntradayData
-from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.journal import JournalResource, holder_gone
 from trading_pipeline.defs.resources.order_updates import OrderCursor, OrderUpdates, apply_updates
 from trading_pipeline.defs.tags import MOVE_TAG, PREVIOUS_CLOSE_TAG, PRICE_TAG, SYMBOL_TAG, TRIGGER_TAG
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
+from trading_pipeline.journal.books import BookLocked, lock_holders, release_lock
 
 
 def build_price_move_sensor(
@@ -105,10 +106,14 @@ def order_status_sensor(
     context: SensorEvaluationContext, order_updates: OrderUpdates, trading: TradingBook, journal: JournalResource
 ):
     cursor = OrderCursor.parse(context.cursor)
-    updates = cursor.new_updates(order_updates.updates_since(journal.journal, trading.book, cursor.since))
-    if not updates:
-        return SkipReason(f"no order update from {order_updates.provider} since {cursor.since}")
-    applied, unknown = apply_updates(journal.journal, trading.book, updates)
+    try:
+        with journal.outside_a_run(context.instance, trading.book, "sensor:order_status_sensor") as book:
+            updates = cursor.new_updates(order_updates.updates_since(book, cursor.since))
+            if not updates:
+                return SkipReason(f"no order update from {order_updates.provider} since {cursor.since}")
+            applied, unknown = apply_updates(book, updates)
+    except BookLocked as exc:  # a cycle is writing the book: its updates wait for the next tick
+        return SkipReason(str(exc))
     if unknown:
         context.log.warning(f"{len(unknown)} broker order(s) are not in the journal of {trading.book}: {unknown[:5]}")
     return SensorResult(
@@ -151,4 +156,29 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, alerter: Alerter,
 
 
 price_move_sensor = build_price_move_sensor()
-SENSORS = [price_move_sensor, order_status_sensor, run_failure_alert_sensor]
+
+
+@sensor(
+    name="dead_run_sensor",
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Runs whose process died while writing a book are marked failed and their book lock released.",
+)
+def dead_run_sensor(context: SensorEvaluationContext, journal: JournalResource):
+    """A run killed with -9 stays STARTED in Dagster and would hold its slot of the run queue (and its book) for
+    ever: the default run launcher cannot see its worker. Its book lock can: its process is gone (on this host) or
+    it stopped showing it is alive. Such a run is marked failed, so the queue moves on, and the lock released."""
+    handled = []
+    for holder in lock_holders(journal.journal):
+        why = holder_gone(context.instance, holder)
+        if why is None:
+            continue
+        run = context.instance.get_run_by_id(holder.run_id)
+        if run is not None and not run.is_finished:
+            context.instance.report_run_failed(run, f"its process died while writing book {holder.book!r}: {why}")
+        if release_lock(journal.journal, holder):
+            handled.append(f"{holder.run_id} ({holder.book}: {why})")
+    return SkipReason(f"released {len(handled)} book(s): {'; '.join(handled)}" if handled else "no dead writer")
+
+
+SENSORS = [price_move_sensor, order_status_sensor, run_failure_alert_sensor, dead_run_sensor]

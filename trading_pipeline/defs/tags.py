@@ -20,3 +20,5 @@ PRICE_TAG = "trading_pipeline/price"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 BACKFILL_TAG = "dagster/backfill"
+# A run that replaces its book from fresh capital ("true": a CLI backtest), rather than continuing it.
+FRESH_BOOK_TAG = "trading_pipeline/fresh_book"

@@ -382,15 +382,28 @@ def _accepted(bars: pd.DataFrame, accepted_moves: Collection[tuple[str, date]]) 
 
 
 def quarantine_share(validated: pd.DataFrame, universe_size: int | None = None) -> pd.Series:
-    """Share of the universe quarantined per date, so a day where much of the market is bad stands out.
+    """Share of the universe whose bar of the day is bad, so a day where much of the market is bad stands out.
 
-    The universe defaults to the distinct symbols in ``validated``; pass it when the frame is a subset.
+    A symbol quarantined from a price jump on is one symbol set aside (listed, never traded), not a bad day of
+    the market: its bars count only where they are bad on their own. The universe defaults to the distinct
+    symbols in ``validated``; pass it when the frame is a subset.
     """
     universe = validated["symbol"].nunique() if universe_size is None else universe_size
     if universe <= 0:
         raise ValueError(f"universe size must be positive, got {universe}")
-    counts = validated.groupby("date")["quarantined"].sum()
+    counts = bad_on_their_own(validated).groupby(validated["date"]).sum()
     return (counts / universe).rename("quarantine_share")
+
+
+def bad_on_their_own(validated: pd.DataFrame) -> pd.Series:
+    """Quarantined bars that are bad in themselves (missing, inconsistent, duplicate, off-session), not only for
+    coming after their symbol's price jump."""
+    own = validated["quarantine_reason"].str.replace(_JUMP_REASONS, "", regex=True)
+    return validated["quarantined"] & own.ne("")
+
+
+# The jump reasons, as validate_bars joins them after any other reason of the bar.
+_JUMP_REASONS = r"(?:^|; )(?:after_)?price_jump"
 
 
 def adjust_with_adj_close(raw: pd.DataFrame) -> pd.DataFrame:

@@ -127,7 +127,7 @@ def run_sessions(
     panels = [_price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")]
     results: list[SessionResult] = []
     for session, day_opens, day_highs, day_lows, day_closes in zip(days, *panels, strict=True):
-        state, fills, fill_events = open_session(state, session, day_opens, costs)
+        state, fills, fill_events = open_session(state, session, day_opens, costs, day_highs, day_lows)
         state, exit_fills, exits = manage_positions(state, session, day_opens, day_highs, day_lows, costs)
         state = close_session(state, session, day_closes, day_highs)
         state_events: list[RiskEvent] = []

@@ -6,9 +6,12 @@ later; ``open_session`` refuses to fill an order at or before its own decision s
 that does not fill in full leaves a ``RiskEvent`` — nothing is silently dropped.
 
 Exits respect gaps: a stop the open gapped through fills at the open (not at the stop), a stop touched
-inside the bar fills at the stop; a take-profit likewise fills at the open when the open is already
-above it, else at the target. Both less slippage. When one bar touches both, the stop is assumed to
-have come first (the conservative reading of a daily bar).
+inside the bar fills at the stop, less slippage; a take-profit is a limit order: it fills at the open when
+the open is already above it, else at the target, and never below the target. When one bar touches both,
+the stop is assumed to have come first (the conservative reading of a daily bar).
+
+Every fill could have happened: slippage moves a price against the order but never outside the session's
+[low, high], the prices that session actually traded.
 """
 
 from __future__ import annotations
@@ -98,8 +101,29 @@ def _after_close_out(streak: int, position: Position, fill: Fill) -> int:
     return streak + 1 if pnl < 0 else 0
 
 
+def traded_price(
+    costs: CostModel, side: str, price: float, low: float | None, high: float | None, limit: float | None = None
+) -> float:
+    """What an order reaching the market at ``price`` trades at: slippage against it, then bounded by the session's
+    [low, high] (a price the session never traded is no fill) and, for a limit order, by its ``limit``: a sell
+    limit never fills below it, a buy limit never above."""
+    traded = costs.fill_price(side, price)
+    if limit is not None:
+        traded = max(traded, limit) if side == "sell" else min(traded, limit)
+    if low is not None:
+        traded = max(traded, low)
+    if high is not None:
+        traded = min(traded, high)
+    return traded
+
+
 def open_session(
-    state: BookState, session: date, opens: Quotes | Mapping[str, float], costs: CostModel
+    state: BookState,
+    session: date,
+    opens: Quotes | Mapping[str, float],
+    costs: CostModel,
+    highs: Quotes | Mapping[str, float] | None = None,
+    lows: Quotes | Mapping[str, float] | None = None,
 ) -> tuple[BookState, list[Fill], list[RiskEvent]]:
     """Fill every pending order at ``session``'s open; afterwards nothing is pending.
 
@@ -108,11 +132,12 @@ def open_session(
     the shares held; a buy that the open made unaffordable is cut to the whole shares cash allows; a
     buy whose open is at or below its own stop is cancelled (the trade would be stopped out on entry).
     ``day_start_equity`` becomes the equity at the previous close, the base of the daily loss limit.
+    With ``highs`` and ``lows``, slippage never takes a fill outside the session's range.
     """
     session = as_session(session)
     if state.last_session is not None and session <= state.last_session:
         raise ValueError(f"book {state.book!r}: cannot open {session}, already closed {state.last_session}")
-    opening = _Opening(state, session, costs)
+    opening = _Opening(state, session, costs, highs, lows)
     for order in sorted(state.pending, key=_execution_order):
         if order.session >= session:
             raise ValueError(
@@ -141,12 +166,24 @@ def open_session(
 class _Opening:
     """The book while a session's pending orders fill at its open, one order at a time."""
 
-    def __init__(self, state: BookState, session: date, costs: CostModel) -> None:
-        self.session, self.costs = session, costs
+    def __init__(
+        self,
+        state: BookState,
+        session: date,
+        costs: CostModel,
+        highs: Quotes | Mapping[str, float] | None,
+        lows: Quotes | Mapping[str, float] | None,
+    ) -> None:
+        self.session, self.costs, self.highs, self.lows = session, costs, highs, lows
         self.cash, self.streak = state.cash, state.losing_streak
         self.positions = dict(state.positions)
         self.fills: list[Fill] = []
         self.events: list[RiskEvent] = []
+
+    def _price(self, side: str, symbol: str, open_price: float) -> float:
+        low = None if self.lows is None else _tradable(self.lows, symbol)
+        high = None if self.highs is None else _tradable(self.highs, symbol)
+        return traded_price(self.costs, side, open_price, low, high)
 
     def cancel(self, order: Order, rule: str, message: str, value: float | None = None, limit: float | None = None):
         self.events.append(_event(self.session, order, rule, "cancelled", message, value, limit))
@@ -161,7 +198,7 @@ class _Opening:
             message = f"sell of {qty:g} cut to the {held.qty:g} held"
             self.events.append(_event(self.session, order, "exceeds_position", "clipped", message, qty, held.qty))
             qty = held.qty
-        fill = _fill(order, self.session, qty, self.costs.fill_price("sell", open_price), open_price, self.costs)
+        fill = _fill(order, self.session, qty, self._price("sell", order.symbol, open_price), open_price, self.costs)
         self.cash += fill.qty * fill.price - fill.commission
         if qty == held.qty:
             self.streak = _after_close_out(self.streak, held, fill)
@@ -185,7 +222,7 @@ class _Opening:
             if affordable <= 0:
                 return
             qty = float(affordable)
-        fill = _fill(order, self.session, qty, self.costs.fill_price("buy", open_price), open_price, self.costs)
+        fill = _fill(order, self.session, qty, self._price("buy", order.symbol, open_price), open_price, self.costs)
         self.cash -= fill.qty * fill.price + fill.commission
         self.positions[order.symbol] = after_buy(
             self.positions.get(order.symbol), order, qty, fill.price, self.session, mark=open_price
@@ -266,7 +303,9 @@ def manage_positions(
             position_qty_before=position.qty,
             open_positions_before=len(state.positions),
         )
-        fill = _fill(order, session, position.qty, costs.fill_price("sell", raw_price), raw_price, costs)
+        limit = level if rule == "take_profit" else None
+        price = traded_price(costs, "sell", raw_price, _tradable(lows, symbol), _tradable(highs, symbol), limit)
+        fill = _fill(order, session, position.qty, price, raw_price, costs)
         cash += fill.qty * fill.price - fill.commission
         streak = _after_close_out(streak, position, fill)
         del positions[symbol]

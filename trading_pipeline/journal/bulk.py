@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, Table, bindparam, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 # Rows per driver executemany (or per COPY batch), all in the caller's transaction.
@@ -113,3 +115,10 @@ def to_datetimes(series: pd.Series, utc: bool) -> pd.Series:
     if utc:
         return pd.to_datetime(series, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     return pd.to_datetime(series, format="ISO8601").astype("datetime64[ns]")
+
+
+def insert_if_absent(conn: Connection, table: Table, row: Mapping[str, Any]) -> bool:
+    """Insert ``row`` unless it conflicts with a unique key already there; True if it was inserted. Race-free on
+    both dialects (``INSERT ... ON CONFLICT DO NOTHING``), where a savepoint would not be on pysqlite."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing()).rowcount == 1

@@ -76,6 +76,11 @@ def to_session_date(value: DateLike) -> date:
     )
 
 
+def as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; the journal writes them in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def require_label(kind: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{kind} must be a non-empty string, got {value!r}")

@@ -7,7 +7,7 @@ budget, the reason the last answer was refused, and each provider's recent outco
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from trading_pipeline.domain.llm.calls import REQUEST_OUTCOMES, Outcome
 from trading_pipeline.journal.bulk import insert_columns
-from trading_pipeline.journal.frames import RULES, DateLike, require_label, to_session_date, validated_columns
+from trading_pipeline.journal.frames import RULES, DateLike, as_utc, require_label, to_session_date, validated_columns
 from trading_pipeline.journal.tables import TABLES
 
 
@@ -96,13 +96,8 @@ class LLMCallLedger:
         )
         with self._journal.reading("read the LLM outcomes") as conn:
             rows = conn.execute(stmt).all()
-        return [(outcome, _as_utc(at)) for outcome, at in reversed(rows)]
+        return [(outcome, as_utc(at)) for outcome, at in reversed(rows)]
 
     def recorded_choices(self, book: str, start: DateLike, end: DateLike) -> pd.DataFrame:
         """The strategy choices journaled for ``book`` in [start, end] (what ``ReplaySelector`` serves)."""
         return self._journal.read("strategy_choices", book=book, start=start, end=end)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; the journal writes them in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

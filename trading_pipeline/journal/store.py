@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import (
     URL,
+    ColumnElement,
     Connection,
     Date,
     DateTime,
@@ -98,6 +100,7 @@ class Journal:
             raise self._error("create the engine", exc) from exc
         if is_sqlite:
             event.listen(self._engine, "connect", _configure_sqlite)
+        self._transaction: ContextVar[Connection | None] = ContextVar(f"journal-transaction-{id(self)}", default=None)
 
     def __repr__(self) -> str:
         return f"Journal({self.url!r})"
@@ -118,25 +121,25 @@ class Journal:
 
     def replace_orders(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the orders decided in ``sessions``; ``created_at`` defaults to now and naive times are UTC."""
-        return self._replace("orders", book, sessions, rows, run_id)
+        return self.replace_rows("orders", book, sessions, rows, run_id)
 
     def replace_fills(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the fills executed in ``sessions``."""
-        return self._replace("fills", book, sessions, rows, run_id)
+        return self.replace_rows("fills", book, sessions, rows, run_id)
 
     def replace_positions(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the end-of-session positions of ``sessions``."""
-        return self._replace("positions", book, sessions, rows, run_id)
+        return self.replace_rows("positions", book, sessions, rows, run_id)
 
     def replace_equity(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the equity rows (one per session) of ``sessions``."""
-        return self._replace("equity", book, sessions, rows, run_id)
+        return self.replace_rows("equity", book, sessions, rows, run_id)
 
     def record_risk_events(
         self, book: str, sessions: Iterable[DateLike], source: str, rows: pd.DataFrame, run_id: str
     ) -> int:
         """Replace the risk events that step ``source`` raised in ``sessions``; other steps' events are kept."""
-        return self._replace("risk_events", book, sessions, rows, run_id, source=source)
+        return self.replace_rows("risk_events", book, sessions, rows, run_id, source=source)
 
     def save_book_states(self, book: str, states: Mapping[DateLike, Mapping[str, Any]], run_id: str) -> int:
         """Replace the book state saved at the end of each session in ``states`` (stored as JSON)."""
@@ -164,15 +167,21 @@ class Journal:
 
     def replace_strategy_choices(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the strategy chosen per (session, symbol), with who chose it and how."""
-        return self._replace("strategy_choices", book, sessions, rows, run_id)
+        return self.replace_rows("strategy_choices", book, sessions, rows, run_id)
 
     def strategy_choice_counts(
-        self, book: str, start: DateLike | None = None, end: DateLike | None = None, outcome: str | None = None
+        self,
+        book: str | ColumnElement[bool],
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        outcome: str | None = None,
     ) -> pd.DataFrame:
-        """Choices per session, strategy, provider and outcome (counted in the database: a backtest has many)."""
+        """Choices per session, strategy, provider and outcome of ``book`` (or the rows a clause selects), counted
+        in the database: a backtest has many."""
         table = TABLES["strategy_choices"]
         keys = [table.c.session, table.c.strategy, table.c.provider, table.c.outcome]
-        stmt = select(*keys, func.count().label("rows")).where(table.c.book == book).group_by(*keys).order_by(*keys)
+        where = table.c.book == book if isinstance(book, str) else book
+        stmt = select(*keys, func.count().label("rows")).where(where).group_by(*keys).order_by(*keys)
         if outcome is not None:
             stmt = stmt.where(table.c.outcome == outcome)
         if start is not None:
@@ -187,7 +196,7 @@ class Journal:
 
     def replace_audit_reports(self, book: str, sessions: Iterable[DateLike], rows: pd.DataFrame, run_id: str) -> int:
         """Replace the audit narrative (one per session) of ``sessions``."""
-        return self._replace("audit_reports", book, sessions, rows, run_id)
+        return self.replace_rows("audit_reports", book, sessions, rows, run_id)
 
     def load_book_state(self, book: str, before: DateLike) -> tuple[date, dict[str, Any]] | None:
         """The latest state of ``book`` saved strictly before ``before``, or None if there is none."""
@@ -214,10 +223,17 @@ class Journal:
         if table not in TABLES:
             raise ValueError(f"unknown journal table {table!r}; expected one of {sorted(TABLES)}")
         sql_table = TABLES[table]
+        return self.select(table, None if book is None else sql_table.c.book == book, start, end)
+
+    def select(
+        self, table: str, where: ColumnElement[bool] | None, start: DateLike | None = None, end: DateLike | None = None
+    ) -> pd.DataFrame:
+        """Rows of ``table`` matching ``where`` (sessions from ``start`` to ``end``), as ``read`` returns them."""
+        sql_table = TABLES[table]
         columns = [column for column in sql_table.columns if column.name != "id"]
         stmt = select(*columns).order_by(sql_table.c.session, sql_table.c.id)
-        if book is not None:
-            stmt = stmt.where(sql_table.c.book == book)
+        if where is not None:
+            stmt = stmt.where(where)
         if start is not None:
             stmt = stmt.where(sql_table.c.session >= to_session_date(start))
         if end is not None:
@@ -344,7 +360,7 @@ class Journal:
         with self.reading("list the books") as conn:
             return sorted(conn.execute(stmt).scalars())
 
-    def _replace(
+    def replace_rows(
         self,
         name: str,
         book: str,
@@ -353,6 +369,7 @@ class Journal:
         run_id: str,
         source: str | None = None,
     ) -> int:
+        """Replace the rows of ``name`` for (``book``, ``sessions``[, ``source``]) with ``rows``, in one transaction."""
         context = {"book": require_label("book", book), "run_id": require_label("run_id", run_id)}
         if source is not None:
             context["source"] = require_label("source", source)
@@ -387,9 +404,25 @@ class Journal:
 
     @contextmanager
     def writing(self, operation: str) -> Iterator[Connection]:
-        """One transaction, committed when the block ends and rolled back if it raises."""
+        """One transaction, committed when the block ends and rolled back if it raises; inside ``transaction()``,
+        the enclosing transaction."""
+        current = self._transaction.get()
+        if current is not None:
+            with self._guard(operation):
+                yield current
+            return
         with self._guard(operation), self._engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def transaction(self, operation: str) -> Iterator[None]:
+        """Every write inside the block is one transaction: all of it is committed, or none of it."""
+        with self._guard(operation), self._engine.begin() as conn:
+            token = self._transaction.set(conn)
+            try:
+                yield
+            finally:
+                self._transaction.reset(token)
 
     @cached_property
     def llm_calls(self) -> LLMCallLedger:

@@ -46,11 +46,12 @@ class Base(DeclarativeBase):
 
 
 class OrderRow(Base):
+    # A client order id is unique within its book: a run's staged rows repeat the ids of the rows they replace.
     __tablename__ = "orders"
-    __table_args__ = (Index(None, "book", "session"),)
+    __table_args__ = (Index(None, "book", "session"), UniqueConstraint("book", "client_order_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    client_order_id: Mapped[str] = mapped_column(unique=True)
+    client_order_id: Mapped[str]
     book: Mapped[str]
     session: Mapped[date] = mapped_column(Date, comment="the session the order was decided")
     run_id: Mapped[str]
@@ -70,10 +71,10 @@ class OrderRow(Base):
 
 class FillRow(Base):
     __tablename__ = "fills"
-    __table_args__ = (Index(None, "book", "session"),)
+    __table_args__ = (Index(None, "book", "session"), UniqueConstraint("book", "fill_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    fill_id: Mapped[str] = mapped_column(unique=True)
+    fill_id: Mapped[str]
     client_order_id: Mapped[str]
     book: Mapped[str]
     session: Mapped[date] = mapped_column(Date, comment="the session of execution")
@@ -237,6 +238,64 @@ class BacktestRow(Base):
     end: Mapped[date] = mapped_column(Date)
     metrics: Mapped[str] = mapped_column(Text, comment="JSON: performance_report's metrics")
     created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class BookRow(Base):
+    """A book's kind, fixed when its first run writes it: a paper or live book is never reset by a backtest."""
+
+    __tablename__ = "books"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    kind: Mapped[str] = mapped_column(comment="simulated, paper or live")
+    initial_capital: Mapped[float] = mapped_column(
+        comment="the cash of its first session (the journal's audit starts from it)"
+    )
+    created_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class BookRunRow(Base):
+    """Every run that wrote a book: its sessions, whether it replaced the book, and what became of its rows."""
+
+    __tablename__ = "book_runs"
+    __table_args__ = (Index(None, "book"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(unique=True)
+    book: Mapped[str]
+    staged: Mapped[bool] = mapped_column(comment="rows kept apart until the run commits")
+    fresh: Mapped[bool] = mapped_column(comment="the run replaces the whole book (fresh capital)")
+    first_session: Mapped[date] = mapped_column(Date)
+    last_session: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(comment="writing, committed, abandoned (rows kept) or swept")
+    started_at: Mapped[datetime] = mapped_column(comment="UTC")
+    finished_at: Mapped[datetime | None] = mapped_column(comment="UTC")
+
+
+class BookLockRow(Base):
+    """The one writer of a book: which run holds it, from which process, and when it last showed it was alive."""
+
+    __tablename__ = "book_locks"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str] = mapped_column(unique=True)
+    run_id: Mapped[str]
+    pid: Mapped[int]
+    host: Mapped[str]
+    acquired_at: Mapped[datetime] = mapped_column(comment="UTC")
+    heartbeat_at: Mapped[datetime] = mapped_column(comment="UTC")
+
+
+class OrderStatusUpdateRow(Base):
+    """A staged run's new status for an order an earlier run journaled (applied when the run commits)."""
+
+    __tablename__ = "order_status_updates"
+    __table_args__ = (UniqueConstraint("book", "client_order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str] = mapped_column(comment="the staging key of the run")
+    client_order_id: Mapped[str]
+    status: Mapped[str]
 
 
 TABLES: dict[str, Table] = {

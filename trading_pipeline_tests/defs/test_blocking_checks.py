@@ -34,7 +34,7 @@ def test_bad_bars_across_the_universe_block_every_fill(instance, tmp_path):
     assert "AAPL" in listed and "IBM" in listed and "high_below_low" in listed
     assert run.table("fills").empty
     assert run.table("orders").empty
-    quarantined = run.table("risk_events")
+    quarantined = run.written("risk_events")
     assert set(quarantined.loc[quarantined["action"] == "quarantined", "symbol"]) == {"AAPL", "IBM"}
 
 
@@ -55,7 +55,7 @@ def test_an_order_past_the_sizing_code_that_breaks_a_limit_is_never_filled(insta
 
     assert {"position_limit", "risk_per_trade"} <= set(run.failed_checks())
     assert run.table("fills").empty
-    failures = run.table("risk_events")
+    failures = run.written("risk_events")
     assert (failures["action"] == "check_failed").any()
     assert set(failures.loc[failures["action"] == "check_failed", "source"]) >= {
         "check:position_limit",
@@ -82,7 +82,7 @@ def test_buys_sized_past_a_tripped_breaker_fail_its_check_and_nothing_fills(inst
 
     assert run.failed_checks() == ["circuit_breaker"]
     assert run.table("fills").empty
-    failures = run.table("risk_events")
+    failures = run.written("risk_events")
     failed = failures[failures["action"] == "check_failed"]
     assert set(failed["source"]) == {"check:circuit_breaker"} and failed["limit_value"].eq(-0.20).all()
     evaluation = next(e for e in run.result.get_asset_check_evaluations() if e.check_name == "circuit_breaker")

@@ -11,7 +11,6 @@ import pytest
 from dagster import build_run_status_sensor_context, build_sensor_context, job, op
 
 from trading_pipeline.definitions import defs
-from trading_pipeline.defs.execution.execution import JOURNAL_ORDER_COLUMNS
 from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.book import TradingBook
@@ -119,7 +118,7 @@ def journal_orders(journal: Journal, ids: list[str]) -> None:
             for i in ids
         ]
     )
-    journal.replace_orders(BOOK, ["2012-06-01"], rows[[*JOURNAL_ORDER_COLUMNS, "status"]], run_id="daily")
+    journal.replace_orders(BOOK, ["2012-06-01"], rows, run_id="daily")
 
 
 def statuses(journal: Journal) -> dict[str, str]:
@@ -234,14 +233,14 @@ def failing_cycle():
 
 def alert_for_failed_run(instance, alerter: Alerter):
     result = failing_cycle.execute_in_process(instance=instance, raise_on_error=False)
-    context = build_run_status_sensor_context(
+    with build_run_status_sensor_context(
         sensor_name="run_failure_alert_sensor",
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(result.run_id),
         resources={"alerter": alerter, "journal": JournalResource()},
-    ).for_run_failure()
-    run_failure_alert_sensor(context)
+    ) as context:
+        run_failure_alert_sensor(context.for_run_failure())
     return result.run_id, Journal(default_journal_url(Path(instance.root_directory))).read_alerts()
 
 

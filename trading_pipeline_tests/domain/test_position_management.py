@@ -56,8 +56,19 @@ def test_take_profit_gap_fills_at_the_better_open_and_touch_at_the_target():
     _, (gap,), (gap_order,) = bar(book, D1, 57.0, 58.0, 56.0)
     assert gap.price == pytest.approx(57.0 * SELL) and gap_order.order_type == "limit"
     after, (touch,), _ = bar(book, D1, 52.0, 56.0, 51.0)
-    assert touch.price == pytest.approx(55.0 * SELL)
+    assert touch.price == 55.0  # a limit order fills at its limit or better: slippage never takes it below
     assert after.losing_streak == 0  # a winning round trip
+    _, (thin,), _ = bar(book, D1, 55.01, 55.01, 55.0)  # the open is above the target by less than the slippage
+    assert thin.price == 55.0
+
+
+def test_slippage_never_takes_a_fill_outside_the_sessions_range():
+    book = book_with(0.0, {"AAA": position()})  # stop 45
+    _, (stop,), _ = bar(book, D1, 46.0, 47.0, 45.0)  # the low touches the stop exactly
+    assert stop.price == 45.0  # 45 less slippage was never traded that day
+    book = book_with(10_000.0, pending=(order("BBB", "buy", 10.0),))
+    _, (buy,), _ = open_session(book, D1, {"BBB": 50.0}, COSTS, {"BBB": 50.0}, {"BBB": 49.0})
+    assert buy.price == 50.0 and buy.slippage == 0.0  # the open was the day's high
 
 
 def test_a_bar_touching_stop_and_target_is_read_as_the_stop():

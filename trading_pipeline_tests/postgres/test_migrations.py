@@ -2,12 +2,19 @@
 
 import pandas as pd
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from trading_pipeline.journal import TABLES, Journal
-from trading_pipeline.journal.migrations import current_revision, head_revision, upgrade_to_head
+from trading_pipeline.journal.migrations import (
+    BASELINE,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from trading_pipeline.journal.tables import Base
 from trading_pipeline_tests.pg import start_embedded_server
 
@@ -47,10 +54,10 @@ def test_a_model_change_without_a_migration_is_detected(tmp_path):
 def test_a_journal_made_before_migrations_is_stamped_and_upgraded_with_its_rows(tmp_path):
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     engine = create_engine(url)
-    baseline_tables = [
-        TABLES[name] for name in ("orders", "fills", "positions", "equity", "risk_events", "book_states")
-    ]
-    Base.metadata.create_all(engine, tables=baseline_tables)  # as create_schema did before migrations
+    # The baseline's tables, as create_schema made them before migrations existed: no alembic_version table.
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), BASELINE)
+        conn.execute(text("DROP TABLE alembic_version"))
     journal = Journal(url)
     equity = pd.DataFrame({"session": ["2012-01-03"], "cash": [1.0], "positions_value": [0.0], "equity": [1.0],
                            "peak_equity": [1.0], "drawdown": [0.0]})  # fmt: skip

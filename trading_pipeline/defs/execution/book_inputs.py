@@ -8,12 +8,12 @@ from dagster import AssetIn
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState
 from trading_pipeline.domain.engine import PricePanels
-from trading_pipeline.journal import Journal
+from trading_pipeline.journal.books import BookJournal
 
 
-def starting_book(journal: Journal, trading: TradingBook, first_session: date) -> BookState:
+def starting_book(journal: BookJournal, trading: TradingBook, first_session: date) -> BookState:
     """The book as journaled after the latest session before the range, or fresh capital."""
-    saved = journal.load_book_state(trading.book, before=first_session)
+    saved = journal.load_state(before=first_session)
     if saved is None:
         return BookState.initial(trading.book, trading.initial_capital)
     return BookState.from_dict(saved[1])

@@ -25,14 +25,16 @@ class BreakerResetConfig(Config):
 def reset_circuit_breaker(
     context: OpExecutionContext, config: BreakerResetConfig, trading: TradingBook, journal: JournalResource
 ) -> None:
-    saved = journal.journal.load_book_state(trading.book, before=date.max)
-    if saved is None:
+    latest = journal.journal.load_book_state(trading.book, before=date.max)
+    if latest is None:
         raise Failure(description=f"book {trading.book!r} has no journaled state: nothing to reset")
-    session, saved_state = saved
+    book = journal.book(context, trading.book, sessions=[latest[0]])
+    session, saved_state = book.load_state(before=date.max)  # again, under the book's lock
     reset, event = reset_breaker(BookState.from_dict(saved_state), session, config.operator, config.reason)
     run_id = context.run.run_id
-    journal.journal.save_book_states(trading.book, {session: reset.to_dict()}, run_id)
-    journal.record_risk_events(trading.book, [session], f"manual_reset:{run_id}", events_to_frame([event]), run_id)
+    with book.transaction("reset the circuit breaker"):
+        book.save_book_states({session: reset.to_dict()})
+        book.record_risk_events([session], f"manual_reset:{run_id}", events_to_frame([event]))
     context.log.info(f"book {trading.book}: {event.message} (state of {session})")
     context.add_output_metadata({"book": trading.book, "session": session.isoformat(), "message": event.message})
 

@@ -62,7 +62,8 @@ def execution(
             metadata={"violations": violations.head(50).to_markdown(index=False)},
             allow_retries=False,
         )
-    start = starting_book(journal.journal, trading, sessions[0])
+    book = journal.book(context, trading.book)
+    start = starting_book(book, trading, sessions[0])
     prices = price_panels(indicators, sessions)
     orders = orders_from_frame(sized_orders)
     by_session: dict = {}
@@ -71,29 +72,25 @@ def execution(
     # The broker fills; the circuit breaker is the desk's state, threaded through its books afterwards.
     results = track_risk_state(start, broker.execute(start, sessions, by_session, prices), trading.limits())
 
-    run_id = context.run.run_id
     fills = fills_to_frame(f for r in results for f in r.fills)
-    j = journal.journal
     exits = orders_to_frame(o for r in results for o in r.exits)
     # The protective exits the bars triggered are journaled as (filled) stop/limit/time-stop orders.
-    frames = [frame[JOURNAL_ORDER_COLUMNS] for frame in (sized_orders, exits) if len(frame)]
-    orders_journaled = pd.concat(frames, ignore_index=True) if frames else sized_orders[JOURNAL_ORDER_COLUMNS]
-    j.replace_orders(
-        trading.book, sessions, orders_journaled.assign(status=_statuses(orders_journaled, fills, results)), run_id
-    )
-    # Orders an earlier run left pending were filled (or cancelled) at this range's first open.
+    frames = [journal_orders(frame) for frame in (sized_orders, exits) if len(frame)]
+    orders_journaled = pd.concat(frames, ignore_index=True) if frames else journal_orders(sized_orders)
     carried = orders_to_frame(start.pending)
-    j.update_order_status(
-        trading.book, dict(zip(carried["client_order_id"], _statuses(carried, fills, results), strict=True))
-    )
-    j.replace_fills(trading.book, sessions, fills, run_id)
-    j.replace_positions(trading.book, sessions, _position_rows(results), run_id)
-    equity = _equity_rows(results)
-    j.replace_equity(trading.book, sessions, equity, run_id)
-    journal.record_risk_events(
-        trading.book, sessions, "execution", events_to_frame(e for r in results for e in r.events), run_id
-    )
-    j.save_book_states(trading.book, {r.session: r.state.to_dict() for r in results}, run_id)
+    # One transaction: every session of the range is journaled whole, or not at all.
+    with book.transaction("journal the executions"):
+        book.replace("orders", sessions, orders_journaled.assign(status=_statuses(orders_journaled, fills, results)))
+        # Orders an earlier run left pending were filled (or cancelled) at this range's first open.
+        book.update_order_status(dict(zip(carried["client_order_id"], _statuses(carried, fills, results), strict=True)))
+        book.replace("fills", sessions, fills)
+        book.replace("positions", sessions, _position_rows(results))
+        book.replace("equity", sessions, _equity_rows(results))
+        book.record_risk_events(sessions, "execution", events_to_frame(e for r in results for e in r.events))
+        book.save_book_states({r.session: r.state.to_dict() for r in results})
+    if broker.kind != "simulated":
+        # The orders are at the broker: the journal keeps them now, whatever happens to the rest of the run.
+        book.commit(broker.kind, trading.initial_capital)
 
     last = results[-1].state
     context.log.info(
@@ -123,19 +120,18 @@ def execution(
 
 
 JOURNAL_ORDER_COLUMNS = [
-    "client_order_id",
-    "book",
-    "session",
-    "symbol",
-    "side",
-    "qty",
-    "order_type",
-    "stop_price",
-    "ref_price",
-    "strategy",
-    "confidence",
-    "reason",
-]
+    "client_order_id", "book", "session", "symbol", "side", "qty", "order_type", "limit_price", "stop_price",
+    "ref_price", "strategy", "confidence", "reason",
+]  # fmt: skip
+
+
+def journal_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    """Orders as the journal keeps them, each with the prices of its type: a limit order (a take-profit exit) its
+    limit, a stop order its stop, an entry the protective stop it carries; a time-stop's market sell none."""
+    limit = orders["take_profit"].where(orders["order_type"] == "limit")
+    stop = orders["stop_price"].where(orders["order_type"].isin(["stop", "market"]) & (orders["side"] == "buy"))
+    stop = stop.fillna(orders["stop_price"].where(orders["order_type"] == "stop"))
+    return orders.assign(limit_price=limit.astype("float64"), stop_price=stop.astype("float64"))[JOURNAL_ORDER_COLUMNS]
 
 
 def _statuses(orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionResult]) -> pd.Series:

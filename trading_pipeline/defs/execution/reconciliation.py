@@ -46,9 +46,9 @@ def positions_reconciled(
     context: AssetCheckExecutionContext, trading: TradingBook, broker: Broker, journal: JournalResource
 ) -> AssetCheckResult:
     sessions = session_dates(context.partition_keys)
-    j = journal.journal
-    journaled = j.read("positions", book=trading.book, start=sessions[0], end=sessions[-1])
-    fills = j.read("fills", book=trading.book, end=sessions[-1])
+    book = journal.book(context, trading.book)
+    journaled = book.read("positions", start=sessions[0], end=sessions[-1])
+    fills = book.read("fills", end=sessions[-1])
     mismatches = compare_positions(positions_by_session(fills, sessions), journaled).assign(source="journal fills")
     compared = ["journal fills"]
     if isinstance(broker, ReportsPositions):
@@ -58,8 +58,7 @@ def positions_reconciled(
             [mismatches, compare_positions(last, at_broker).assign(source="broker")], ignore_index=True
         )
         compared.append("broker")
-    journal.record_risk_events(
-        trading.book,
+    book.record_risk_events(
         sessions,
         "check:positions_reconciled",
         pd.DataFrame(
@@ -73,7 +72,6 @@ def positions_reconciled(
                 "message": "journal positions differ from " + mismatches["source"],
             }
         ),
-        context.run.run_id,
     )
     listing = mismatches.head(MAX_LISTED).assign(session=lambda f: f["session"].dt.date)
     return AssetCheckResult(

@@ -50,14 +50,13 @@ def risk_checks(
 ) -> Iterator[AssetCheckResult]:
     limits, costs = trading.limits(), broker.cost_model()
     sessions = session_dates(context.partition_keys)
-    journaled = journal.journal.read("risk_events", book=trading.book, start=sessions[0], end=sessions[-1])
+    book = journal.book(context, trading.book)
+    journaled = book.read("risk_events", start=sessions[0], end=sessions[-1])
     sizing = journaled[journaled["source"] == "sizing"]
     for rule, verify in VERIFY_RULES.items():
         sized = sizing.loc[sizing["rule"] == rule, ["session", "symbol", "action", "value", "limit_value", "message"]]
         violations = verify(sized_orders, limits, costs)
-        journal.record_risk_events(
-            trading.book, sessions, f"check:{rule}", violations.assign(action="check_failed"), context.run.run_id
-        )
+        book.record_risk_events(sessions, f"check:{rule}", violations.assign(action="check_failed"))
         yield AssetCheckResult(
             asset_key="sized_orders",
             check_name=rule,

@@ -30,7 +30,8 @@ def sized_orders(
     symbol the sector map does not know (its own sector bucket) is journaled as an ``unknown_sector`` note."""
     sessions = session_dates(context.partition_keys)
     limits, costs = trading.limits(), broker.cost_model()
-    start = starting_book(journal.journal, trading, sessions[0])
+    book = journal.book(context, trading.book)
+    start = starting_book(book, trading, sessions[0])
     prices = price_panels(indicators, sessions)
 
     share = quarantine_share(market_bars)
@@ -82,7 +83,7 @@ def sized_orders(
         )
         for session, symbol in zip(unknown["session"], unknown["symbol"], strict=True)
     )
-    journal.record_risk_events(trading.book, sessions, "sizing", events_to_frame(decision_events), context.run.run_id)
+    book.record_risk_events(sessions, "sizing", events_to_frame(decision_events))
     by_rule = events_to_frame(decision_events).groupby(["rule", "action"]).size().rename("events").reset_index()
     context.add_output_metadata(
         {

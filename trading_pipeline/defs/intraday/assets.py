@@ -8,7 +8,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, asset, multi_asset
 
 from trading_pipeline.defs.execution.book_inputs import starting_book
-from trading_pipeline.defs.execution.execution import JOURNAL_ORDER_COLUMNS
+from trading_pipeline.defs.execution.execution import journal_orders
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker, SimulatedBroker
@@ -110,20 +110,20 @@ def _manage_book(
     journal: JournalResource,
 ) -> dict:
     """Manage each session of the run on its bars, journal the exits, and return the step's metadata."""
-    j = journal.journal
+    book = journal.book(context, trading.book)
     simulated = isinstance(broker, SimulatedBroker)
     sessions = session_dates(context.partition_keys)
     by_session = {s: intraday_bars[intraday_bars["bar_end"].map(rules.session_of) == s] for s in sessions}
     managed, closed, stale, results = [], [], [], []
     for session in sessions:
-        saved = j.load_book_state(trading.book, before=session + timedelta(days=1))
+        saved = book.load_state(before=session + timedelta(days=1))
         if saved is not None and saved[0] >= session:
             closed.append(session)
         elif saved is not None and saved[0] < calendar.previous_session(session).date():
             stale.append(session)  # the daily cycle has not closed the previous session: the book is not known
         else:
             managed.append(session)
-            state = starting_book(j, trading, session)
+            state = starting_book(book, trading, session)
             results.append(rules.manage_intraday(state, session, by_session[session], broker.cost_model()))
     if closed or stale:
         context.log.warning(
@@ -145,13 +145,13 @@ def _manage_book(
         )
         for o in exits
     ]
-    run_id = context.run.run_id
     if managed:
-        if simulated:
-            frame = orders_to_frame(exits)
-            j.replace_orders(trading.book, managed, frame[JOURNAL_ORDER_COLUMNS].assign(status="filled"), run_id)
-            j.replace_fills(trading.book, managed, fills_to_frame(f for r in results for f in r.fills), run_id)
-        journal.record_risk_events(trading.book, managed, "intraday", events_to_frame(events), run_id)
+        with book.transaction("journal the intraday exits"):
+            if simulated:
+                frame = orders_to_frame(exits)
+                book.replace("orders", managed, journal_orders(frame).assign(status="filled"))
+                book.replace("fills", managed, fills_to_frame(f for r in results for f in r.fills))
+            book.record_risk_events(managed, "intraday", events_to_frame(events))
     context.log.info(f"book {trading.book}: {len(exits)} intraday exit(s) over {len(managed)} session(s)")
     metadata = {
         "book": trading.book,
@@ -181,8 +181,9 @@ def intraday_order_status(
 ) -> MaterializeResult:
     first = session_dates(context.partition_keys)[0]
     since = rules.session_hours(first)[0].to_pydatetime() - timedelta(hours=24)
-    updates = order_updates.updates_since(journal.journal, trading.book, since)
-    applied, unknown = apply_updates(journal.journal, trading.book, updates)
+    book = journal.book(context, trading.book)
+    updates = order_updates.updates_since(book, since)
+    applied, unknown = apply_updates(book, updates)
     if unknown:
         context.log.warning(f"{len(unknown)} broker order(s) are not in the journal (placed outside the desk?)")
     return MaterializeResult(

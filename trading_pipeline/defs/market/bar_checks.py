@@ -9,7 +9,7 @@ from trading_pipeline.defs.market.market_bars import market_bars
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.domain.bars import quarantine_share
+from trading_pipeline.domain.bars import bad_on_their_own, quarantine_share
 
 MAX_LISTED = 200
 SYMBOLS_PER_SESSION = 20  # in the table of failing sessions
@@ -24,7 +24,7 @@ def bars_valid(
     session's table holds); fails, blocking the day's orders, when too much of the universe is bad, naming
     each such session and its quarantined symbols."""
     sessions = session_dates(context.partition_keys)
-    events = journal.journal.read("risk_events", book=trading.book, start=sessions[0], end=sessions[-1])
+    events = journal.book(context, trading.book).read("risk_events", start=sessions[0], end=sessions[-1])
     listing = events.loc[
         (events["source"] == "market_bars") & (events["action"] == "quarantined"), ["session", "symbol", "message"]
     ].rename(columns={"message": "reason"})
@@ -56,7 +56,7 @@ def bars_valid(
 
 def _failing_sessions(bars: pd.DataFrame, over: pd.Series) -> list[tuple[date, float, pd.DataFrame]]:
     """Each session over the limit with its share and its quarantined bars."""
-    bad = bars[bars["quarantined"] & bars["date"].isin(over.index)].groupby("date")
+    bad = bars[bad_on_their_own(bars) & bars["date"].isin(over.index)].groupby("date")
     return [(day.date(), share, bad.get_group(day)) for day, share in over.items()]
 
 

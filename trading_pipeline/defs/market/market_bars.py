@@ -79,14 +79,12 @@ def market_bars(
     jumps = _jumps(context, validated, config.max_close_move, accepted)
     if len(delivery.unserved):
         context.log.warning(f"no provider had bars for {sorted(delivery.unserved)}")
-    journal.record_risk_events(
-        book=trading.book,
-        sessions=sessions,
-        source="market_bars",
-        events=pd.concat(
+    journal.book(context, trading.book).record_risk_events(
+        sessions,
+        "market_bars",
+        pd.concat(
             [_quarantine_events(quarantined, sessions), _provenance_events(delivery, sessions)], ignore_index=True
         ),
-        run_id=context.run.run_id,
     )
     served = pd.Series(delivery.served_by, name="provider").rename_axis("symbol").reset_index()
     context.add_output_metadata(

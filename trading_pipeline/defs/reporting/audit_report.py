@@ -22,24 +22,24 @@ SHOWN_SESSIONS = 3
 @op(retry_policy=LLM_OP_RETRY, ins={"portfolio": In(Nothing)}, out=Out(Nothing))
 def write_audit(context: OpExecutionContext, narrator: AuditNarrator, journal: JournalResource, trading: TradingBook):
     sessions = session_dates(context.partition_keys)
-    j, book = journal.journal, trading.book
+    book = journal.book(context, trading.book)
     start, end = sessions[0], sessions[-1]
     facts = session_facts(
-        book,
+        trading.book,
         sessions,
-        choice_counts=j.strategy_choice_counts(book, start, end),
-        orders=j.read("orders", book=book, start=start, end=end),
-        fills=j.read("fills", book=book, start=start, end=end),
-        risk_events=j.read("risk_events", book=book, start=start, end=end),
-        equity=j.read("equity", book=book, start=previous_session(start), end=end),
+        choice_counts=book.strategy_choice_counts(start, end),
+        orders=book.read("orders", start=start, end=end),
+        fills=book.read("fills", start=start, end=end),
+        risk_events=book.read("risk_events", start=start, end=end),
+        equity=book.read("equity", start=previous_session(start), end=end),
     )
     with retry_only_invalid_answers():
         narratives = narrator.write(facts, llm_run(context, journal, trading))
-    j.replace_audit_reports(book, sessions, narratives.drop(columns=["outcome"]), context.run.run_id)
+    book.replace("audit_reports", sessions, narratives.drop(columns=["outcome"]))
     shown = narratives.tail(SHOWN_SESSIONS)
     context.add_output_metadata(
         {
-            "book": book,
+            "book": trading.book,
             "sessions": len(narratives),
             "narrated_by": outcome_table(narratives["provider"] + "/" + narratives["outcome"], "narrator"),
             "narrative": MetadataValue.md("\n\n".join(shown["markdown"])),

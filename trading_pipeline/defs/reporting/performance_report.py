@@ -15,11 +15,14 @@ from pydantic import Field
 from trading_pipeline.dagster_internals.events import log_observations
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
+from trading_pipeline.journal import Journal
+from trading_pipeline.journal.books import BookJournal
 
 PORTFOLIO = AssetKey("portfolio")
 
@@ -41,7 +44,7 @@ class ReportConfig(Config):
 @ranged(asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
-    deps=["portfolio", "fills"],
+    deps=["portfolio", "fills", "audit_report"],
     group_name="reporting",
     kinds={"pandas"},
 )
@@ -51,15 +54,17 @@ def performance_report(
     trading: TradingBook,
     journal: JournalResource,
     market_data: MarketData,
+    broker: Broker,
 ) -> MaterializeResult:
     """Covers the book's whole journaled history up to the last session of the range: for a backtest,
-    the backtest; for a live book, its track record."""
+    the backtest; for a live book, its track record. The run's last step: it commits the run's results to the
+    book (a simulated run's; a real broker's run committed when its orders left) and keeps a backtest's report."""
     sessions = session_dates(context.partition_keys)
     end = sessions[-1]
-    j = journal.journal
-    equity = j.read("equity", book=trading.book, end=end)
-    fills = j.read("fills", book=trading.book, end=end)
-    orders = j.read("orders", book=trading.book, end=end)
+    book = journal.book(context, trading.book)
+    equity = book.read("equity", end=end)
+    fills = book.read("fills", end=end)
+    orders = book.read("orders", end=end)
     curve = equity.set_index("session")["equity"]
     # A fill is credited to the strategy of its order, so trades group by the strategy that opened them.
     strategy_of = orders.set_index("client_order_id")["strategy"]
@@ -88,17 +93,24 @@ def performance_report(
         _tearsheet(curve, benchmark, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
     if config.curve_observations:
         _log_curve(context, equity, sessions)
+    lookahead = _lookahead_metadata(journal.journal, book, end)
     tags = context.run.tags
-    j.record_backtest(
-        run_id=context.run_id,
-        book=trading.book,
-        name=tags.get(BACKTEST_NAME_TAG, trading.book),
-        parameters={**json.loads(tags.get(BACKTEST_PARAMETERS_TAG, "{}")), "limits": trading.limits().model_dump()},
-        code_version=code_version(),
-        start=curve.index[0],
-        end=end,
-        metrics=metrics,
-    )
+    with book.transaction("commit the run and keep its report"):
+        book.commit(broker.kind, trading.initial_capital)
+        if broker.kind == "simulated":  # the kept backtests are backtests, not a trading book's cycles
+            journal.journal.record_backtest(
+                run_id=context.run_id,
+                book=trading.book,
+                name=tags.get(BACKTEST_NAME_TAG, trading.book),
+                parameters={
+                    **json.loads(tags.get(BACKTEST_PARAMETERS_TAG, "{}")),
+                    "limits": trading.limits().model_dump(),
+                },
+                code_version=code_version(),
+                start=curve.index[0],
+                end=end,
+                metrics=metrics,
+            )
 
     return MaterializeResult(
         metadata={
@@ -107,7 +119,7 @@ def performance_report(
             "sessions": len(curve),
             **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
             **benchmark_metadata,
-            **_lookahead_metadata(j, trading.book, end),
+            **lookahead,
         }
     )
 
@@ -188,12 +200,12 @@ def _benchmark(market_data: MarketData, symbol: str | None, curve: pd.Series) ->
     return returns, {"benchmark": MetadataValue.text(f"{symbol.upper()} ({market_data.provider})")}
 
 
-def _lookahead_metadata(j, book: str, end) -> dict:
+def _lookahead_metadata(journal: Journal, book: BookJournal, end) -> dict:
     """Flags a backtest whose decisions a live LLM made after the sessions had closed (the model may know
     how the period ended), or that replays LLM decisions recorded by another run."""
-    replayed = j.strategy_choice_counts(book, end=end, outcome="replay")
+    replayed = book.strategy_choice_counts(end=end, outcome="replay")
     replayed_llm = int(replayed.loc[~replayed["provider"].str.startswith("rules"), "rows"].sum())
-    exposure = lookahead_exposure(j.read("llm_calls", book=book, end=end), replayed_llm)
+    exposure = lookahead_exposure(journal.read("llm_calls", book=book.book, end=end), replayed_llm)
     flag = {"lookahead_exposed": MetadataValue.bool(exposure.exposed)}
     return {**flag, "lookahead": MetadataValue.text(exposure.describe())} if exposure.exposed else flag
 

@@ -111,6 +111,10 @@ class AlpacaBroker(Broker):
         self.connect()
         return str(self._mode)
 
+    @property
+    def kind(self) -> str:
+        return self.mode
+
     def cost_model(self) -> CostModel:
         return CostModel(
             commission_per_share=self.commission_per_share,

@@ -15,6 +15,11 @@ from trading_pipeline.domain.engine import PricePanels, SessionResult, replay_de
 class Broker(ConfigurableResource):
     """Executes approved orders session by session and reports fills and the resulting book."""
 
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """The kind of book it trades: ``simulated``, or a real broker's ``paper`` or ``live``."""
+
     @abstractmethod
     def cost_model(self) -> CostModel:
         """The costs sizing must assume for this broker."""
@@ -43,6 +48,10 @@ class SimulatedBroker(Broker):
     commission_per_share: float = Field(default=0.005, ge=0)
     min_commission: float = Field(default=1.0, ge=0)
     slippage_bps: float = Field(default=5.0, ge=0)
+
+    @property
+    def kind(self) -> str:
+        return "simulated"
 
     def cost_model(self) -> CostModel:
         return CostModel(

@@ -96,7 +96,7 @@ class ReplayMarketData(MarketData):
         return f"replay:{Path(self.path).name if self.path else SAMPLE_BARS.name}"
 
     def fetch(self, symbols: list[str] | None, start: date, end: date) -> ProviderBars:
-        frame = _load_cached(str(Path(self.path).resolve()) if self.path else str(SAMPLE_BARS))
+        frame = load_replay_bars(str(Path(self.path).resolve()) if self.path else str(SAMPLE_BARS))
         missing: dict[str, str] = {}
         if symbols is not None:
             wanted = {s.upper() for s in symbols}
@@ -112,8 +112,9 @@ class ReplayMarketData(MarketData):
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str) -> pd.DataFrame:
-    """Parsing a 600k-row CSV takes a second: do it once per process per file."""
+def load_replay_bars(path: str) -> pd.DataFrame:
+    """A replayed bars file, parsed once per process (a 600k-row CSV takes a second): the CLI's checks before a
+    run and the run itself read the same frame."""
     return load_bars_file(path)
 
 

@@ -23,7 +23,8 @@ from pydantic import Field
 
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.integrations.alpaca_trading import OPEN_STATUSES
-from trading_pipeline.journal import Journal, OrderStatus
+from trading_pipeline.journal import OrderStatus
+from trading_pipeline.journal.books import BookJournal
 
 # Alpaca's order statuses in the journal's vocabulary (an order still working is "submitted").
 JOURNAL_STATUS: dict[str, str] = {
@@ -86,7 +87,7 @@ class OrderCursor:
         return OrderCursor(since=latest, seen=frozenset(seen))
 
 
-def apply_updates(journal: Journal, book: str, updates: list[OrderUpdate]) -> tuple[dict[str, str], list[str]]:
+def apply_updates(book: BookJournal, updates: list[OrderUpdate]) -> tuple[dict[str, str], list[str]]:
     """Write the latest status of each journaled order; return (applied statuses, ids the journal does not know).
 
     An id the journal does not hold (an order placed by hand in the broker's UI) is reported, not written.
@@ -94,9 +95,9 @@ def apply_updates(journal: Journal, book: str, updates: list[OrderUpdate]) -> tu
     latest: dict[str, OrderUpdate] = {}
     for update in sorted(updates, key=lambda u: (u.updated_at, u.filled_qty)):
         latest[update.client_order_id] = update
-    known = set(journal.read("orders", book=book)["client_order_id"]) if latest else set()
+    known = set(book.read("orders")["client_order_id"]) if latest else set()
     statuses = {i: u.status for i, u in latest.items() if i in known}
-    journal.update_order_status(book, statuses)
+    book.update_order_status(statuses)
     return statuses, sorted(set(latest) - known)
 
 
@@ -108,7 +109,7 @@ class OrderUpdates(ConfigurableResource):
     def provider(self) -> str: ...
 
     @abstractmethod
-    def updates_since(self, journal: Journal, book: str, since: datetime | None) -> list[OrderUpdate]:
+    def updates_since(self, book: BookJournal, since: datetime | None) -> list[OrderUpdate]:
         """Updates of ``book``'s orders at or after ``since`` (all when None), oldest first."""
 
 
@@ -119,8 +120,8 @@ class SimulatedOrderUpdates(OrderUpdates):
     def provider(self) -> str:
         return "simulator"
 
-    def updates_since(self, journal: Journal, book: str, since: datetime | None) -> list[OrderUpdate]:
-        orders = journal.read("orders", book=book)
+    def updates_since(self, book: BookJournal, since: datetime | None) -> list[OrderUpdate]:
+        orders = book.read("orders")
         if since is not None:
             orders = orders[orders["created_at"] >= pd.Timestamp(since)]
         return [
@@ -145,7 +146,7 @@ class AlpacaOrderUpdates(OrderUpdates):
     def provider(self) -> str:
         return "alpaca"
 
-    def updates_since(self, journal: Journal, book: str, since: datetime | None) -> list[OrderUpdate]:
+    def updates_since(self, book: BookJournal, since: datetime | None) -> list[OrderUpdate]:
         client = self.broker.connect().client
         after = (since or datetime.now(UTC)) - timedelta(days=self.lookback_days)
         updates: dict[str, OrderUpdate] = {}

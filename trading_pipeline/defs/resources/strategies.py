@@ -2,7 +2,7 @@
 
 from functools import cached_property
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from trading_pipeline.domain.strategies import REGISTRY, Strategy
@@ -19,6 +19,11 @@ class StrategyCatalog(ConfigurableResource):
     entry_points: bool = Field(
         default=True, description=f"Also load strategies installed under the '{ENTRY_POINT_GROUP}' entry point group."
     )
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Load the plugins when the run starts: a plugin that does not import fails the run at once, with its
+        error, rather than inside a step whose retry policy is for LLM answers."""
+        _ = self.registry
 
     @cached_property
     def registry(self) -> dict[str, Strategy]:

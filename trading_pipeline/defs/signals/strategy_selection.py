@@ -39,8 +39,8 @@ def select_strategies(
     # In session order (stable): the journal's (book, session) index then grows at its end, a fifth faster
     # to write at a backtest's ~600k choices than rows arriving symbol by symbol.
     in_session_order = selection.take(np.argsort(selection["date"].to_numpy(), kind="stable"))
-    journal.journal.replace_strategy_choices(
-        trading.book, sessions, in_session_order.rename(columns={"date": "session"}), context.run.run_id
+    journal.book(context, trading.book).replace(
+        "strategy_choices", sessions, in_session_order.rename(columns={"date": "session"})
     )
     counts = selection["strategy"].value_counts().rename_axis("strategy").reset_index(name="rows")
     context.add_output_metadata(

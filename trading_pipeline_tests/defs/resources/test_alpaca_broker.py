@@ -12,7 +12,8 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState, Order, client_order_id, fill_id
 from trading_pipeline.domain.engine import PricePanels
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VARIABLE, LiveTradingRefused
-from trading_pipeline.journal import Journal, JournalError
+from trading_pipeline.journal import JournalError
+from trading_pipeline.journal.books import BookJournal
 from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox, Scripted
 from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
@@ -227,12 +228,15 @@ def test_a_cycle_that_dies_before_journaling_is_rerun_without_a_second_order(ins
     """Through Dagster: the orders reach Alpaca, the journal write fails, the step is re-executed."""
     trading = TradingBook(book="alpaca-crash")
     with _cycle_server(date(2012, 6, 29)) as server:
+        replace = BookJournal.replace
 
-        def crash(*args, **kwargs):
-            raise JournalError("journal sqlite:///…: cannot replace orders: OperationalError: disk I/O error")
+        def crash(self, table, *args, **kwargs):
+            if table == "orders":
+                raise JournalError("journal sqlite:///…: cannot replace orders: OperationalError: disk I/O error")
+            return replace(self, table, *args, **kwargs)
 
         with monkeypatch.context() as patch:
-            patch.setattr(Journal, "replace_orders", crash)
+            patch.setattr(BookJournal, "replace", crash)
             crashed = run_cycle(instance, "2012-06-29", "2012-06-29", broker=_broker(server), trading=trading)
         assert not crashed.result.success
         placed = dict(server.by_client_id)

@@ -62,12 +62,32 @@ def test_backtest_writes_its_files_and_prints_metrics_as_json(dagster_home, tmp_
     assert len(runs) == 1 and runs[0].tags["trading_pipeline/kind"] == "backtest"
 
 
-def test_unknown_symbol_is_a_clear_error(dagster_home, capsys):
+def test_unknown_symbol_is_refused_before_any_run(dagster_home, capsys):
+    from dagster import DagsterInstance
+
     code = main(["backtest", "--start", "2008-08-01", "--end", "2008-08-29", "--symbols", "AAPL,NOPE"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["trading-pipeline: --symbols: NOPE not in daily_5stocks.parquet (it has 5 symbols)"]
+    assert DagsterInstance.get().get_runs() == []
+
+
+def test_a_failing_step_is_named_with_the_error_its_code_raised(dagster_home, tmp_path, capsys, monkeypatch):
+    (tmp_path / "broken_strategies.py").write_text(
+        "from trading_pipeline.domain.strategies import strategy\n\n"
+        "@strategy(name='Broken', min_history=1)\n"
+        "def broken(panel):\n"
+        "    raise ArithmeticError('the user strategy divided by zero')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        ["backtest", "--start", "2008-08-01", "--end", "2008-08-29", "--plugin", "broken_strategies:broken",
+         "--strategy", "Broken"]
+    )  # fmt: skip
     assert code == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     # The CLI's own line names the failed step and the error its code raised, not Dagster's wrapper.
-    assert last.startswith("trading-pipeline: run ") and "failed: market_bars: " in last and "NOPE" in last
+    assert last.startswith("trading-pipeline: run ") and "failed: signals" in last and "divided by zero" in last
     assert "Error occurred while executing" not in last
 
 

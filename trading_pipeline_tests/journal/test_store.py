@@ -154,13 +154,19 @@ def test_row_outside_the_sessions_is_refused_and_nothing_changes(journal: Journa
 
 
 def test_conflict_with_stored_rows_rolls_back_the_delete(journal: Journal) -> None:
-    journal.replace_orders("default", [D1], orders(D1, ["AAPL"], tag="x"), "run-1")
-    journal.replace_orders("backtest:demo", [D1], orders(D1, ["MSFT"], tag="y"), "run-1")
-    clash = orders(D1, ["AAPL"], tag="x")  # the same client_order_id as the "default" book's order
+    journal.replace_orders("demo", [D1], orders(D1, ["AAPL"], tag="x"), "run-1")
+    journal.replace_orders("demo", [D2], orders(D2, ["MSFT"], tag="y"), "run-1")
+    clash = orders(D2, ["MSFT"], tag="y").assign(session=D1)  # D2's order id again, filed under D1
     with pytest.raises(ValueError, match="conflict with rows already in the journal"):
-        journal.replace_orders("backtest:demo", [D1], clash, "run-2")
-    assert journal.read("orders", book="backtest:demo")["symbol"].tolist() == ["MSFT"]
-    assert journal.read("orders", book="default")["symbol"].tolist() == ["AAPL"]
+        journal.replace_orders("demo", [D1], clash, "run-2")
+    assert journal.read("orders", book="demo")["symbol"].tolist() == ["AAPL", "MSFT"]  # D1's delete rolled back
+
+
+def test_an_order_id_is_unique_within_its_book_only(journal: Journal) -> None:
+    """Ids hash the book's name, so two books never share one; a run's staged copy of a book repeats them."""
+    journal.replace_orders("default", [D1], orders(D1, ["AAPL"], tag="x"), "run-1")
+    journal.replace_orders("default#run-2", [D1], orders(D1, ["AAPL"], tag="x"), "run-2")
+    assert len(journal.read("orders", book="default#run-2")) == len(journal.read("orders", book="default")) == 1
 
 
 def test_nan_in_a_required_column_is_refused(journal: Journal) -> None:
