@@ -21,3 +21,9 @@
 {% macro as_date(column) -%}
     cast({{ column }} as date)
 {%- endmacro %}
+
+{#- Only the books' committed rows: a run's rows are staged under '<book>#<run_id>' until it commits (the rows of a
+    run that never did stay there for inspection), and are no book's results. -#}
+{% macro committed_rows() -%}
+    where book not like '%#%'
+{%- endmacro %}

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from trading_pipeline.cli.backtest import Backtest, BacktestError, run_backtest
+from trading_pipeline.cli.journal_check import print_journal_check
 from trading_pipeline.cli.reports import print_backtests, print_strategy_table, print_summary, print_walk_forward
 from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
 from trading_pipeline.journal import JournalError
@@ -71,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     wf.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
     wf.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
+    check = commands.add_parser("check-journal", help="check a book's journal against its invariants")
+    check.add_argument("--book", required=True, help="the book to check")
+    check.add_argument("--data", help="bars file the fills are checked against (default: the bundled sample)")
     per_strategy = commands.add_parser("strategies", help="backtest each strategy alone and print a table")
     per_strategy.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     per_strategy.add_argument("--end", type=date.fromisoformat, default=DEMO_END)
@@ -104,6 +108,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     if args.command == "backtests":
         print_backtests(home, args.book, args.json)
         return 0
+    if args.command == "check-journal":
+        return print_journal_check(home, args.book, args.data)
     if args.command == "walk-forward":
         print_walk_forward(_backtest(args), args.param, args.train_months, args.test_months)
         return 0

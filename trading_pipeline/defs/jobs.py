@@ -1,16 +1,19 @@
 """Jobs: the daily cycle is the whole graph for a session; its backfill over a range is the backtest.
 
-The intraday and event cycles re-materialize today's intraday partition. Every trading job carries the
-``BOOK_LOCK_TAG`` tag: with the run-queue limit proposed for dagster.yaml (one run per value of that
-tag) the daily, intraday and event cycles never run at the same time against one account; the intraday
-steps also sit in the ``trading_book`` concurrency pool.
+The intraday and event cycles re-materialize today's intraday partition. Every trading run carries the
+``BOOK_LOCK_TAG`` tag with its book's name: the run queue admits one run per value at a time (instance.py), so the
+daily, intraday and event cycles of a book never overlap. Schedules and sensors tag their runs with the book of
+the ``trading`` resource; a job launched by hand carries the default book's tag (a run of another book named in
+its launch config is still held to one writer by the journal's lock, ``journal.books``). The intraday steps also
+sit in the ``trading_book`` concurrency pool.
 """
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from trading_pipeline.defs.tags import BOOK_LOCK_TAG
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.tags import book_tags
 
-BOOK_LOCK = {BOOK_LOCK_TAG: "trading"}
+DEFAULT_BOOK = TradingBook.model_fields["book"].default
 
 
 def _trading_job(name: str, groups: tuple[str, ...], description: str):
@@ -19,7 +22,7 @@ def _trading_job(name: str, groups: tuple[str, ...], description: str):
         name,
         selection=AssetSelection.groups(*groups),
         executor_def=in_process_executor,
-        tags=BOOK_LOCK,
+        tags=book_tags(DEFAULT_BOOK),
         description=description,
     )
 

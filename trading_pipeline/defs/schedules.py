@@ -21,7 +21,8 @@ from dagster import (
 from trading_pipeline.defs.intraday.assets import BAR_MINUTES
 from trading_pipeline.defs.jobs import daily_cycle, intraday_cycle
 from trading_pipeline.defs.partitions import sessions_partitions
-from trading_pipeline.defs.tags import AS_OF_TAG, TRIGGER_TAG
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.tags import AS_OF_TAG, TRIGGER_TAG, book_tags
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
 
@@ -66,7 +67,7 @@ def build_daily_schedule(
         default_status=default_status,
         description=f"The daily cycle {minutes_after_close} min after each NYSE close (early closes honoured).",
     )
-    def daily_cycle_schedule(context: ScheduleEvaluationContext):
+    def daily_cycle_schedule(context: ScheduleEvaluationContext, trading: TradingBook):
         moment = _tick(context)
         day = moment.date()
         skip = _session_skip(day)
@@ -78,7 +79,7 @@ def build_daily_schedule(
         return RunRequest(
             run_key=f"daily_cycle:{day.isoformat()}",
             partition_key=day.isoformat(),
-            tags={TRIGGER_TAG: "schedule"},
+            tags={TRIGGER_TAG: "schedule", **book_tags(trading.book)},
         )
 
     return daily_cycle_schedule
@@ -95,7 +96,7 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
         default_status=default_status,
         description="The intraday cycle every 15 minutes in NYSE regular hours, on the bar just completed.",
     )
-    def intraday_cycle_schedule(context: ScheduleEvaluationContext):
+    def intraday_cycle_schedule(context: ScheduleEvaluationContext, trading: TradingBook):
         moment = _tick(context)
         day = moment.date()
         skip = _session_skip(day)
@@ -111,7 +112,7 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
         return RunRequest(
             run_key=f"intraday_cycle:{as_of}",
             partition_key=day.isoformat(),
-            tags={AS_OF_TAG: as_of, TRIGGER_TAG: "schedule"},
+            tags={AS_OF_TAG: as_of, TRIGGER_TAG: "schedule", **book_tags(trading.book)},
         )
 
     return intraday_cycle_schedule

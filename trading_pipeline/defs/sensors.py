@@ -26,7 +26,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.intraday_data import IntradayData
 from trading_pipeline.defs.resources.journal import JournalResource, holder_gone
 from trading_pipeline.defs.resources.order_updates import OrderCursor, OrderUpdates, apply_updates
-from trading_pipeline.defs.tags import MOVE_TAG, PREVIOUS_CLOSE_TAG, PRICE_TAG, SYMBOL_TAG, TRIGGER_TAG
+from trading_pipeline.defs.tags import MOVE_TAG, PREVIOUS_CLOSE_TAG, PRICE_TAG, SYMBOL_TAG, TRIGGER_TAG, book_tags
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
 from trading_pipeline.journal.books import BookLocked, lock_holders, release_lock
@@ -52,7 +52,7 @@ def build_price_move_sensor(
         default_status=default_status,
         description=f"Event cycle on a move of ±{threshold:.1%} or more from the previous close (once per symbol per session).",
     )
-    def price_move_sensor(context: SensorEvaluationContext, intraday_data: IntradayData):
+    def price_move_sensor(context: SensorEvaluationContext, intraday_data: IntradayData, trading: TradingBook):
         now = intraday_data.now()
         session = rules.session_of(now)
         if not calendar.is_session(session):
@@ -87,6 +87,7 @@ def build_price_move_sensor(
                     MOVE_TAG: m.describe(),
                     PREVIOUS_CLOSE_TAG: f"{m.previous_close:g}",
                     PRICE_TAG: f"{m.price:g}",
+                    **book_tags(trading.book),
                 },
             )
             for m in moves

@@ -22,3 +22,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 BACKFILL_TAG = "dagster/backfill"
 # A run that replaces its book from fresh capital ("true": a CLI backtest), rather than continuing it.
 FRESH_BOOK_TAG = "trading_pipeline/fresh_book"
+
+
+def book_tags(book: str) -> dict[str, str]:
+    """The tags of a run that writes ``book``: its name, and the queue's lock on it (one run per book at a time)."""
+    return {BOOK_TAG: book, BOOK_LOCK_TAG: book}

@@ -3,8 +3,10 @@
 Idempotence: every order carries a deterministic client_order_id (``domain.book.client_order_id``), and
 Alpaca refuses a second order with an id it already has. ``submit`` therefore treats "client_order_id must
 be unique", and any submission whose answer was lost (5xx or no response after the retries), by looking
-the order up by its client_order_id: found, it carries on with that order; not found, the error stands
-and a re-execution submits it again. A crash between submitting and journaling thus never duplicates.
+the order up by its client_order_id: found, it carries on with that order, provided it is the same order
+(symbol, side, quantity, type, prices; a different one is an ``OrderMismatch``, never adopted); not found,
+the error stands and a re-execution submits it again. A crash between submitting and journaling thus never
+duplicates. Prices go out on the venue's tick, rounded for their side (``domain.ticks``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -30,6 +32,7 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
+from trading_pipeline.domain.ticks import round_to_tick
 from trading_pipeline.integrations.alpaca_client import AlpacaRequestError, GovernedTradingClient
 
 OrderKind = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
@@ -150,33 +153,49 @@ class OrderSpec:
     def is_bracket(self) -> bool:
         return self.take_profit is not None
 
+    @property
+    def exit_side(self) -> Literal["buy", "sell"]:
+        return "sell" if self.side == "buy" else "buy"
+
+    def ticked(self) -> OrderSpec:
+        """The order with its prices on the venue's tick: its own by its side, a bracket's legs by theirs (a buy
+        limit never above, a sell limit never below, a protective stop never further from the market than asked)."""
+
+        def tick(price: float | None, side: str) -> float | None:
+            return None if price is None else round_to_tick(price, side)
+
+        return replace(
+            self,
+            limit_price=tick(self.limit_price, self.side),
+            stop_price=tick(self.stop_price, self.side),
+            take_profit=tick(self.take_profit, self.exit_side),
+            stop_loss=tick(self.stop_loss, self.exit_side),
+        )
+
     def to_request(self) -> OrderRequest:
+        spec = self.ticked()
         common = {
-            "symbol": self.symbol,
-            "qty": self.qty,
-            "side": OrderSide(self.side),
-            "time_in_force": TimeInForce(self.time_in_force),
-            "client_order_id": self.client_order_id,
+            "symbol": spec.symbol,
+            "qty": spec.qty,
+            "side": OrderSide(spec.side),
+            "time_in_force": TimeInForce(spec.time_in_force),
+            "client_order_id": spec.client_order_id,
         }
-        if self.is_bracket:
+        if spec.is_bracket:
             common |= {
                 "order_class": OrderClass.BRACKET,
-                "take_profit": TakeProfitRequest(limit_price=round(self.take_profit, 2)),  # type: ignore[arg-type]
-                "stop_loss": StopLossRequest(stop_price=round(self.stop_loss, 2)),  # type: ignore[arg-type]
+                "take_profit": TakeProfitRequest(limit_price=spec.take_profit),
+                "stop_loss": StopLossRequest(stop_price=spec.stop_loss),
             }
-        if self.kind == "market":
+        if spec.kind == "market":
             return MarketOrderRequest(**common)
-        if self.kind == "limit":
-            return LimitOrderRequest(**common, limit_price=round(self.limit_price, 2))  # type: ignore[arg-type]
-        if self.kind == "stop":
-            return StopOrderRequest(**common, stop_price=round(self.stop_price, 2))  # type: ignore[arg-type]
-        if self.kind == "stop_limit":
-            return StopLimitOrderRequest(
-                **common,
-                stop_price=round(self.stop_price, 2),
-                limit_price=round(self.limit_price, 2),  # type: ignore[arg-type]
-            )
-        return TrailingStopOrderRequest(**common, trail_percent=self.trail_percent, trail_price=self.trail_price)
+        if spec.kind == "limit":
+            return LimitOrderRequest(**common, limit_price=spec.limit_price)
+        if spec.kind == "stop":
+            return StopOrderRequest(**common, stop_price=spec.stop_price)
+        if spec.kind == "stop_limit":
+            return StopLimitOrderRequest(**common, stop_price=spec.stop_price, limit_price=spec.limit_price)
+        return TrailingStopOrderRequest(**common, trail_percent=spec.trail_percent, trail_price=spec.trail_price)
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,9 @@ class BrokerOrder:
     filled_qty: float
     filled_avg_price: float | None
     status: str
+    kind: str = "market"
+    limit_price: float | None = None
+    stop_price: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -213,7 +235,29 @@ class BrokerOrder:
             filled_qty=float(order.filled_qty or 0.0),
             filled_avg_price=num(order.filled_avg_price),
             status=status,
+            kind=getattr(order.order_type, "value", order.order_type) or "market",
+            limit_price=num(order.limit_price),
+            stop_price=num(order.stop_price),
         )
+
+    def differences(self, spec: OrderSpec) -> list[str]:
+        """How this order differs from ``spec`` (sent under the same client_order_id): empty if it is that order."""
+        sent = spec.ticked()
+        wanted = {"symbol": sent.symbol, "side": sent.side, "qty": sent.qty, "type": sent.kind,
+                  "limit_price": sent.limit_price, "stop_price": sent.stop_price}  # fmt: skip
+        found = {"symbol": self.symbol, "side": self.side, "qty": self.qty, "type": self.kind,
+                 "limit_price": self.limit_price, "stop_price": self.stop_price}  # fmt: skip
+        return [f"{k} {found[k]} (asked {wanted[k]})" for k in wanted if not _same(found[k], wanted[k])]
+
+
+class OrderMismatch(ValueError):
+    """The broker holds a different order under the client_order_id this run sends: never adopted silently."""
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
 
 
 RejectionReason = Literal["insufficient_buying_power", "unknown_symbol", "not_tradable", "invalid_order"]
@@ -327,6 +371,12 @@ class AlpacaTrading:
             if _is_conflict(error) or error.retryable:
                 existing = self.order(spec.client_order_id)
                 if existing is not None:
+                    differences = existing.differences(spec)
+                    if differences:
+                        raise OrderMismatch(
+                            f"{spec.client_order_id}: Alpaca already holds this client_order_id for another order: "
+                            f"{', '.join(differences)}; cancel it at the broker or let the session's orders stand"
+                        ) from None
                     return SubmitOutcome(spec.client_order_id, order=existing, already_placed=True)
                 raise
             rejection = classify_rejection(error)

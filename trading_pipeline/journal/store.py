@@ -59,6 +59,8 @@ from trading_pipeline.journal.migrations import upgrade_to_head
 from trading_pipeline.journal.tables import TABLES, AlertRow, BacktestRow, OrderStatus
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A PostgreSQL server that does not answer fails the step within this, with a message, instead of hanging it.
+CONNECT_TIMEOUT_S = 10.0
 # Bound parameters per DELETE ... IN (...): far below SQLite's and PostgreSQL's limits, even for long backfills.
 _DELETE_CHUNK = 500
 
@@ -78,7 +80,7 @@ def masked_url(url: str | URL) -> str:
 class Journal:
     """The journal of one database; the engine is created once and shared by all operations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         try:
             parsed = make_url(url)
         except (ArgumentError, TypeError, ValueError):
@@ -95,7 +97,8 @@ class Journal:
                 raise self._error("create the database directory", exc) from exc
         try:
             # pre_ping: a pooled PostgreSQL connection dropped by a server restart is replaced, not reused.
-            self._engine: Engine = create_engine(parsed, pool_pre_ping=not is_sqlite)
+            connect_args = {} if is_sqlite else {"connect_timeout": max(1, round(connect_timeout_s))}
+            self._engine: Engine = create_engine(parsed, pool_pre_ping=not is_sqlite, connect_args=connect_args)
         except (SQLAlchemyError, ImportError) as exc:
             raise self._error("create the engine", exc) from exc
         if is_sqlite:
@@ -442,6 +445,8 @@ class Journal:
     def _error(self, operation: str, exc: BaseException) -> JournalError:
         reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
         reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+        if "timeout expired" in reason:
+            reason += " (the database did not answer in time: is it up and reachable?)"
         if self._url.password:
             reason = reason.replace(str(self._url.password), "***")
         return JournalError(f"journal {self.url}: cannot {operation}: {type(exc).__name__}: {reason}")

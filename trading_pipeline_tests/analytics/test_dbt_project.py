@@ -57,6 +57,10 @@ def built(backtest_journals, tmp_path_factory):
     for backend, url in (("duckdb", backtest_journals.sqlite_url), ("postgres", backtest_journals.postgres.url())):
         journal = Journal(url)
         journal.llm_calls.record_llm_calls(backtest_journals.book, "analytics-test-run", LLM_CALLS)
+        _record_llm_choices(journal, backtest_journals.book)
+        # A run's rows staged and never committed (a failed run's): no book's results.
+        staged = journal.read("equity", book=backtest_journals.book).head(3).drop(columns=["book", "run_id"])
+        journal.replace_equity(f"{backtest_journals.book}#failed-run", staged["session"], staged, "failed-run")
         journal.close()
         home = tmp_path_factory.mktemp(f"analytics_{backend}")
         with instance_for_test(temp_dir=str(home)) as instance:
@@ -72,6 +76,18 @@ def built(backtest_journals, tmp_path_factory):
             "tables": _read_marts(backend, home, backtest_journals.postgres),
         }
     return marts
+
+
+def _record_llm_choices(journal: Journal, book: str) -> None:
+    """The journal keeps only the choices an LLM made (the deterministic policy's are recomputed): the backtest's
+    entries are recorded as a model's choices of the strategies that opened them, as a Groq-selected run would."""
+    orders = journal.read("orders", book=book)
+    entries = orders[(orders["side"] == "buy") & (orders["strategy"] != "position_management")]
+    choices = pd.DataFrame({
+        "session": entries["session"], "symbol": entries["symbol"], "strategy": entries["strategy"],
+        "provider": f"groq/{MODEL}", "outcome": "ok", "reason": "chosen by the model",
+    }).drop_duplicates(["session", "symbol"])  # fmt: skip
+    journal.replace_strategy_choices(book, choices["session"].unique(), choices, "analytics-test-run")
 
 
 def _read_marts(backend: str, home: Path, postgres) -> dict[str, pd.DataFrame]:
@@ -104,7 +120,14 @@ def test_llm_calls_are_summarized_per_provider(built, backtest_journals, backend
     assert (row["calls"], row["ok_calls"], row["failed_calls"], row["deterministic_fallbacks"]) == (3, 1, 1, 1)
     assert float(row["tokens"]) == 2150.0 and row["book"] == backtest_journals.book
     quality = built[backend]["tables"]["llm_decision_quality"]
-    assert int(quality["choices"].sum()) > 0 and set(quality["choice_outcome"]) == {"rules"}
+    assert int(quality["choices"].sum()) > 0 and set(quality["choice_outcome"]) == {"ok"}
+    assert int(quality["traded_choices"].sum()) > 0
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_the_marts_hold_only_committed_books(built, backtest_journals, backend):
+    for mart, table in built[backend]["tables"].items():
+        assert set(table["book"]) <= {backtest_journals.book}, mart
 
 
 def test_the_marts_are_equal_on_duckdb_and_postgres(built):

@@ -64,7 +64,9 @@ def scheduled_requests():
     requests = []
     for tick in tick_times(SESSION):
         context = build_schedule_context(
-            scheduled_execution_time=tick.tz_convert(NY).to_pydatetime(), repository_def=repository
+            scheduled_execution_time=tick.tz_convert(NY).to_pydatetime(),
+            repository_def=repository,
+            resources={"trading": DEFAULT_RESOURCES["trading"]},
         )
         requests += intraday_cycle_schedule.evaluate_tick(context).run_requests
     return requests
@@ -94,7 +96,7 @@ def test_a_replayed_day_stops_out_spy_once_at_its_stop(instance):
     assert "stop_loss at 130.0000" in message and "2011-03-10T15:15:00+00:00" in message
     # The run's tags say when it acted; its bars stop there.
     last = instance.get_run_by_id(result.run_id)
-    assert last.tags["trading_pipeline/as_of"] == "2011-03-10T21:00:00+00:00" and last.tags[BOOK_LOCK_TAG] == "trading"
+    assert last.tags["trading_pipeline/as_of"] == "2011-03-10T21:00:00+00:00" and last.tags[BOOK_LOCK_TAG] == BOOK
 
 
 def test_with_a_real_broker_the_triggers_are_recorded_and_the_exits_left_to_its_orders(instance):
@@ -160,7 +162,10 @@ def test_a_price_move_launches_an_event_cycle_that_manages_the_book_and_carries_
     journal = seed_book(instance, stop=130.0)
     sensor = build_price_move_sensor(threshold=0.015)
     context = build_sensor_context(
-        resources={"intraday_data": ReplayIntradayData(replay_now="2011-03-10T15:30:00+00:00")},
+        resources={
+            "intraday_data": ReplayIntradayData(replay_now="2011-03-10T15:30:00+00:00"),
+            "trading": DEFAULT_RESOURCES["trading"],
+        },
         repository_def=defs.get_repository_def(),
     )
     (request,) = sensor.evaluate_tick(context).run_requests
@@ -173,10 +178,11 @@ def test_a_price_move_launches_an_event_cycle_that_manages_the_book_and_carries_
     assert journal.read("fills", book=BOOK)["symbol"].tolist() == ["SPY"]
 
 
-def test_every_trading_cycle_shares_one_lock():
-    """Run-level: every trading job carries the book-lock tag; step-level: every intraday step is in the pool."""
+def test_every_trading_cycle_shares_one_lock_per_book():
+    """Run-level: every trading job carries the book-lock tag, its value the book; step-level: every intraday step
+    is in the pool."""
     for name in ("daily_cycle", "intraday_cycle", "event_cycle"):
-        assert defs.get_job_def(name).tags[BOOK_LOCK_TAG] == "trading"
+        assert defs.get_job_def(name).tags[BOOK_LOCK_TAG] == BOOK
     assert {a.op.pool for a in INTRADAY_ASSETS} == {TRADING_POOL}
 
 

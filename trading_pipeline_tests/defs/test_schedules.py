@@ -1,23 +1,26 @@
 """The daily and intraday schedules evaluated at chosen instants with Dagster's testing API."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import RunRequest, build_schedule_context
 
 from trading_pipeline.definitions import defs
-from trading_pipeline.defs.intraday.assets import AS_OF_TAG
 from trading_pipeline.defs.schedules import build_daily_schedule, daily_cycle_schedule, intraday_cycle_schedule
+from trading_pipeline.defs.tags import AS_OF_TAG
 
 NY = ZoneInfo("America/New_York")
 REPOSITORY = defs.get_repository_def()  # resolves each request's partition against its job, as the daemon does
+RESOURCES = {"trading": defs.resources["trading"]}
 
 
 def evaluate(schedule, *moment: int):
     """The schedule's answer for a tick at ``moment`` (New York wall time), as the daemon would get it."""
     data = schedule.evaluate_tick(
-        build_schedule_context(scheduled_execution_time=datetime(*moment, tzinfo=NY), repository_def=REPOSITORY)
+        build_schedule_context(
+            scheduled_execution_time=datetime(*moment, tzinfo=NY), repository_def=REPOSITORY, resources=RESOURCES
+        )
     )
     return data.run_requests or [], data.skip_message
 
@@ -26,6 +29,8 @@ def test_a_normal_session_runs_its_own_partition_at_16_15():
     (request,), _ = evaluate(daily_cycle_schedule, 2012, 11, 26, 16, 15)
     assert isinstance(request, RunRequest)
     assert (request.partition_key, request.run_key) == ("2012-11-26", "daily_cycle:2012-11-26")
+    book = RESOURCES["trading"].book  # the run holds the queue's lock named after its book
+    assert (request.tags["trading_pipeline/book"], request.tags["trading_pipeline/book_lock"]) == (book, book)
 
 
 def test_a_holiday_and_a_weekend_launch_nothing():
@@ -90,3 +95,41 @@ def test_the_intraday_schedule_stops_at_an_early_close_and_skips_holidays():
     requests = _intraday_day(2012, 11, 23)
     assert len(requests) == 14 and requests[-1].tags[AS_OF_TAG] == "2012-11-23T18:00:00+00:00"
     assert _intraday_day(2012, 11, 22) == []
+
+
+def evaluate_utc(schedule, moment: str):
+    """The schedule's answer for a tick at a UTC instant (what the daemon hands it, whatever the clocks say)."""
+    tick = datetime.fromisoformat(moment).astimezone(UTC)
+    context = build_schedule_context(scheduled_execution_time=tick, repository_def=REPOSITORY, resources=RESOURCES)
+    data = schedule.evaluate_tick(context)
+    return data.run_requests or [], data.skip_message
+
+
+@pytest.mark.parametrize(
+    ("moment", "partition"),
+    [
+        ("2011-03-11T21:15:00+00:00", "2011-03-11"),  # Friday, EST: 16:15 New York is 21:15 UTC
+        ("2011-03-14T20:15:00+00:00", "2011-03-14"),  # Monday after the spring switch, EDT: 20:15 UTC
+        ("2012-11-02T20:15:00+00:00", "2012-11-02"),  # Friday, EDT
+        ("2012-11-05T21:15:00+00:00", "2012-11-05"),  # Monday after the autumn switch, EST: 21:15 UTC
+    ],
+)
+def test_the_daily_run_follows_the_new_york_close_across_the_daylight_saving_switches(moment, partition):
+    (request,), _ = evaluate_utc(daily_cycle_schedule, moment)
+    assert request.partition_key == partition
+    an_hour_early = (datetime.fromisoformat(moment) - timedelta(hours=1)).isoformat()
+    requests, reason = evaluate_utc(daily_cycle_schedule, an_hour_early)  # 15:15 New York: before the close
+    assert requests == [] and "its daily run is at 16:15" in reason
+
+
+@pytest.mark.parametrize(
+    ("day", "first", "last"),
+    [
+        ((2011, 3, 11), "2011-03-11T14:45:00+00:00", "2011-03-11T21:00:00+00:00"),  # EST
+        ((2011, 3, 14), "2011-03-14T13:45:00+00:00", "2011-03-14T20:00:00+00:00"),  # EDT, the first Monday
+    ],
+)
+def test_the_intraday_ticks_keep_new_york_hours_across_the_spring_switch(day, first, last):
+    requests = _intraday_day(*day)
+    assert len(requests) == 26
+    assert (requests[0].tags[AS_OF_TAG], requests[-1].tags[AS_OF_TAG]) == (first, last)

@@ -38,7 +38,9 @@ BOOK = "paper"
 
 def moves(sensor, now: str, cursor: str | None = None):
     context = build_sensor_context(
-        cursor=cursor, resources={"intraday_data": ReplayIntradayData(replay_now=now)}, repository_def=REPOSITORY
+        cursor=cursor,
+        resources={"intraday_data": ReplayIntradayData(replay_now=now), "trading": TradingBook(book=BOOK)},
+        repository_def=REPOSITORY,
     )
     return sensor.evaluate_tick(context)
 
@@ -92,6 +94,22 @@ def test_one_event_cycle_per_symbol_per_session_however_often_it_is_evaluated():
 def test_no_event_cycle_off_session_before_the_open_or_without_a_previous_close(now, reason):
     data = moves(build_price_move_sensor(threshold=0.0001), now)
     assert not data.run_requests and reason in data.skip_message
+
+
+@pytest.mark.parametrize(
+    ("now", "in_hours"),
+    [
+        ("2011-03-11T14:15:00+00:00", False),  # Friday 09:15 EST: before the open
+        ("2011-03-14T13:45:00+00:00", True),  # Monday after the spring switch: 09:45 EDT, the market is open
+        ("2011-03-14T20:15:00+00:00", False),  # 16:15 EDT: after the close (under EST it would be 15:15)
+    ],
+)
+def test_regular_hours_are_new_york_hours_across_the_spring_switch(now, in_hours):
+    data = moves(build_price_move_sensor(threshold=0.0001), now)
+    if in_hours:
+        assert [r.partition_key for r in data.run_requests] == [now[:10]]
+    else:
+        assert not data.run_requests and "outside the regular hours" in data.skip_message
 
 
 # --- order status ------------------------------------------------------------------------------------------

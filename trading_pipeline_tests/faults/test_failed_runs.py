@@ -53,3 +53,16 @@ def test_a_trading_book_is_never_replaced_by_a_backtest(cli):
         "trading-pipeline: --book 'paper' is a paper trading book: a backtest never replaces it; choose another --book"
     )
     assert cli.journal().read_backtests("paper").empty
+
+
+def test_check_journal_passes_a_sound_book_and_names_what_a_hand_edit_broke(cli):
+    done = cli.run("check-journal", "--book", "backtest")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "every invariant holds" in done.stdout
+    with cli.journal().writing("hand-edit a fill") as conn:  # someone "fixes" a price in the database
+        conn.exec_driver_sql("UPDATE fills SET price = price * 1.5 WHERE id = (SELECT MIN(id) FROM fills)")
+    broken = cli.run("check-journal", "--book", "backtest")
+    assert broken.returncode == 1
+    assert "fill_outside_bar" in broken.stdout and "violation(s)" in broken.stdout
+    refused = cli.run("check-journal", "--book", "never-written")
+    assert refused.returncode == 1 and "has never committed a run" in refused.stderr

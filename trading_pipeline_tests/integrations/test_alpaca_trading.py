@@ -8,6 +8,7 @@ from trading_pipeline.integrations.alpaca_trading import (
     LIVE_CONFIRM_VARIABLE,
     AlpacaTrading,
     LiveTradingRefused,
+    OrderMismatch,
     OrderSpec,
     trading_mode,
 )
@@ -87,6 +88,39 @@ def test_a_resubmitted_order_is_found_not_duplicated(alpaca_server, trading):
     assert again.order.broker_id == first.order.broker_id
     assert len(alpaca_server.orders) == 1
     assert alpaca_server.count("GET", "/v2/orders:by_client_order_id") == 1
+
+
+def test_another_order_under_a_known_client_order_id_is_an_error_never_adopted(alpaca_server, trading):
+    """A re-run after a configuration change sends the same id with another quantity: refused, clearly."""
+    trading.submit(OrderSpec(client_order_id="tp-changed", symbol="AAPL", side="buy", qty=10.0))
+    with pytest.raises(OrderMismatch, match=r"tp-changed: Alpaca already holds .*qty 10.0 \(asked 12.0\)"):
+        trading.submit(OrderSpec(client_order_id="tp-changed", symbol="AAPL", side="buy", qty=12.0))
+    with pytest.raises(OrderMismatch, match=r"type market \(asked limit\), limit_price None \(asked 70.0\)"):
+        trading.submit(
+            OrderSpec(client_order_id="tp-changed", symbol="AAPL", side="buy", qty=10.0, kind="limit", limit_price=70)
+        )
+    assert len(alpaca_server.orders) == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "wire"),
+    [
+        ({"side": "buy", "kind": "limit", "limit_price": 23.0075}, {"limit_price": 23.0}),
+        ({"side": "sell", "kind": "limit", "limit_price": 23.0075}, {"limit_price": 23.01}),
+        ({"side": "buy", "kind": "limit", "limit_price": 0.123456}, {"limit_price": 0.1234}),
+        ({"side": "sell", "kind": "stop", "stop_price": 19.996}, {"stop_price": 20.0}),
+        (
+            {"side": "buy", "time_in_force": "gtc", "take_profit": 80.004, "stop_loss": 67.996},
+            {"take_profit": {"limit_price": 80.01}, "stop_loss": {"stop_price": 68.0}},
+        ),
+    ],
+)
+def test_prices_go_out_on_the_tick_rounded_for_their_side(alpaca_server, trading, spec, wire):
+    """A buy never pays above, a sell never takes below, a protective stop never sits further than asked."""
+    trading.submit(OrderSpec(client_order_id="tp-tick", symbol="AAPL", qty=1.0, **spec))
+    (body,) = _posted(alpaca_server)
+    for key, value in wire.items():
+        assert body[key] == value
 
 
 def test_a_lost_answer_after_the_order_was_placed_finds_the_order(alpaca_server, trading):

@@ -385,3 +385,21 @@ def test_update_order_status_sets_earlier_orders_and_refuses_unknown_ids(tmp_pat
     assert journal.read("orders", book="b").set_index("client_order_id")["status"]["tp-1"] == "filled"
     with pytest.raises(ValueError, match="unknown status"):
         journal.update_order_status("b", {"tp-1": "done"})
+
+
+def test_a_postgresql_server_that_does_not_answer_fails_within_the_connect_timeout() -> None:
+    """A server that accepts the connection and never answers: the journal gives up, with a message, in time."""
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        journal = Journal(
+            f"postgresql://user:secret-pw@127.0.0.1:{silent.getsockname()[1]}/trading", connect_timeout_s=1
+        )
+        began = time.monotonic()
+        with pytest.raises(JournalError, match=r"timeout expired.*did not answer in time") as raised:
+            journal.create_schema()
+    assert time.monotonic() - began < 10
+    assert "secret-pw" not in str(raised.value)

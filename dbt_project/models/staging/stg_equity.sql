@@ -9,3 +9,4 @@ select
     drawdown,
     run_id
 from {{ source('journal', 'equity') }}
+{{ committed_rows() }}

@@ -14,3 +14,4 @@ select
     qty * price as notional,
     id as journal_seq
 from {{ source('journal', 'fills') }}
+{{ committed_rows() }}

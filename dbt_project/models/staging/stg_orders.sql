@@ -17,3 +17,4 @@ select
     reason,
     id as journal_seq
 from {{ source('journal', 'orders') }}
+{{ committed_rows() }}

@@ -10,3 +10,4 @@ select
     qty * (close - avg_price) as unrealized_pnl,
     run_id
 from {{ source('journal', 'positions') }}
+{{ committed_rows() }}

@@ -11,3 +11,4 @@ select
     source,
     run_id
 from {{ source('journal', 'risk_events') }}
+{{ committed_rows() }}

@@ -9,3 +9,4 @@ select
     reason,
     run_id
 from {{ source('journal', 'strategy_choices') }}
+{{ committed_rows() }}

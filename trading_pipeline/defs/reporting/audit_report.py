@@ -4,6 +4,7 @@ Written by the ``narrator`` resource in an op that retries (an Anthropic answer 
 again); stored in the journal (audit_reports) and shown as Markdown in the UI.
 """
 
+import pandas as pd
 from dagster import AssetIn, In, MetadataValue, Nothing, OpExecutionContext, Out, graph_asset, op
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
@@ -19,15 +20,32 @@ from trading_pipeline.domain.llm.audit import session_facts
 SHOWN_SESSIONS = 3
 
 
-@op(retry_policy=LLM_OP_RETRY, ins={"portfolio": In(Nothing)}, out=Out(Nothing))
-def write_audit(context: OpExecutionContext, narrator: AuditNarrator, journal: JournalResource, trading: TradingBook):
+@op(
+    retry_policy=LLM_OP_RETRY,
+    ins={"portfolio": In(Nothing), "strategy_selection": In(pd.DataFrame)},
+    out=Out(Nothing),
+)
+def write_audit(
+    context: OpExecutionContext,
+    strategy_selection: pd.DataFrame,
+    narrator: AuditNarrator,
+    journal: JournalResource,
+    trading: TradingBook,
+):
     sessions = session_dates(context.partition_keys)
     book = journal.book(context, trading.book)
     start, end = sessions[0], sessions[-1]
+    # The decisions are the strategy_selection asset's rows (the journal keeps only an LLM's, which cannot be redone).
+    choice_counts = (
+        strategy_selection.groupby(["date", "strategy", "provider", "outcome"], observed=True)
+        .size()
+        .reset_index(name="rows")
+        .rename(columns={"date": "session"})
+    )
     facts = session_facts(
         trading.book,
         sessions,
-        choice_counts=book.strategy_choice_counts(start, end),
+        choice_counts=choice_counts,
         orders=book.read("orders", start=start, end=end),
         fills=book.read("fills", start=start, end=end),
         risk_events=book.read("risk_events", start=start, end=end),
@@ -48,11 +66,14 @@ def write_audit(context: OpExecutionContext, narrator: AuditNarrator, journal: J
 
 
 @ranged(graph_asset)(
-    ins={"portfolio": AssetIn(dagster_type=Nothing)},
+    ins={
+        "portfolio": AssetIn(dagster_type=Nothing),
+        "strategy_selection": AssetIn(metadata={"columns": ["strategy", "provider", "outcome"]}),
+    },
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="reporting",
 )
-def audit_report(portfolio):
+def audit_report(portfolio, strategy_selection):
     """The day's narrative per session, for the book's audit trail."""
-    return write_audit(portfolio)
+    return write_audit(portfolio=portfolio, strategy_selection=strategy_selection)

@@ -191,14 +191,17 @@ class AlpacaBroker(Broker):
         for order in state.pending:
             placed = trading.order(order.client_order_id)
             if placed is None:
+                # Not found is not cancelled: the order was acknowledged when it was placed. It stays pending and
+                # is asked for again next run; the reconciliation check shows any difference meanwhile.
+                pending.append(order)
                 events.append(
                     self._event(
                         session,
                         order,
-                        "broker_unknown_order",
-                        "cancelled",
+                        "broker_order_not_found",
+                        "info",
                         order.qty,
-                        "Alpaca has no order with this client_order_id",
+                        "Alpaca did not find this client_order_id now: kept pending, asked again next run",
                     )
                 )
                 continue

@@ -12,7 +12,7 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from trading_pipeline.domain.llm.calls import LLMRun
+from trading_pipeline.domain.llm.calls import RULES_OUTCOME, LLMRun
 from trading_pipeline.domain.schema import KEY
 from trading_pipeline.domain.selection import select_strategies
 
@@ -55,7 +55,7 @@ class RuleBasedSelector(StrategySelector):
             )
         else:
             chosen = context[KEY].reset_index(drop=True).assign(strategy=self.pin, reason=f"pinned to {self.pin}")
-        return chosen.assign(provider=self.provider, outcome="rules")
+        return chosen.assign(provider=self.provider, outcome=RULES_OUTCOME)
 
 
 class ReplaySelector(StrategySelector):

@@ -9,9 +9,9 @@ from trading_pipeline.defs.partitions import ranged, session_dates, sessions_par
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
-from trading_pipeline.defs.resources.selector import StrategySelector
+from trading_pipeline.defs.resources.selector import CHOICE_COLUMNS, StrategySelector
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
-from trading_pipeline.domain.selection import SELECTION_COLUMNS
+from trading_pipeline.domain.llm.calls import RULES_OUTCOME
 
 
 @op(
@@ -27,8 +27,9 @@ def select_strategies(
     trading: TradingBook,
     strategies: StrategyCatalog,
 ):
-    """Anything outside the registered strategies is refused here, whatever the selector answered; every
-    choice is journaled with who made it and how (strategy_choices)."""
+    """Anything outside the registered strategies is refused here, whatever the selector answered. The asset's
+    session tables are the record of every choice; the journal keeps those an LLM made or a replay served
+    (strategy_choices), which no rerun could make again. The deterministic policy's are recomputed at will."""
     available = strategies.names
     with retry_only_invalid_answers():
         selection = selector.select(market_context, available, llm_run(context, journal, trading))
@@ -38,7 +39,8 @@ def select_strategies(
     sessions = session_dates(context.partition_keys)
     # In session order (stable): the journal's (book, session) index then grows at its end, a fifth faster
     # to write at a backtest's ~600k choices than rows arriving symbol by symbol.
-    in_session_order = selection.take(np.argsort(selection["date"].to_numpy(), kind="stable"))
+    recorded = selection[selection["outcome"] != RULES_OUTCOME]
+    in_session_order = recorded.take(np.argsort(recorded["date"].to_numpy(), kind="stable"))
     journal.book(context, trading.book).replace(
         "strategy_choices", sessions, in_session_order.rename(columns={"date": "session"})
     )
@@ -50,7 +52,7 @@ def select_strategies(
             "decided_by": outcome_table(selection["outcome"]),
         }
     )
-    return selection[SELECTION_COLUMNS]
+    return selection[CHOICE_COLUMNS]  # who chose and how: the session tables are the record of every choice
 
 
 @ranged(graph_asset)(

@@ -43,7 +43,10 @@ REQUEST_OUTCOMES = frozenset({Outcome.OK, Outcome.INVALID, Outcome.ERROR})
 PROVIDER_FAILURES = frozenset({Outcome.INVALID, Outcome.ERROR})
 # How a journaled strategy choice was made: by the model (ok, cached), by the deterministic policy in its place
 # (fallback, budget), by the deterministic selector itself (rules), or replayed from a recorded run (replay).
-CHOICE_OUTCOMES = frozenset({Outcome.OK, Outcome.CACHED, Outcome.FALLBACK, Outcome.BUDGET, "rules", "replay"})
+RULES_OUTCOME, REPLAY_OUTCOME = "rules", "replay"
+CHOICE_OUTCOMES = frozenset(
+    {Outcome.OK, Outcome.CACHED, Outcome.FALLBACK, Outcome.BUDGET, RULES_OUTCOME, REPLAY_OUTCOME}
+)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,24 @@ def test_orders_are_placed_for_the_next_open_and_wait_pending(alpaca_server):
     assert {o.time_in_force for o in placed.values()} == {"opg"}
 
 
+def test_a_pending_order_the_broker_does_not_find_stays_pending_never_cancelled(alpaca_server):
+    """A lookup that finds nothing is "unknown, ask again", not "cancelled": the order was acknowledged."""
+    broker = _broker(alpaca_server)
+    aapl = _order("AAPL", 10)
+    first = _run(broker, BookState.initial(BOOK, 100_000.0), D1, [aapl])
+    alpaca_server.now = _after_close(D2)
+    not_found = Scripted(404, {"code": 40410000, "message": "order not found"})
+    alpaca_server.script("GET", "/v2/orders:by_client_order_id", not_found)
+    second = _run(broker, first.state, D2)
+    assert [o.client_order_id for o in second.state.pending] == [aapl.client_order_id]
+    (event,) = second.events
+    assert (event.rule, event.action) == ("broker_order_not_found", "info") and "asked again" in event.message
+    alpaca_server.fill(aapl.client_order_id, 10, 81.0)
+    alpaca_server.now = _after_close(D3)
+    third = _run(broker, second.state, D3)  # asked again: found, filled, booked
+    assert [(f.symbol, f.qty) for f in third.fills] == [("AAPL", 10)] and third.state.pending == ()
+
+
 def test_a_partial_fill_then_a_fill_are_booked_once_each(alpaca_server):
     broker = _broker(alpaca_server)
     aapl, ibm = _order("AAPL", 10), _order("IBM", 5)
