@@ -93,20 +93,19 @@ class _Grid:
 
     def watchlist(self, rows: np.ndarray, rank: np.ndarray, score: np.ndarray, reasons: pd.Series) -> pd.DataFrame:
         """The watchlist rows for the grid ``rows``; texts are built for those rows only."""
-        judged = self.source[rows] >= 0
-        selected = self.selected[rows]
+        judged, selected = self.source[rows] >= 0, self.selected[rows]
+        rejected = judged & ~selected
         # One label per combination of who selected and who rejected, spread over the rows.
-        combination = (selected.astype(np.int64) @ (1 << np.arange(len(self.pickers)))) * (1 << len(self.pickers)) + (
-            judged & ~selected
-        ).astype(np.int64) @ (1 << np.arange(len(self.pickers)))
-        codes, inverse = np.unique(combination, return_inverse=True)
+        n = len(self.pickers)
+        bits = 1 << np.arange(n)
+        codes, inverse = np.unique(((selected @ bits) << n) | (rejected @ bits), return_inverse=True)
         chosen_text, divergence_text = [], []
         for code in codes.tolist():
-            chosen = [p for k, p in enumerate(self.pickers) if code >> (k + len(self.pickers)) & 1]
-            rejected = [p for k, p in enumerate(self.pickers) if code >> k & 1]
+            chosen = [p for k, p in enumerate(self.pickers) if code >> (n + k) & 1]
+            against = [p for k, p in enumerate(self.pickers) if code >> k & 1]
             chosen_text.append("+".join(chosen))
             divergence_text.append(
-                f"selected by {', '.join(chosen)}; rejected by {', '.join(rejected)}" if rejected else ""
+                f"selected by {', '.join(chosen)}; rejected by {', '.join(against)}" if against else ""
             )
         texts = pa.array(reasons, type=pa.large_string())
         parts = []
@@ -124,7 +123,7 @@ class _Grid:
                 "score": score,
                 "pickers": pd.Series(text_table(chosen_text).take(inverse), dtype="str"),
                 "reason": pd.Series(reason, dtype="str"),
-                "divergent": np.array([bool(t) for t in divergence_text], dtype=bool)[inverse],
+                "divergent": rejected.any(axis=1),
                 "divergence": pd.Series(text_table(divergence_text).take(inverse), dtype="str"),
             },
             columns=WATCHLIST_COLUMNS,

@@ -110,17 +110,28 @@ def _ramp(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def _sector_balance(candidates: pd.DataFrame, holdings: pd.DataFrame | None, sectors: Mapping[str, str]) -> np.ndarray:
+    """1 - the share of the session's holdings in each candidate's sector; 1 on a session with no holdings."""
     if holdings is None or holdings.empty:
         return np.ones(len(candidates))
     missing = [c for c in HOLDINGS_COLUMNS if c not in holdings.columns]
     if missing:
         raise ValueError(f"holdings lack column(s) {missing}; expected (date, symbol) of the symbols held")
+    if not pd.api.types.is_datetime64_dtype(holdings["date"]):
+        raise ValueError(f"holdings 'date' must be tz-naive datetime64, got {holdings['date'].dtype}")
     held = holdings[HOLDINGS_COLUMNS].drop_duplicates()
-    symbols = pd.unique(np.r_[held["symbol"].to_numpy(dtype=object), candidates["symbol"].to_numpy(dtype=object)])
-    sector = {s: sector_of(str(s), sectors) for s in symbols}
-    held = held.assign(sector=held["symbol"].map(sector))
-    in_sector = held.groupby(["date", "sector"]).size().rename("in_sector")
-    total = held.groupby("date").size().rename("total")
-    rows = pd.DataFrame({"date": candidates["date"].to_numpy(), "sector": candidates["symbol"].map(sector).to_numpy()})
-    rows = rows.join(in_sector, on=["date", "sector"]).join(total, on="date")
-    return 1.0 - (rows["in_sector"].fillna(0.0) / rows["total"]).fillna(0.0).to_numpy(dtype="float64")
+    # Sessions and sectors as integer codes shared by the holdings (first) and the candidates (after them).
+    days = np.r_[held["date"].to_numpy(dtype="datetime64[ns]"), candidates["date"].to_numpy(dtype="datetime64[ns]")]
+    day = pd.factorize(days)[0]
+    sector = pd.factorize(np.r_[_sectors(held["symbol"], sectors), _sectors(candidates["symbol"], sectors)])[0]
+    cell = day * (sector.max(initial=0) + 1) + sector
+    n_held = len(held)
+    in_sector = np.bincount(cell[:n_held], minlength=cell.max(initial=0) + 1)[cell[n_held:]]
+    held_total = np.bincount(day[:n_held], minlength=day.max(initial=0) + 1)[day[n_held:]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(held_total > 0, 1.0 - in_sector / held_total, 1.0)
+
+
+def _sectors(symbols: pd.Series, sectors: Mapping[str, str]) -> np.ndarray:
+    """Each symbol's sector (``sector_of``), looked up once per distinct symbol."""
+    codes, distinct = pd.factorize(symbols)
+    return np.asarray([sector_of(str(s), sectors) for s in distinct], dtype=object)[codes]

@@ -105,7 +105,7 @@ def discovery_prompt(
             "symbol": str(record["symbol"]),
             **{name: _number(record[name]) for name in PRICE_FEATURES},
             "sector": sector_of(str(record["symbol"]), known),
-            **{name: record[name] for name in texts},
+            **{name: None if pd.isna(record[name]) else str(record[name]) for name in texts},
         }
         for record in candidates[["symbol", *PRICE_FEATURES, *texts]].to_dict("records")
     ]
@@ -134,7 +134,11 @@ def offline_picks(candidates: pd.DataFrame, max_picks: int = MAX_PICKS) -> pd.Da
         for r, m, v, q in zip(top["rank"], top["momentum"], top["volatility"], top["ratio"], strict=True)
     ]
     return picks_frame(
-        top, NAME, rank_score(top["rank"].to_numpy(), max_picks), np.ones(len(top), bool), pd.Series(reason)
+        top,
+        NAME,
+        rank_score(top["rank"].to_numpy(), max_picks),
+        np.ones(len(top), bool),
+        pd.Series(reason, dtype="str"),
     )
 
 
@@ -154,7 +158,8 @@ def answer_picks(session: pd.Timestamp, answer: PickAnswer, max_picks: int = MAX
         raise ValueError(f"{len(answer.picks)} picks for {session}, at most {max_picks}")
     rows = pd.DataFrame({"date": pd.Timestamp(session), "symbol": [p.symbol for p in answer.picks]})
     score = rank_score(np.arange(1, len(rows) + 1), max_picks)
-    return picks_frame(rows, NAME, score, np.ones(len(rows), bool), pd.Series([p.reason for p in answer.picks]))
+    reasons = pd.Series([p.reason for p in answer.picks], dtype="str")
+    return picks_frame(rows, NAME, score, np.ones(len(rows), bool), reasons)
 
 
 def rank_score(rank: np.ndarray, max_picks: int) -> np.ndarray:
