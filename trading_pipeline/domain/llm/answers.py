@@ -113,11 +113,11 @@ class AuditNarrative(_Strict):
 
 
 def parse_selection(text: str, allowed: Collection[str], symbols: Collection[str]) -> SelectionAnswer:
-    return _parse(SelectionAnswer, text, {"allowed": allowed, "symbols": symbols})
+    return parse_answer(SelectionAnswer, text, {"allowed": allowed, "symbols": symbols})
 
 
 def parse_review(text: str, confidence: Mapping[str, float]) -> ReviewAnswer:
-    return _parse(ReviewAnswer, text, {"confidence": confidence})
+    return parse_answer(ReviewAnswer, text, {"confidence": confidence})
 
 
 def parse_narrative(text: str) -> AuditNarrative:
@@ -128,7 +128,9 @@ def parse_narrative(text: str) -> AuditNarrative:
         raise InvalidAnswer(_summary(exc)) from None
 
 
-def _parse[M: BaseModel](model: type[M], text: str, context: Mapping[str, object]) -> M:
+def parse_answer[M: BaseModel](model: type[M], text: str, context: Mapping[str, object]) -> M:
+    """``text`` (bare or in a json code fence) as ``model``, validated with ``context``; ``InvalidAnswer`` with a
+    summary of the errors that never echoes the input."""
     body = text.strip()
     fenced = _FENCE.match(body)
     if fenced:
