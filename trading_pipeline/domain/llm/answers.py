@@ -27,17 +27,19 @@ class InvalidAnswer(ValueError):
         self.reason = reason
 
 
-class _Strict(BaseModel):
+class StrictAnswer(BaseModel):
+    """An answer model that refuses unknown keys and strips its strings (every LLM answer is one)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class StrategyChoice(_Strict):
+class StrategyChoice(StrictAnswer):
     symbol: str = Field(min_length=1)
     strategy: str = Field(min_length=1)
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
 
 
-class SelectionAnswer(_Strict):
+class SelectionAnswer(StrictAnswer):
     """One choice per requested symbol, each strategy from the allowed set; nothing else (no actions, no sizes)."""
 
     choices: list[StrategyChoice]
@@ -69,7 +71,7 @@ class SelectionAnswer(_Strict):
         return self
 
 
-class SignalReview(_Strict):
+class SignalReview(StrictAnswer):
     """A reviewer may lower one signal's confidence or veto it (the action becomes HOLD), always with a reason."""
 
     symbol: str = Field(min_length=1)
@@ -78,7 +80,7 @@ class SignalReview(_Strict):
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
 
 
-class ReviewAnswer(_Strict):
+class ReviewAnswer(StrictAnswer):
     reviews: list[SignalReview]
 
     @model_validator(mode="after")
@@ -108,7 +110,7 @@ class ReviewAnswer(_Strict):
         return self
 
 
-class AuditNarrative(_Strict):
+class AuditNarrative(StrictAnswer):
     markdown: str = Field(min_length=1, max_length=MAX_NARRATIVE_CHARS)
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 import pandas as pd
 from pydantic import Field, ValidationInfo, model_validator
 
-from trading_pipeline.domain.llm.answers import _parse, _Strict
+from trading_pipeline.domain.llm.answers import StrictAnswer, parse_answer
 from trading_pipeline.domain.llm.prompts import Prompt
 from trading_pipeline.domain.news.sentiment import lexicon_scores
 
@@ -40,12 +40,12 @@ _SYSTEM = "\n".join(
 )
 
 
-class ArticleScore(_Strict):
+class ArticleScore(StrictAnswer):
     id: str = Field(min_length=1)
     score: float = Field(ge=-1.0, le=1.0)
 
 
-class SentimentAnswer(_Strict):
+class SentimentAnswer(StrictAnswer):
     """One score per article of the batch: none missing, none repeated, none for an article not asked about."""
 
     scores: list[ArticleScore]
@@ -92,7 +92,7 @@ def sentiment_prompt(session: str, batch: pd.DataFrame) -> Prompt:
 
 def parse_sentiment(text: str, batch: pd.DataFrame) -> SentimentAnswer:
     """The model's answer for ``batch``, validated (``InvalidAnswer`` with the reason otherwise)."""
-    return _parse(SentimentAnswer, text, {"ids": [str(i) for i in batch["id"]]})
+    return parse_answer(SentimentAnswer, text, {"ids": [str(i) for i in batch["id"]]})
 
 
 def lexicon_answer(batch: pd.DataFrame) -> SentimentAnswer:
