@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from trading_pipeline.defs.intraday.assets import BAR_MINUTES
-from trading_pipeline.defs.jobs import daily_cycle, intraday_cycle
+from trading_pipeline.defs.jobs import DAILY_CYCLE, INTRADAY_CYCLE
 from trading_pipeline.defs.partitions import sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.tags import AS_OF_TAG, TRIGGER_TAG, book_tags
@@ -61,7 +61,7 @@ def build_daily_schedule(
 
     @schedule(
         name="daily_cycle_schedule",
-        job=daily_cycle,
+        job_name=DAILY_CYCLE,
         cron_schedule=f"{minutes_after_close} {hours} * * 1-5",
         execution_timezone=calendar.EXCHANGE_TZ,
         default_status=default_status,
@@ -90,7 +90,7 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
 
     @schedule(
         name="intraday_cycle_schedule",
-        job=intraday_cycle,
+        job_name=INTRADAY_CYCLE,
         cron_schedule=f"*/{BAR_MINUTES} 9-16 * * 1-5",
         execution_timezone=calendar.EXCHANGE_TZ,
         default_status=default_status,

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from trading_pipeline.defs.intraday.assets import AS_OF_TAG
-from trading_pipeline.defs.jobs import event_cycle
+from trading_pipeline.defs.jobs import EVENT_CYCLE
 from trading_pipeline.defs.resources.alerts import Alert, Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.intraday_data import IntradayData
@@ -47,7 +47,7 @@ def build_price_move_sensor(
 
     @sensor(
         name="price_move_sensor",
-        job=event_cycle,
+        job_name=EVENT_CYCLE,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=f"Event cycle on a move of ±{threshold:.1%} or more from the previous close (once per symbol per session).",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
@@ -66,23 +67,29 @@ LIVE_CONFIRM_VALUE = "I-ACCEPT-REAL-MONEY-ORDERS"
 
 
 class LiveTradingRefused(RuntimeError):
-    """Live trading was asked for without both keys of the guard."""
+    """Live trading was asked for without both switches, or an API address does not match the mode."""
 
 
-def trading_mode(env: Mapping[str, str] | None = None) -> Literal["paper", "live"]:
-    """Paper unless TRADING_MODE=live *and* TRADING_LIVE_CONFIRM holds the exact confirmation phrase."""
+# The live API's host; a paper broker may never talk to it, a live broker to nothing else.
+LIVE_HOSTS = frozenset({"api.alpaca.markets"})
+DEFAULT_URLS = {"paper": "https://paper-api.alpaca.markets", "live": "https://api.alpaca.markets"}
+
+
+def check_live_guard(mode: str, url: str | None, env: Mapping[str, str] | None = None) -> None:
+    """Refuse unless the mode and the trading API's host agree (by the parsed host name, not a substring) and live
+    trading also carries ``TRADING_LIVE_CONFIRM`` with the exact phrase (the profile being the first switch)."""
     env = os.environ if env is None else env
-    mode = env.get("TRADING_MODE", "paper").strip().lower() or "paper"
-    if mode == "paper":
-        return "paper"
-    if mode != "live":
-        raise LiveTradingRefused(f"TRADING_MODE must be 'paper' or 'live', got {mode!r}")
-    if env.get(LIVE_CONFIRM_VARIABLE) != LIVE_CONFIRM_VALUE:
+    if mode not in ("paper", "live"):
+        raise LiveTradingRefused(f"the broker's mode must be 'paper' or 'live', got {mode!r}")
+    host = (urlsplit(url or DEFAULT_URLS[mode]).hostname or "").lower().rstrip(".")
+    if mode == "paper" and host in LIVE_HOSTS:
+        raise LiveTradingRefused(f"the trading API {host} is Alpaca's live API but the broker trades paper: refused")
+    if mode == "live" and host not in LIVE_HOSTS:
+        raise LiveTradingRefused(f"a live broker only talks to {', '.join(sorted(LIVE_HOSTS))}, not {host}: refused")
+    if mode == "live" and env.get(LIVE_CONFIRM_VARIABLE) != LIVE_CONFIRM_VALUE:
         raise LiveTradingRefused(
-            f"live trading refused: TRADING_MODE=live also needs {LIVE_CONFIRM_VARIABLE}={LIVE_CONFIRM_VALUE}; "
-            "nothing was sent (unset TRADING_MODE to trade paper)"
+            f"live trading refused: it also needs {LIVE_CONFIRM_VARIABLE}={LIVE_CONFIRM_VALUE}; nothing was sent"
         )
-    return "live"
 
 
 def _positive(name: str, value: float | None) -> None:

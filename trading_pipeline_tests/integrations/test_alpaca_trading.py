@@ -10,7 +10,7 @@ from trading_pipeline.integrations.alpaca_trading import (
     LiveTradingRefused,
     OrderMismatch,
     OrderSpec,
-    trading_mode,
+    check_live_guard,
 )
 from trading_pipeline.sandbox.alpaca_server import Scripted
 from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, settings_for  # noqa: F401
@@ -184,13 +184,24 @@ def test_cancel_an_open_order_and_a_filled_one(alpaca_server, trading):
         trading.cancel("tp-never")
 
 
-def test_live_trading_needs_both_keys():
-    assert trading_mode({}) == "paper"
-    assert trading_mode({"TRADING_MODE": "paper"}) == "paper"
-    with pytest.raises(LiveTradingRefused, match="live trading refused: TRADING_MODE=live also needs"):
-        trading_mode({"TRADING_MODE": "live"})
-    with pytest.raises(LiveTradingRefused):
-        trading_mode({"TRADING_MODE": "live", LIVE_CONFIRM_VARIABLE: "yes"})
-    with pytest.raises(LiveTradingRefused, match="must be 'paper' or 'live'"):
-        trading_mode({"TRADING_MODE": "real"})
-    assert trading_mode({"TRADING_MODE": "live", LIVE_CONFIRM_VARIABLE: LIVE_CONFIRM_VALUE}) == "live"
+@pytest.mark.parametrize(
+    ("mode", "url", "env", "message"),
+    [
+        ("paper", "https://API.ALPACA.MARKETS", {}, "is Alpaca's live API but the broker trades paper"),
+        ("paper", "https://api.alpaca.markets./v2", {}, "is Alpaca's live API"),
+        ("live", "https://paper-api.alpaca.markets", {LIVE_CONFIRM_VARIABLE: LIVE_CONFIRM_VALUE}, "only talks to"),
+        ("live", "https://api.alpaca.markets.evil.example", {LIVE_CONFIRM_VARIABLE: LIVE_CONFIRM_VALUE}, "only talks"),
+        ("live", None, {}, f"also needs {LIVE_CONFIRM_VARIABLE}="),
+        ("live", None, {LIVE_CONFIRM_VARIABLE: "yes"}, "live trading refused"),
+        ("real", None, {}, "must be 'paper' or 'live'"),
+    ],
+)
+def test_the_live_guard_compares_parsed_host_names_and_needs_the_confirmation(mode, url, env, message):
+    with pytest.raises(LiveTradingRefused, match=message):
+        check_live_guard(mode, url, env)
+
+
+def test_paper_may_use_the_paper_api_or_a_sandbox_and_live_only_the_live_api():
+    check_live_guard("paper", None, {})
+    check_live_guard("paper", "http://127.0.0.1:8765", {})
+    check_live_guard("live", None, {LIVE_CONFIRM_VARIABLE: LIVE_CONFIRM_VALUE})

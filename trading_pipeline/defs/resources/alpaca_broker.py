@@ -23,11 +23,10 @@ from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_s
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.engine import PricePanels, SessionResult
 from trading_pipeline.domain.ledger import QTY_TOLERANCE, apply_executions
+from trading_pipeline.domain.market_hours import DAILY_CYCLE_TIME_IN_FORCE
 from trading_pipeline.domain.simulator import close_session
 from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient, RetryPolicy
-from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, LiveTradingRefused, OrderSpec, trading_mode
-
-LIVE_HOST = "api.alpaca.markets"
+from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, OrderSpec, check_live_guard
 
 
 class SessionNotCurrent(RuntimeError):
@@ -49,15 +48,17 @@ def _row(panel: pd.DataFrame, session: date) -> dict[str, float]:
 
 
 class AlpacaBroker(Broker):
-    """Alpaca paper trading by default (TRADING_MODE=live plus TRADING_LIVE_CONFIRM for live)."""
+    """Alpaca paper trading, or live trading (the live profile, plus TRADING_LIVE_CONFIRM, checked at connect)."""
 
     api_key: str = Field(description="Alpaca key id; pass EnvVar('ALPACA_API_KEY').")
     secret_key: str = Field(description="Alpaca secret; pass EnvVar('ALPACA_SECRET_KEY').")
+    mode: Literal["paper", "live"] = Field(default="paper", description="Set by the profile (TRADING_PROFILE).")
     trading_url: str | None = Field(
-        default=None, description="Trading API base URL; None means Alpaca's paper (or, when allowed, live) URL."
+        default=None, description="Trading API base URL; None means Alpaca's paper or live URL, by the mode."
     )
     time_in_force: Literal["day", "opg", "cls", "gtc"] = Field(
-        default="opg", description="opg: the orders decided at a close execute in the next session's opening auction."
+        default=DAILY_CYCLE_TIME_IN_FORCE,
+        description="day: sent after the close, Alpaca queues them for the next open (opg is refused 09:28-19:00).",
     )
     check_session: bool = Field(
         default=True, description="Refuse to send orders unless the session is the broker's latest closed session."
@@ -71,7 +72,6 @@ class AlpacaBroker(Broker):
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     max_requests_per_minute: int = Field(default=200, ge=1)
     _trading: AlpacaTrading | None = PrivateAttr(default=None)
-    _mode: str | None = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls, **config) -> AlpacaBroker:
@@ -81,35 +81,20 @@ class AlpacaBroker(Broker):
         self.connect()
 
     def connect(self) -> AlpacaTrading:
-        """Resolve the mode (refusing live without both keys) and build the client; sends nothing."""
+        """Check the live guard (mode, host, confirmation) and build the client; sends nothing."""
         if self._trading is None:
-            mode = trading_mode()
-            if (
-                mode == "paper"
-                and self.trading_url
-                and LIVE_HOST in self.trading_url
-                and "paper" not in self.trading_url
-            ):
-                raise LiveTradingRefused(
-                    f"trading_url points at the live API ({LIVE_HOST}) but TRADING_MODE is paper: refused"
-                )
+            check_live_guard(self.mode, self.trading_url)
             settings = AlpacaSettings(
                 api_key=self.api_key,
                 secret_key=self.secret_key,
-                paper=mode == "paper",
+                paper=self.mode == "paper",
                 trading_url=self.trading_url,
                 timeout_s=self.timeout_s,
                 retry=RetryPolicy(max_attempts=self.max_attempts, base_delay_s=self.retry_base_delay_s),
                 max_requests_per_minute=self.max_requests_per_minute,
             )
-            self._mode = mode
             self._trading = AlpacaTrading(GovernedTradingClient(settings))
         return self._trading
-
-    @property
-    def mode(self) -> str:
-        self.connect()
-        return str(self._mode)
 
     @property
     def kind(self) -> str:

@@ -9,7 +9,7 @@ from trading_pipeline.domain.risk.limits import RiskLimits
 class _Book(ConfigurableResource):
     """Which book the cycle trades and the limits no step may exceed (DESIGN section 6)."""
 
-    book: str = Field(default="paper", description="Book name: journal rows and order ids are scoped by it.")
+    book: str = Field(default="offline", description="Book name: journal rows and order ids are scoped by it.")
     initial_capital: float = Field(default=100_000.0, gt=0, description="Cash of a book's first session.")
     max_quarantined_share: float = Field(
         default=0.20, ge=0, le=1, description="A session with more of the universe quarantined takes no orders."

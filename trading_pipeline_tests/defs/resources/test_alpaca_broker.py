@@ -73,7 +73,6 @@ def _run(broker: AlpacaBroker, book: BookState, day: date, orders: list[Order] =
 
 @pytest.fixture(autouse=True)
 def _paper(monkeypatch):
-    monkeypatch.delenv("TRADING_MODE", raising=False)
     monkeypatch.delenv(LIVE_CONFIRM_VARIABLE, raising=False)
 
 
@@ -87,7 +86,7 @@ def test_orders_are_placed_for_the_next_open_and_wait_pending(alpaca_server):
     assert result.state.cash == 100_000.0 and result.state.last_session == D1
     placed = {o.client_order_id: o for o in alpaca_server.orders.values()}
     assert set(placed) == {o.client_order_id for o in orders}
-    assert {o.time_in_force for o in placed.values()} == {"opg"}
+    assert {o.time_in_force for o in placed.values()} == {"day"}  # queued after the close for the next open
 
 
 def test_a_pending_order_the_broker_does_not_find_stays_pending_never_cancelled(alpaca_server):
@@ -173,13 +172,12 @@ def test_a_crash_between_submitting_and_journaling_then_a_rerun_places_each_orde
     assert rerun.events == ()
 
 
-def test_live_trading_is_refused_without_both_keys(alpaca_server, monkeypatch):
-    monkeypatch.setenv("TRADING_MODE", "live")
+def test_live_trading_is_refused_without_both_switches(alpaca_server):
+    live = AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, mode="live")  # the live profile, no phrase
     with pytest.raises(LiveTradingRefused, match=f"also needs {LIVE_CONFIRM_VARIABLE}="):
-        _broker(alpaca_server).execute(BookState.initial(BOOK, 1e5), [D1], {D1: [_order("AAPL", 1)]}, _prices(D1))
-    monkeypatch.setenv("TRADING_MODE", "paper")
-    with pytest.raises(LiveTradingRefused, match="points at the live API"):
-        AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url="https://api.alpaca.markets").connect()
+        live.execute(BookState.initial(BOOK, 1e5), [D1], {D1: [_order("AAPL", 1)]}, _prices(D1))
+    with pytest.raises(LiveTradingRefused, match="is Alpaca's live API but the broker trades paper"):
+        AlpacaBroker(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url="https://API.Alpaca.Markets").connect()
     assert alpaca_server.requests == []  # nothing was sent
 
 
@@ -212,7 +210,7 @@ def test_one_daily_cycle_through_dagster_places_the_journaled_orders_at_alpaca(i
         orders = run.table("orders")
         assert len(orders) >= 1 and set(orders["status"]) == {"submitted"}
         assert sorted(server.by_client_id) == sorted(orders["client_order_id"])  # journal and broker agree
-        assert {o.time_in_force for o in server.orders.values()} == {"opg"}
+        assert {o.time_in_force for o in server.orders.values()} == {"day"}
         check = _check(run.result)
         assert check.passed and check.metadata["compared_with"].value == "journal fills, broker"
 
