@@ -8,6 +8,7 @@ from dagster import Definitions, in_process_executor
 
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
+from trading_pipeline.defs.execution.protection import positions_protected
 from trading_pipeline.defs.execution.reconciliation import positions_reconciled
 from trading_pipeline.defs.execution.risk_checks import risk_checks
 from trading_pipeline.defs.execution.sized_orders import sized_orders
@@ -41,7 +42,7 @@ ASSETS = [
     performance_report,
     audit_report,
 ]
-CHECKS = [bars_valid, risk_checks, positions_reconciled]
+CHECKS = [bars_valid, risk_checks, positions_reconciled, positions_protected]
 
 PROFILE = current()
 

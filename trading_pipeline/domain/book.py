@@ -206,6 +206,7 @@ class Order(_Record):
     risk_peak_at_decision: float | None = None
     losing_streak_before: int = 0
     breaker_tripped: bool = False
+    parent: str | None = None  # a broker-held exit: the order it belongs to (its entry, or its OCO partner)
 
     def __post_init__(self) -> None:
         _check_date("session", self.session)

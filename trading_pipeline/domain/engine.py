@@ -1,11 +1,12 @@
 """The one session loop, shared by the backtest sizing, the execution replay and the live step.
 
-Each session: fill yesterday's orders at today's open, trigger the protective exits on today's bar,
-mark at today's close, update the circuit breaker, then decide today's orders, which wait as pending
-for tomorrow's open. Only ``decide`` differs between the callers — the sizer sizes signals, the
-execution step replays approved orders — so the replay of approved orders reproduces the sizing run's
-fills and equity exactly. The breaker only gates decisions, so a replay without it is completed by
-``track_risk_state`` to the very states the sizing run carried.
+Each session is settled — yesterday's orders filled at today's open, the protective exits triggered on
+today's bar, the book marked at today's close — then the circuit breaker is updated and today's orders are
+decided; they wait as pending for tomorrow's open. Only ``decide`` differs between the callers — the sizer
+sizes signals, the execution step replays approved orders — so the replay of approved orders reproduces the
+sizing run's fills and equity exactly. The breaker only gates decisions, so a replay without it is completed
+by ``track_risk_state`` to the very states the sizing run carried. A real broker settles a session with what
+it did (``settle``) instead of the simulator's fills: the decisions are then taken on the broker's book.
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ from trading_pipeline.domain.sectors import load_sector_map
 from trading_pipeline.domain.simulator import close_session, manage_positions, open_session
 
 Decide = Callable[[BookState, date], tuple[list[Order], list[RiskEvent]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A session settled: the book at its close, its fills, events and triggered exits. ``state.pending`` holds
+    what is still working (a real broker's protective exits, an entry that has not filled); the simulator
+    leaves nothing pending."""
+
+    state: BookState
+    fills: tuple[Fill, ...] = ()
+    events: tuple[RiskEvent, ...] = ()
+    exits: tuple[Order, ...] = ()
+
+
+Settle = Callable[[BookState, date], Settlement]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +127,14 @@ def run_sessions(
     decide: Decide,
     costs: CostModel,
     limits: RiskLimits | None = None,
+    settle: Settle | None = None,
 ) -> list[SessionResult]:
     """Walk ``sessions`` in order from ``state``.
 
     ``prices`` are wide (session × symbol); NaN marks a bar that is missing or quarantined, which
     cancels an order due at that open, lets no protective exit trigger and leaves a position at its
-    last mark. With ``limits`` the circuit breaker is updated at each close, before ``decide``.
+    last mark. With ``limits`` the circuit breaker is updated at each close, before ``decide``. ``settle``
+    replaces the simulator's settlement (a real broker's); the decisions are added to what it leaves pending.
     """
     days = [as_session(s) for s in sessions]
     for prev, nxt in pairwise(days):
@@ -124,12 +142,11 @@ def run_sessions(
             raise ValueError(f"sessions must be strictly increasing: {nxt} follows {prev}")
     if days and state.last_session is not None and days[0] <= state.last_session:
         raise ValueError(f"book {state.book!r} is already closed at {state.last_session}; cannot run from {days[0]}")
-    panels = [_price_rows(getattr(prices, name), days, name) for name in ("opens", "highs", "lows", "closes")]
+    settle = settle or simulated_settlement(prices, days, costs)
     results: list[SessionResult] = []
-    for session, day_opens, day_highs, day_lows, day_closes in zip(days, *panels, strict=True):
-        state, fills, fill_events = open_session(state, session, day_opens, costs, day_highs, day_lows)
-        state, exit_fills, exits = manage_positions(state, session, day_opens, day_highs, day_lows, costs)
-        state = close_session(state, session, day_closes, day_highs)
+    for session in days:
+        settled = settle(state, session)
+        state = settled.state
         state_events: list[RiskEvent] = []
         if limits is not None:
             state, state_events = update_risk_state(state, session, limits)
@@ -140,18 +157,33 @@ def run_sessions(
         foreign = [o.client_order_id for o in orders if o.session != session or o.book != state.book]
         if foreign:
             raise ValueError(f"{session}: decide returned orders of another session or book: {foreign}")
-        state = replace(state, pending=tuple(orders))
+        state = replace(state, pending=(*state.pending, *orders))
         results.append(
             SessionResult(
                 session,
-                (*fills, *exit_fills),
+                settled.fills,
                 tuple(orders),
-                (*fill_events, *state_events, *events),
+                (*settled.events, *state_events, *events),
                 state,
-                tuple(exits),
+                settled.exits,
             )
         )
     return results
+
+
+def simulated_settlement(prices: PricePanels, sessions: Sequence[date], costs: CostModel) -> Settle:
+    """The simulator's settlement of ``sessions``: fills at the open, exits on the bar, marks at the close."""
+    panels = [_price_rows(getattr(prices, name), sessions, name) for name in ("opens", "highs", "lows", "closes")]
+    rows = {session: day for session, *day in zip(sessions, *panels, strict=True)}
+
+    def settle(state: BookState, session: date) -> Settlement:
+        opens, highs, lows, closes = rows[session]
+        state, fills, events = open_session(state, session, opens, costs, highs, lows)
+        state, exit_fills, exits = manage_positions(state, session, opens, highs, lows, costs)
+        state = close_session(state, session, closes, highs)
+        return Settlement(state, (*fills, *exit_fills), tuple(events), tuple(exits))
+
+    return settle
 
 
 def track_risk_state(start: BookState, results: Sequence[SessionResult], limits: RiskLimits) -> list[SessionResult]:
@@ -176,7 +208,8 @@ def sizing_decider(
     sectors: Mapping[str, str] | None = None,
 ) -> Decide:
     """Decide by sizing each session's signals (one frame, ``date`` column, validated once up front);
-    a session without signals decides nothing."""
+    a session without signals decides nothing. What still works at a real broker after its settlement (the
+    positions' protective exits, an entry the cycle will cancel) takes no cash and changes no decision."""
     by_session = prepare_signals(signals)
     sectors = load_sector_map() if sectors is None else sectors
 
@@ -184,7 +217,7 @@ def sizing_decider(
         prepared = by_session.get(session)
         if prepared is None:
             return [], []
-        return size_orders(state, session, prepared, limits, costs, sectors)
+        return size_orders(replace(state, pending=()), session, prepared, limits, costs, sectors)
 
     return decide
 

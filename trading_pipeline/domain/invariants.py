@@ -43,6 +43,8 @@ STATUS_FILLS: dict[str, str] = {
     "rejected": "none",
     "partially_filled": "some",
     "filled": "all",
+    "replaced": "none",  # a broker-held exit moved: its replacement carries the fills
+    "not_sent": "none",
 }
 
 _SIDES = frozenset({"buy", "sell"})

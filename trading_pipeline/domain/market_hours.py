@@ -15,8 +15,9 @@ docs.alpaca.markets/docs/orders-at-alpaca, sections "Orders Submitted Outside of
 - ``cls``: executes only in the closing auction; rejected from 3:50pm to 7:00pm ET, and one queued after
   7:00pm executes at the next session's *close*, not its open.
 
-So the daily cycle, which runs at 16:15 New York, sends ``day`` market orders (:data:`DAILY_CYCLE_TIME_IN_FORCE`):
-``opg`` would be rejected until 19:00 and ``cls`` would fill a whole session late. Their window runs from
+So the daily cycle, which runs at 16:15 New York, sends market orders queued like ``day`` ones: its entries
+go as ``gtc`` brackets (:data:`DAILY_CYCLE_TIME_IN_FORCE`), so that their protective legs keep working after the
+entry's session; ``opg`` would be rejected until 19:00 and ``cls`` would fill a whole session late. Their window runs from
 16:00 on the session they were decided on (the later of its close and 16:00: Alpaca documents no queueing
 between an early 13:00 close and 16:00) to 09:28 of the next session, so they reach the opening auction,
 which is the fill the simulator and sizing assumed. That window is the existing ``SessionNotCurrent`` rule
@@ -35,7 +36,7 @@ import pandas as pd
 from trading_pipeline.domain import calendar
 
 NEW_YORK = calendar.EXCHANGE_TZ
-DAILY_CYCLE_TIME_IN_FORCE: Final[Literal["day"]] = "day"
+DAILY_CYCLE_TIME_IN_FORCE: Final[Literal["gtc"]] = "gtc"
 QUEUED_FROM = time(16, 0)  # Alpaca queues day orders submitted after 4:00pm ET for the next trading day
 AUCTION_CUTOFF = time(9, 28)  # the listing exchanges' cutoff for market orders to join the opening auction
 CLOCK_SKEW = pd.Timedelta(seconds=60)  # how far the broker's clock may be from ours before it is not trusted
@@ -86,6 +87,7 @@ class Window:
     reason: str
     opens: pd.Timestamp | None
     closes: pd.Timestamp | None
+    too_late: bool = False  # next-open orders whose opening auction has passed: they may never leave
 
 
 def regular_hours(session: calendar.DayLike) -> RegularHours:
@@ -151,6 +153,7 @@ def _next_open(decided_on: pd.Timestamp, at: pd.Timestamp) -> Window:
             f"for the opening auction of {nxt.date()}",
             None,
             None,
+            too_late=True,
         )
     return Window(True, f"orders of {decided_on.date()} for the open of {nxt.date()}", opens, closes)
 

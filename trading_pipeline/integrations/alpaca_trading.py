@@ -20,12 +20,15 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from alpaca.trading.enums import OrderClass, OrderSide, TimeInForce
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import (
     GetCalendarRequest,
+    GetOrderByIdRequest,
+    GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     OrderRequest,
+    ReplaceOrderRequest,
     StopLimitOrderRequest,
     StopLossRequest,
     StopOrderRequest,
@@ -37,6 +40,7 @@ from trading_pipeline.domain.ticks import round_to_tick
 from trading_pipeline.integrations.alpaca_client import AlpacaRequestError, GovernedTradingClient
 
 OrderKind = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+OrderClassName = Literal["simple", "bracket", "oto", "oco"]
 Tif = Literal["day", "opg", "cls", "gtc"]
 TIME_IN_FORCE: tuple[str, ...] = ("day", "opg", "cls", "gtc")
 ORDER_KINDS: tuple[str, ...] = ("market", "limit", "stop", "stop_limit", "trailing_stop")
@@ -101,8 +105,10 @@ def _positive(name: str, value: float | None) -> None:
 class OrderSpec:
     """One order as the project means it; ``to_request`` turns it into alpaca-py's request.
 
-    A bracket is an entry (market or limit) with ``take_profit`` and ``stop_loss`` legs; Alpaca accepts
-    brackets only with day or gtc. opg (at the open) and cls (at the close) apply to market and limit orders.
+    The order class follows from the exits it carries unless given: a bracket is an entry (market or limit)
+    with ``take_profit`` and ``stop_loss`` legs, an oto an entry with ``stop_loss`` only; an oco is an exit pair,
+    a limit at ``take_profit`` one-cancels-other with a stop at ``stop_loss``. Alpaca accepts them only with day
+    or gtc. opg (at the open) and cls (at the close) apply to simple market and limit orders.
     """
 
     client_order_id: str
@@ -117,6 +123,7 @@ class OrderSpec:
     trail_price: float | None = None
     take_profit: float | None = None
     stop_loss: float | None = None
+    order_class: OrderClassName | None = None
 
     def __post_init__(self) -> None:
         if not self.client_order_id or len(self.client_order_id) > 128:
@@ -142,23 +149,47 @@ class OrderSpec:
             raise ValueError(f"{self.symbol}: only a trailing stop takes trail_percent/trail_price")
         if self.time_in_force in ("opg", "cls") and self.kind not in ("market", "limit"):
             raise ValueError(f"{self.symbol}: time in force {self.time_in_force} applies to market and limit orders")
-        if (self.take_profit is None) != (self.stop_loss is None):
-            raise ValueError(f"{self.symbol}: a bracket needs both take_profit and stop_loss")
-        if self.is_bracket:
-            if self.kind not in ("market", "limit"):
-                raise ValueError(f"{self.symbol}: a bracket's entry must be a market or limit order")
-            if self.time_in_force not in ("day", "gtc"):
-                raise ValueError(f"{self.symbol}: Alpaca accepts brackets only with time in force day or gtc")
-            low, high = (self.stop_loss, self.take_profit) if self.side == "buy" else (self.take_profit, self.stop_loss)
-            if not low < high:  # type: ignore[operator]
-                raise ValueError(
-                    f"{self.symbol}: a {self.side} bracket needs stop_loss {'<' if self.side == 'buy' else '>'} "
-                    f"take_profit, got stop_loss={self.stop_loss}, take_profit={self.take_profit}"
-                )
+        self._check_class()
+
+    @property
+    def klass(self) -> OrderClassName:
+        """The order class: as given, else bracket (both exits), oto (a stop only) or simple (none)."""
+        if self.order_class is not None:
+            return self.order_class
+        if self.take_profit is not None:
+            return "bracket"
+        return "simple" if self.stop_loss is None else "oto"
 
     @property
     def is_bracket(self) -> bool:
-        return self.take_profit is not None
+        return self.klass == "bracket"
+
+    def _check_class(self) -> None:
+        klass = self.klass
+        exits = {"simple": (False, False), "bracket": (True, True), "oco": (True, True), "oto": (False, True)}
+        if klass not in exits:
+            raise ValueError(f"{self.symbol}: order class must be one of {sorted(exits)}, got {klass!r}")
+        if (self.take_profit is not None, self.stop_loss is not None) != exits[klass]:
+            needs = {"simple": "no take_profit nor stop_loss", "bracket": "both take_profit and stop_loss",
+                     "oco": "both take_profit and stop_loss", "oto": "a stop_loss and no take_profit"}  # fmt: skip
+            raise ValueError(f"{self.symbol}: a{'n' if klass[0] in 'aeio' else ''} {klass} order needs {needs[klass]}")
+        if klass == "simple":
+            return
+        if klass == "oco" and self.kind != "limit":
+            raise ValueError(f"{self.symbol}: an oco is a limit order (its take-profit) with a stop-loss leg")
+        if klass != "oco" and self.kind not in ("market", "limit"):
+            raise ValueError(f"{self.symbol}: a {klass}'s entry must be a market or limit order")
+        if self.time_in_force not in ("day", "gtc"):
+            raise ValueError(f"{self.symbol}: Alpaca accepts {klass} orders only with time in force day or gtc")
+        if self.take_profit is not None:
+            protects = self.side if klass != "oco" else self.exit_side  # the side of the position protected
+            low, high = (self.stop_loss, self.take_profit) if protects == "buy" else (self.take_profit, self.stop_loss)
+            if not low < high:  # type: ignore[operator]
+                raise ValueError(
+                    f"{self.symbol}: a {klass} protecting a {'long' if protects == 'buy' else 'short'} needs "
+                    f"stop_loss {'<' if protects == 'buy' else '>'} take_profit, got stop_loss={self.stop_loss}, "
+                    f"take_profit={self.take_profit}"
+                )
 
     @property
     def exit_side(self) -> Literal["buy", "sell"]:
@@ -171,12 +202,13 @@ class OrderSpec:
         def tick(price: float | None, side: str) -> float | None:
             return None if price is None else round_to_tick(price, side)
 
+        legs_side = self.side if self.klass == "oco" else self.exit_side  # an oco's legs are the order's own side
         return replace(
             self,
             limit_price=tick(self.limit_price, self.side),
             stop_price=tick(self.stop_price, self.side),
-            take_profit=tick(self.take_profit, self.exit_side),
-            stop_loss=tick(self.stop_loss, self.exit_side),
+            take_profit=tick(self.take_profit, legs_side),
+            stop_loss=tick(self.stop_loss, legs_side),
         )
 
     def to_request(self) -> OrderRequest:
@@ -188,12 +220,11 @@ class OrderSpec:
             "time_in_force": TimeInForce(spec.time_in_force),
             "client_order_id": spec.client_order_id,
         }
-        if spec.is_bracket:
-            common |= {
-                "order_class": OrderClass.BRACKET,
-                "take_profit": TakeProfitRequest(limit_price=spec.take_profit),
-                "stop_loss": StopLossRequest(stop_price=spec.stop_loss),
-            }
+        if spec.klass != "simple":
+            common["order_class"] = OrderClass(spec.klass)
+            common["stop_loss"] = StopLossRequest(stop_price=spec.stop_loss)
+            if spec.take_profit is not None:
+                common["take_profit"] = TakeProfitRequest(limit_price=spec.take_profit)
         if spec.kind == "market":
             return MarketOrderRequest(**common)
         if spec.kind == "limit":
@@ -220,6 +251,10 @@ class BrokerOrder:
     kind: str = "market"
     limit_price: float | None = None
     stop_price: float | None = None
+    order_class: str = "simple"
+    filled_at: datetime | None = None
+    replaced_by: str | None = None
+    legs: tuple[BrokerOrder, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -245,13 +280,18 @@ class BrokerOrder:
             kind=getattr(order.order_type, "value", order.order_type) or "market",
             limit_price=num(order.limit_price),
             stop_price=num(order.stop_price),
+            order_class=getattr(order.order_class, "value", order.order_class) or "simple",
+            filled_at=order.filled_at,
+            replaced_by=None if order.replaced_by is None else str(order.replaced_by),
+            legs=tuple(cls.from_sdk(leg) for leg in order.legs or ()),
         )
 
     def differences(self, spec: OrderSpec) -> list[str]:
         """How this order differs from ``spec`` (sent under the same client_order_id): empty if it is that order."""
         sent = spec.ticked()
+        limit = sent.take_profit if sent.klass == "oco" else sent.limit_price
         wanted = {"symbol": sent.symbol, "side": sent.side, "qty": sent.qty, "type": sent.kind,
-                  "limit_price": sent.limit_price, "stop_price": sent.stop_price}  # fmt: skip
+                  "limit_price": limit, "stop_price": sent.stop_price}  # fmt: skip
         found = {"symbol": self.symbol, "side": self.side, "qty": self.qty, "type": self.kind,
                  "limit_price": self.limit_price, "stop_price": self.stop_price}  # fmt: skip
         return [f"{k} {found[k]} (asked {wanted[k]})" for k in wanted if not _same(found[k], wanted[k])]
@@ -309,6 +349,8 @@ class MarketClock:
     now: datetime
     is_open: bool
     latest_closed: date | None
+    next_open: datetime
+    next_close: datetime
 
 
 @dataclass(frozen=True)
@@ -344,7 +386,13 @@ class AlpacaTrading:
             GetCalendarRequest(start=now_local.date() - timedelta(days=7), end=now_local.date())
         )
         closed = [d.date for d in days if d.close <= now_local]
-        return MarketClock(now=clock.timestamp, is_open=clock.is_open, latest_closed=max(closed) if closed else None)
+        return MarketClock(
+            now=clock.timestamp,
+            is_open=clock.is_open,
+            latest_closed=max(closed) if closed else None,
+            next_open=clock.next_open,
+            next_close=clock.next_close,
+        )
 
     def asset_tradable(self, symbol: str) -> Rejection | None:
         """None if the symbol can be traded now; otherwise why not (unknown, inactive or halted)."""
@@ -366,6 +414,50 @@ class AlpacaTrading:
         except AlpacaRequestError as error:
             if error.status == 404:
                 return None
+            raise
+
+    def order_by_id(self, broker_id: str) -> BrokerOrder:
+        """The order with Alpaca's own id (a replacement's, or a leg's), with its legs."""
+        return BrokerOrder.from_sdk(self.client.get_order_by_id(broker_id, GetOrderByIdRequest(nested=True)))
+
+    def latest(self, order: BrokerOrder) -> BrokerOrder:
+        """The order that ``order`` became: itself, or the end of its chain of replacements."""
+        seen = {order.broker_id}
+        while order.status == "replaced" and order.replaced_by is not None:
+            order = self.order_by_id(order.replaced_by)
+            if order.broker_id in seen:
+                raise RuntimeError(f"Alpaca's replacements of {order.client_order_id} loop")
+            seen.add(order.broker_id)
+        return order
+
+    def open_orders(self, symbols: list[str] | None = None) -> list[BrokerOrder]:
+        """Every open order of the account, a complex order's working legs as orders of their own (not nested:
+        a leg stays open after its entry filled and left the open list), optionally only of ``symbols``."""
+        found: dict[str, BrokerOrder] = {}
+        after = None
+        while True:  # oldest first, a page of 500 at a time, each page after the last one's submission time
+            request = GetOrdersRequest(
+                status=QueryOrderStatus.OPEN, nested=False, symbols=symbols, limit=500, direction="asc", after=after
+            )
+            page = self.client.get_orders(request)
+            found |= {str(o.id): BrokerOrder.from_sdk(o) for o in page}
+            if len(page) < 500:
+                return [o for o in found.values() if o.is_open]
+            after = page[-1].submitted_at
+
+    def move_stop(self, order: BrokerOrder, stop_price: float, client_order_id: str) -> BrokerOrder:
+        """Replace the stop of an open stop order (an OCO's or a bracket's stop leg included) at ``stop_price``,
+        the replacement carrying ``client_order_id``. A replacement that already happened (a retried request
+        whose answer was lost) is found under that id rather than attempted twice."""
+        existing = self.order(client_order_id)
+        if existing is not None:
+            return existing
+        request = ReplaceOrderRequest(stop_price=round_to_tick(stop_price, order.side), client_order_id=client_order_id)
+        try:
+            return BrokerOrder.from_sdk(self.client.replace_order_by_id(order.broker_id, request))
+        except AlpacaRequestError as error:
+            if error.retryable and (existing := self.order(client_order_id)) is not None:
+                return existing
             raise
 
     def submit(self, spec: OrderSpec) -> SubmitOutcome:

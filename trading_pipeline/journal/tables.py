@@ -21,6 +21,8 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     PENDING = "pending"
+    REPLACED = "replaced"  # a broker-held exit moved (a new order carries it on)
+    NOT_SENT = "not_sent"  # decided on a session caught up after its next open
 
 
 class RiskAction(StrEnum):

@@ -74,7 +74,8 @@ def execution(
 
     fills = fills_to_frame(f for r in results for f in r.fills)
     exits = orders_to_frame(o for r in results for o in r.exits)
-    # The protective exits the bars triggered are journaled as (filled) stop/limit/time-stop orders.
+    # Protective exits: the simulator's, triggered on the bars (filled stop/limit/time-stop orders); a real
+    # broker's, placed or moved at the broker this session (working until they fill).
     frames = [journal_orders(frame) for frame in (sized_orders, exits) if len(frame)]
     orders_journaled = pd.concat(frames, ignore_index=True) if frames else journal_orders(sized_orders)
     carried = orders_to_frame(start.pending)
@@ -138,15 +139,25 @@ def _statuses(orders: pd.DataFrame, fills: pd.DataFrame, results: list[SessionRe
     """What became of each order (client_order_id, qty) by the end of the range."""
     filled = fills.groupby("client_order_id")["qty"].sum() if len(fills) else pd.Series(dtype=float)
     pending = orders["client_order_id"].isin({o.client_order_id for o in results[-1].state.pending})
-    # A broker rejection is journaled as an event whose message starts with the order's id.
-    rejected = {e.message.split(":", 1)[0] for r in results for e in r.events if e.action == "rejected"}
+    # A broker's word on an order is journaled as an event whose message starts with the order's id.
+    said = {
+        e.message.split(":", 1)[0]: EVENT_STATUS.get(e.rule, "rejected")
+        for r in results
+        for e in r.events
+        if e.action == "rejected" or e.rule in EVENT_STATUS
+    }
     qty_filled = orders["client_order_id"].map(filled).astype("float64").fillna(0.0)
     status = pd.Series("cancelled", index=orders.index, dtype="object")
     status[qty_filled > 0] = "partially_filled"
     status[qty_filled >= orders["qty"].astype("float64")] = "filled"
-    status[orders["client_order_id"].isin(rejected)] = "rejected"
+    told = orders["client_order_id"].map(said)
+    status[told.notna() & (qty_filled == 0)] = told
     status[pending & (qty_filled == 0)] = "submitted"
     return status
+
+
+# Events that name what became of an order: moved at the broker, or decided too late to be sent.
+EVENT_STATUS = {"exit_replaced": "replaced", "session_caught_up": "not_sent"}
 
 
 def _position_rows(results: list[SessionResult]) -> pd.DataFrame:

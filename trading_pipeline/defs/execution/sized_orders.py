@@ -68,7 +68,7 @@ def sized_orders(
         decision_events.extend(events)
         return orders, events
 
-    results = run_sessions(start, sessions, prices, decide_unless_bad_data, costs, limits)
+    results = run_sessions(start, sessions, prices, decide_unless_bad_data, costs, limits, broker.settler(prices))
     orders = orders_to_frame(o for r in results for o in r.orders)
     unknown = orders[orders["sector"].map(is_unknown).astype(bool)].drop_duplicates("symbol").sort_values("symbol")
     decision_events.extend(

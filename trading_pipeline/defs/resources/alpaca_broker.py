@@ -1,10 +1,13 @@
-"""The Alpaca broker (alpaca-py TradingClient): paper by default, live only behind a two-key guard.
+"""The Alpaca broker (alpaca-py TradingClient): paper, or live behind the profile and a confirmation phrase.
 
-One run executes one session, the live cycle's: first it settles the orders the book left pending (their
-fills, partial fills, cancels and rejections as Alpaca reports them), then it marks the book at the
-session's close, then it submits the session's approved orders for the next open, each with its
-deterministic client_order_id, so a re-executed step finds the orders it already placed instead of
-duplicating them. Backtest ranges run on the simulator.
+One run executes one session, the live cycle's: it settles what the broker did since the last run
+(``integrations.alpaca_book.settle``: fills, partial fills, cancels, rejections, a protective stop that
+filled while the desk was down), marks the book at the session's close, then, inside the window the
+exchange calendar and the broker's clock allow (``domain.market_hours``), sends the session's approved
+orders for the next open, each entry with its stop (and take-profit) as legs held at the broker, and
+brings every kept position's exit set up to date. Every order has a deterministic client_order_id, so a
+re-executed step finds what it already placed. A session whose next open has passed is caught up: settled,
+its orders journaled as not sent. Backtest ranges run on the simulator.
 """
 
 from __future__ import annotations
@@ -14,37 +17,26 @@ from dataclasses import replace
 from datetime import date
 from typing import Literal
 
-import pandas as pd
 from dagster import EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from trading_pipeline.defs.resources.broker import Broker
-from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_session, fill_id
+from trading_pipeline.domain import calendar
+from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.engine import PricePanels, SessionResult
-from trading_pipeline.domain.ledger import QTY_TOLERANCE, apply_executions
-from trading_pipeline.domain.market_hours import DAILY_CYCLE_TIME_IN_FORCE
-from trading_pipeline.domain.simulator import close_session
+from trading_pipeline.domain.engine import PricePanels, SessionResult, Settle, replay_decider, run_sessions
+from trading_pipeline.domain.market_hours import DAILY_CYCLE_TIME_IN_FORCE, BrokerClock, OrderKind, order_window
+from trading_pipeline.integrations import alpaca_book
 from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient, RetryPolicy
-from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, OrderSpec, check_live_guard
+from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, MarketClock, check_live_guard
 
 
 class SessionNotCurrent(RuntimeError):
-    """Orders decided on a session other than the broker's latest closed session must not be sent."""
+    """Orders of a session may leave only after its close and before the next open's auction cutoff."""
 
 
-def execution_fill_id(client_order_id: str, filled_qty: float, total_qty: float) -> str:
-    """The id of the fill that brought an order to ``filled_qty``: the simulator's id when it filled at once,
-    one id per cumulative quantity for partial fills, so re-reading the same broker state gives the same ids."""
-    base = fill_id(client_order_id)
-    return base if abs(filled_qty - total_qty) <= QTY_TOLERANCE else f"{base}-{filled_qty:g}"
-
-
-def _row(panel: pd.DataFrame, session: date) -> dict[str, float]:
-    stamp = pd.Timestamp(session)
-    if stamp not in panel.index:
-        raise ValueError(f"no prices for session {session}")
-    return {str(k): float(v) for k, v in panel.loc[stamp].items() if pd.notna(v)}
+class SessionGap(RuntimeError):
+    """The book's last closed session is not the one before this one: the sessions between come first."""
 
 
 class AlpacaBroker(Broker):
@@ -56,12 +48,15 @@ class AlpacaBroker(Broker):
     trading_url: str | None = Field(
         default=None, description="Trading API base URL; None means Alpaca's paper or live URL, by the mode."
     )
-    time_in_force: Literal["day", "opg", "cls", "gtc"] = Field(
+    time_in_force: Literal["day", "gtc"] = Field(
         default=DAILY_CYCLE_TIME_IN_FORCE,
-        description="day: sent after the close, Alpaca queues them for the next open (opg is refused 09:28-19:00).",
+        description="Of the entries and their exit legs. gtc: queued after the close for the next open, the legs "
+        "working until the position closes (an entry still unfilled at the next cycle is cancelled). day: the legs "
+        "expire at the next close and are placed again by the next cycle.",
     )
-    check_session: bool = Field(
-        default=True, description="Refuse to send orders unless the session is the broker's latest closed session."
+    cash_from_account: bool = Field(
+        default=True,
+        description="The book is its account's only book: it starts from the account's cash and keeps it.",
     )
     check_assets: bool = Field(default=True, description="Reject unknown or halted symbols before submitting.")
     commission_per_share: float = Field(default=0.0, ge=0, description="Alpaca charges no stock commission.")
@@ -111,6 +106,19 @@ class AlpacaBroker(Broker):
         """The account's positions now, for the reconciliation check."""
         return self.connect().positions()
 
+    def unprotected(self, state: BookState) -> dict[str, str]:
+        """The account's long positions that its working sell stops do not cover (the broker is the truth)."""
+        return alpaca_book.unprotected(self.connect())
+
+    def settler(self, prices: PricePanels) -> Settle:
+        trading = self.connect()
+        costs = self.cost_model()
+
+        def settle(state: BookState, session: date):
+            return alpaca_book.settle(trading, state, session, prices, costs, self.cash_from_account)
+
+        return settle
+
     def execute(
         self,
         state: BookState,
@@ -126,151 +134,51 @@ class AlpacaBroker(Broker):
         session = as_session(sessions[0])
         if state.last_session is not None and session <= state.last_session:
             raise ValueError(f"book {state.book!r} is already closed at {state.last_session}; cannot execute {session}")
+        if state.last_session is not None and calendar.previous_session(session).date() != state.last_session:
+            raise SessionGap(
+                f"book {state.book!r} last closed {state.last_session}: the sessions up to "
+                f"{calendar.previous_session(session).date()} come before {session} (run them in order)"
+            )
         stray = sorted(d for d, orders in orders_by_session.items() if orders and as_session(d) != session)
         if stray:
             raise ValueError(f"AlpacaBroker executes {session} only; got orders decided on {stray}")
         trading = self.connect()
-        if self.check_session:
-            clock = trading.market_clock()
-            if clock.latest_closed != session or clock.is_open:
-                raise SessionNotCurrent(
-                    f"orders of {session} can only be sent after its close and before the next open: the broker's "
-                    f"clock is {clock.now.isoformat()} (market {'open' if clock.is_open else 'closed'}) and its latest "
-                    f"closed session is {clock.latest_closed}"
-                )
+        clock = trading.market_clock()
+        window = order_window(OrderKind.NEXT_OPEN, clock.now, _broker_clock(clock), decided_on=session)
+        if not window.allowed and not window.too_late:
+            raise SessionNotCurrent(f"orders of {session} cannot leave now: {window.reason}")
         account = trading.account()
         if account.trading_blocked:
             raise RuntimeError(f"Alpaca account is blocked (status {account.status}): nothing was sent")
 
-        executions, still_pending, events = self._settle(trading, state, session, prices)
-        settled, booking_events = apply_executions(state, session, executions)
-        marked = close_session(settled, session, _row(prices.closes, session), _row(prices.highs, session))
-
         todays = list(orders_by_session.get(session, ()))
-        placed, rejections = self._submit(trading, todays, session)
-        result_book = replace(marked, pending=(*still_pending, *placed))
+        [result] = run_sessions(state, [session], prices, replay_decider({}), self.cost_model(),
+                                settle=self.settler(prices))  # fmt: skip
+        if window.too_late:
+            return [replace(result, orders=tuple(todays), events=(*result.events, *_missed(session, todays, window)))]
+        cycle = alpaca_book.Cycle(trading, session, result.state, self.time_in_force, self.check_assets)
+        final = cycle.run(todays)
         return [
             SessionResult(
                 session=session,
-                fills=tuple(f for _, f in executions),
+                fills=result.fills,
                 orders=tuple(todays),
-                events=(*events, *booking_events, *rejections),
-                state=result_book,
+                events=(*result.events, *cycle.events),
+                state=final,
+                exits=(*result.exits, *cycle.exits),
             )
         ]
 
-    def _settle(
-        self, trading: AlpacaTrading, state: BookState, session: date, prices: PricePanels
-    ) -> tuple[list[tuple[Order, Fill]], list[Order], list[RiskEvent]]:
-        """What Alpaca did with each pending order since the last run; a pending order's qty is what was left.
 
-        An order's new executions are booked at its cumulative ``filled_avg_price``: exact for an order that
-        fills between two runs (the usual case), approximate for the later part of a partial fill, because
-        Alpaca's order object carries no per-execution price (the account activities API would).
-        """
-        opens = _row(prices.opens, session)
-        costs = self.cost_model()
-        executions: list[tuple[Order, Fill]] = []
-        pending: list[Order] = []
-        events: list[RiskEvent] = []
-        for order in state.pending:
-            placed = trading.order(order.client_order_id)
-            if placed is None:
-                # Not found is not cancelled: the order was acknowledged when it was placed. It stays pending and
-                # is asked for again next run; the reconciliation check shows any difference meanwhile.
-                pending.append(order)
-                events.append(
-                    self._event(
-                        session,
-                        order,
-                        "broker_order_not_found",
-                        "info",
-                        order.qty,
-                        "Alpaca did not find this client_order_id now: kept pending, asked again next run",
-                    )
-                )
-                continue
-            booked = placed.qty - order.qty
-            new = placed.filled_qty - booked
-            if new > QTY_TOLERANCE:
-                price = float(placed.filled_avg_price)  # type: ignore[arg-type]
-                reference = opens.get(order.symbol, order.ref_price)
-                executions.append(
-                    (
-                        order,
-                        Fill(
-                            fill_id=execution_fill_id(order.client_order_id, placed.filled_qty, placed.qty),
-                            client_order_id=order.client_order_id,
-                            book=order.book,
-                            session=session,
-                            symbol=order.symbol,
-                            side=order.side,
-                            qty=new,
-                            price=price,
-                            commission=costs.commission(new),
-                            slippage=new * abs(price - reference),
-                        ),
-                    )
-                )
-            left = placed.qty - placed.filled_qty
-            if left <= QTY_TOLERANCE:
-                continue
-            if placed.is_open:
-                pending.append(replace(order, qty=left))
-            else:
-                action = "rejected" if placed.status == "rejected" else "cancelled"
-                events.append(
-                    self._event(
-                        session,
-                        order,
-                        f"broker_{placed.status}",
-                        action,
-                        left,
-                        f"Alpaca closed the order {placed.status} with {left:g} unfilled",
-                    )
-                )
-        return executions, pending, events
+def _broker_clock(clock: MarketClock) -> BrokerClock:
+    return BrokerClock(
+        timestamp=clock.now, is_open=clock.is_open, next_open=clock.next_open, next_close=clock.next_close
+    )
 
-    def _submit(
-        self, trading: AlpacaTrading, orders: list[Order], session: date
-    ) -> tuple[list[Order], list[RiskEvent]]:
-        placed: list[Order] = []
-        events: list[RiskEvent] = []
-        for order in sorted(orders, key=lambda o: (o.side != "sell", o.symbol)):  # sells first free buying power
-            if order.order_type != "market":
-                raise ValueError(
-                    f"{order.client_order_id}: AlpacaBroker sends the cycle's market orders; a {order.order_type} "
-                    "exit is the simulator's (broker-side exits are not wired)"
-                )
-            refusal = trading.asset_tradable(order.symbol) if self.check_assets else None
-            if refusal is None:
-                outcome = trading.submit(
-                    OrderSpec(
-                        client_order_id=order.client_order_id,
-                        symbol=order.symbol,
-                        side=order.side,
-                        qty=order.qty,
-                        kind="market",
-                        time_in_force=self.time_in_force,
-                    )
-                )
-                refusal = outcome.rejection
-            if refusal is not None:
-                events.append(
-                    self._event(session, order, f"broker_{refusal.reason}", "rejected", order.qty, refusal.message)
-                )
-            else:
-                placed.append(order)  # even one Alpaca rejects later: the next run's settlement reports it
-        return placed, events
 
-    @staticmethod
-    def _event(session: date, order: Order, rule: str, action: str, qty: float, message: str) -> RiskEvent:
-        return RiskEvent(
-            session=session,
-            symbol=order.symbol,
-            rule=rule,
-            action=action,  # type: ignore[arg-type]
-            value=qty,
-            limit=None,
-            message=f"{order.client_order_id}: {message}",
-        )
+def _missed(session: date, orders: list[Order], window) -> list[RiskEvent]:
+    """A session caught up after its next open: settled as the broker did, its decisions journaled, not sent."""
+    return [
+        alpaca_book.event(session, order, "session_caught_up", "cancelled", order.qty, f"not sent: {window.reason}")
+        for order in orders
+    ]

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from trading_pipeline.domain.book import BookState, Order
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.engine import PricePanels, SessionResult, replay_decider, run_sessions
+from trading_pipeline.domain.engine import PricePanels, SessionResult, Settle, replay_decider, run_sessions
 
 
 class Broker(ConfigurableResource):
@@ -40,6 +40,19 @@ class Broker(ConfigurableResource):
         time stop); the protective exits that fill are reported in ``SessionResult.exits`` and ``fills``.
         The circuit breaker is not the broker's concern: the execution step threads it afterwards.
         """
+
+    def settler(self, prices: PricePanels) -> Settle | None:
+        """How a session of this broker settles for sizing; None: the simulator's fills (a real broker's book is
+        what the broker did, so the decisions are taken on it)."""
+        return None
+
+    def unprotected(self, state: BookState) -> dict[str, str]:
+        """The open positions without a protective stop, and why: here, the book's own (``state``)."""
+        return {
+            symbol: "no stop level"
+            for symbol, position in sorted(state.positions.items())
+            if position.protective_stop()[0] is None
+        }
 
 
 class SimulatedBroker(Broker):
