@@ -4,6 +4,7 @@ from dagster import Definitions, in_process_executor
 
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
+from trading_pipeline.defs.execution.halts import halt_trading_job, resume_trading_job
 from trading_pipeline.defs.execution.reconciliation import positions_reconciled
 from trading_pipeline.defs.execution.risk_checks import risk_checks
 from trading_pipeline.defs.execution.sized_orders import sized_orders
@@ -13,6 +14,7 @@ from trading_pipeline.defs.market.bar_checks import bars_valid
 from trading_pipeline.defs.market.market_bars import market_bars
 from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
+from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
@@ -41,6 +43,8 @@ DEFAULT_RESOURCES = {
     "narrator": TemplateNarrator(),  # AnthropicNarrator(api_key=EnvVar("ANTHROPIC_API_KEY"))
     "broker": SimulatedBroker(),
     "trading": TradingBook(),
+    # One account, "default", holding every book; list accounts (their key variables, books, limits) to split them.
+    "accounts": TradingAccounts(),
     # A deployment sets TRADING_JOURNAL_URL (e.g. PostgreSQL); read at run time, never stored in the definitions.
     "journal": JournalResource(),
     "session_store": SessionParquetIOManager(),
@@ -69,7 +73,14 @@ CHECKS = [bars_valid, risk_checks, positions_reconciled]
 defs = Definitions(
     assets=[*ASSETS, *INTRADAY_ASSETS],
     asset_checks=CHECKS,
-    jobs=[daily_cycle, intraday_cycle, event_cycle, reset_circuit_breaker_job],
+    jobs=[
+        daily_cycle,
+        intraday_cycle,
+        event_cycle,
+        reset_circuit_breaker_job,
+        halt_trading_job,
+        resume_trading_job,
+    ],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=DEFAULT_RESOURCES,

@@ -23,6 +23,8 @@ from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_s
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.engine import PricePanels, SessionResult
 from trading_pipeline.domain.ledger import QTY_TOLERANCE, apply_executions
+from trading_pipeline.domain.risk.accounts import Account
+from trading_pipeline.domain.risk.halt import HALT_RULE, flatten_orders
 from trading_pipeline.domain.simulator import close_session
 from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient, RetryPolicy
 from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, LiveTradingRefused, OrderSpec, trading_mode
@@ -77,6 +79,11 @@ class AlpacaBroker(Broker):
     def from_env(cls, **config) -> AlpacaBroker:
         return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
 
+    @classmethod
+    def for_account(cls, account: Account, **config) -> AlpacaBroker:
+        """The broker of ``account``: its keys are read from the account's variables when the resource is set up."""
+        return cls(api_key=EnvVar(account.key_variable), secret_key=EnvVar(account.secret_variable), **config)
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self.connect()
 
@@ -125,6 +132,50 @@ class AlpacaBroker(Broker):
     def broker_positions(self) -> dict[str, float]:
         """The account's positions now, for the reconciliation check."""
         return self.connect().positions()
+
+    def cancel_entries(self, state: BookState) -> tuple[BookState, list[RiskEvent]]:
+        """Cancel the book's pending buys at Alpaca. The book comes back as it was: the next run's settlement books
+        what became of each order (cancelled, or filled before the cancel reached it), as for any pending order."""
+        trading = self.connect()
+        events: list[RiskEvent] = []
+        for order in (o for o in state.pending if o.side == "buy"):
+            if trading.order(order.client_order_id) is None:
+                message = "Alpaca does not find this order now: not cancelled, check it at the broker"
+                events.append(self._event(order.session, order, HALT_RULE, "info", order.qty, message))
+                continue
+            placed = trading.cancel(order.client_order_id)
+            if placed.status == "canceled":
+                message = f"entry cancelled at Alpaca ({placed.filled_qty:g} filled before)"
+                left = placed.qty - placed.filled_qty
+                events.append(self._event(order.session, order, HALT_RULE, "cancelled", left, message))
+            else:
+                message = f"not cancelled: Alpaca reports the order {placed.status}"
+                events.append(self._event(order.session, order, HALT_RULE, "info", order.qty, message))
+        return state, events
+
+    def flatten(self, state: BookState) -> tuple[BookState, list[Order], list[RiskEvent]]:
+        """Market sells of the book's positions (time in force day: at once in regular hours, else at the next
+        open), each under its deterministic client order id; the placed ones join the pending orders the next run
+        settles."""
+        trading = self.connect()
+        placed: list[Order] = []
+        events: list[RiskEvent] = []
+        for order in flatten_orders(state):
+            spec = OrderSpec(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side="sell",
+                qty=order.qty,
+                kind="market",
+                time_in_force="day",
+            )
+            refusal = trading.submit(spec).rejection
+            if refusal is None:
+                placed.append(order)
+            else:
+                rule = f"broker_{refusal.reason}"
+                events.append(self._event(order.session, order, rule, "rejected", order.qty, refusal.message))
+        return replace(state, pending=(*state.pending, *placed)), placed, events
 
     def execute(
         self,

@@ -1,0 +1,168 @@
+"""The kill switch at the local Alpaca: a halt cancels the book's open entries there and, to flatten, sells each
+position at market under deterministic ids (never twice); the next cycle books what Alpaca did. An account's
+broker reads its keys from the account's variables."""
+
+from datetime import date, datetime
+
+import pytest
+
+from trading_pipeline.definitions import defs
+from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.domain.book import BookState, Order, client_order_id
+from trading_pipeline.domain.engine import PricePanels
+from trading_pipeline.domain.risk.accounts import Account
+from trading_pipeline.integrations.alpaca_client import AlpacaRequestError
+from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VARIABLE
+from trading_pipeline.journal.halts import active_halt
+from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox
+from trading_pipeline_tests.cycles import run_cycle
+from trading_pipeline_tests.defs.execution.test_halts import failure, switch
+from trading_pipeline_tests.fakes.alpaca_fixtures import alpaca_server, fresh_key, sample_bars  # noqa: F401
+
+BOOK = "alpaca-halt"
+D1, D2, D3 = date(2012, 6, 1), date(2012, 6, 4), date(2012, 6, 5)
+BARS = sample_bars(["AAPL", "IBM", "MSFT"], "2012-05-01", "2012-06-29")
+
+
+@pytest.fixture(autouse=True)
+def _paper(monkeypatch):
+    monkeypatch.delenv("TRADING_MODE", raising=False)
+    monkeypatch.delenv(LIVE_CONFIRM_VARIABLE, raising=False)
+
+
+def _after_close(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 19, 30, tzinfo=NEW_YORK)
+
+
+def _broker(server) -> AlpacaBroker:
+    return AlpacaBroker(
+        api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url, max_attempts=3, retry_base_delay_s=0.01
+    )
+
+
+def _buy(symbol: str, qty: float, session: date) -> Order:
+    close = float(BARS[(BARS["symbol"] == symbol) & (BARS["date"] == str(session))]["close"].iloc[0])
+    return Order(
+        client_order_id=client_order_id(BOOK, session, symbol, "buy"),
+        book=BOOK,
+        session=session,
+        symbol=symbol,
+        side="buy",
+        qty=qty,
+        ref_price=close,
+        stop_price=close * 0.95,
+        atr=1.0,
+        confidence=0.6,
+        strategy="TrendFollowing",
+        reason="test",
+        equity_at_decision=100_000.0,
+        cash_at_decision=100_000.0,
+        position_qty_before=0.0,
+        open_positions_before=0,
+    )
+
+
+def _session(broker: AlpacaBroker, state: BookState, day: date, orders: list[Order] = ()):
+    (result,) = broker.execute(state, [day], {day: list(orders)}, PricePanels.from_bars(BARS, [day]))
+    return result
+
+
+def _holding_with_an_entry(server) -> BookState:
+    """AAPL 10 and IBM 5 held (bought on D1, filled at D2's open), a MSFT buy of D2 waiting for D3's open."""
+    first = _session(
+        _broker(server), BookState.initial(BOOK, 100_000.0), D1, [_buy("AAPL", 10, D1), _buy("IBM", 5, D1)]
+    )
+    for order, price in zip(first.state.pending, (81.0, 160.0), strict=True):
+        server.fill(order.client_order_id, order.qty, price)
+    server.now = _after_close(D2)
+    return _session(_broker(server), first.state, D2, [_buy("MSFT", 7, D2)]).state
+
+
+def test_a_halt_cancels_the_entries_at_alpaca_and_flattens_once_and_the_next_cycle_books_it(alpaca_server):
+    server, broker = alpaca_server, _broker(alpaca_server)
+    state = _holding_with_an_entry(server)
+    assert {s: p.qty for s, p in state.positions.items()} == {"AAPL": 10, "IBM": 5}
+    entry = state.pending[0].client_order_id
+
+    after, events = broker.cancel_entries(state)
+    assert after == state  # the next settlement books what Alpaca did with it
+    assert server.order(entry).status == "canceled"
+    assert [(e.symbol, e.rule, e.action, e.value) for e in events] == [("MSFT", "halted", "cancelled", 7)]
+
+    flat, placed, refused = broker.flatten(after)
+    ids = {s: client_order_id(BOOK, D2, s, "halt:flatten") for s in ("AAPL", "IBM")}
+    assert refused == [] and [(o.client_order_id, o.side, o.qty) for o in placed] == [
+        (ids["AAPL"], "sell", 10),
+        (ids["IBM"], "sell", 5),
+    ]
+    at_alpaca = [server.order(i) for i in ids.values()]
+    assert [(o.side, o.type, o.time_in_force, o.qty) for o in at_alpaca] == [
+        ("sell", "market", "day", 10),
+        ("sell", "market", "day", 5),
+    ]
+    assert [o.client_order_id for o in flat.pending] == [entry, *ids.values()]
+    orders_at_alpaca = len(server.orders)
+    assert broker.flatten(flat)[1] == []  # flattened already: the pending sells cover every share
+    # A run that placed the sells and died before journaling them is retried: Alpaca's orders are found, not doubled.
+    assert [o.client_order_id for o in _broker(server).flatten(after)[1]] == list(ids.values())
+    assert len(server.orders) == orders_at_alpaca
+
+    server.fill(ids["AAPL"], 10, 82.0)
+    server.fill(ids["IBM"], 5, 161.0)
+    server.now = _after_close(D3)
+    booked = _session(broker, flat, D3)
+    assert sorted((f.symbol, f.side, f.qty, f.price) for f in booked.fills) == [
+        ("AAPL", "sell", 10, 82.0),
+        ("IBM", "sell", 5, 161.0),
+    ]
+    assert booked.state.positions == {} and booked.state.pending == ()
+    assert [(e.symbol, e.rule, e.action) for e in booked.events] == [("MSFT", "broker_canceled", "cancelled")]
+
+
+def test_an_entry_alpaca_filled_before_the_cancel_is_reported_not_cancelled(alpaca_server):
+    state = _holding_with_an_entry(alpaca_server)
+    alpaca_server.fill(state.pending[0].client_order_id, 7, 28.0)
+    _, (event,) = _broker(alpaca_server).cancel_entries(state)
+    assert (event.symbol, event.action) == ("MSFT", "info") and "Alpaca reports the order filled" in event.message
+
+
+def test_an_accounts_broker_reads_the_keys_from_the_accounts_variables(alpaca_server, monkeypatch):
+    account = Account(name="second", key_variable="SECOND_ALPACA_KEY", secret_variable="SECOND_ALPACA_SECRET")
+    monkeypatch.setenv("ALPACA_API_KEY", "not-a-key")  # the default account's keys are not read
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-secret")
+    monkeypatch.setenv("SECOND_ALPACA_KEY", fresh_key())
+    monkeypatch.setenv("SECOND_ALPACA_SECRET", SECRET_KEY)
+    broker = AlpacaBroker.for_account(account, trading_url=alpaca_server.url, max_attempts=1)
+    assert broker.process_config_and_initialize().connect().account().status == "ACTIVE"
+    monkeypatch.setenv("SECOND_ALPACA_SECRET", "wrong")
+    refused = AlpacaBroker.for_account(account, trading_url=alpaca_server.url, max_attempts=1)
+    with pytest.raises(AlpacaRequestError, match="401"):
+        refused.process_config_and_initialize().connect().account()
+
+
+def test_the_halt_job_cancels_a_paper_books_entry_at_alpaca_with_its_own_broker_only(instance):
+    """A paper book is halted with the broker that trades it; with another, the halt stands but nothing is
+    cancelled in the wrong place."""
+    trading = TradingBook(book="alpaca-paper")
+    bars = sample_bars(["AAPL", "FB", "GOOG", "IBM", "MSFT"], "2012-06-01", "2012-07-31")
+    with AlpacaSandbox(bars=bars, now=_after_close(date(2012, 6, 29))) as server:
+        run = run_cycle(instance, "2012-06-29", "2012-06-29", broker=_broker(server), trading=trading)
+        (entry,) = run.table("orders")["client_order_id"]
+
+        wrong = switch(instance, "halt_trading_job", trading, operator="ops", reason="outage")  # the simulator
+        assert not wrong.success
+        assert "it is a paper book and this run's broker is simulated: nothing was cancelled" in failure(wrong)
+        assert active_halt(run.journal, trading.book) is not None and server.order(entry).status == "accepted"
+        assert switch(instance, "resume_trading_job", trading, operator="ops", reason="retry").success
+
+        halted = defs.get_job_def("halt_trading_job").execute_in_process(
+            instance=instance,
+            run_config={"ops": {"halt_trading": {"config": {"operator": "ops", "reason": "outage"}}}},
+            resources={"trading": trading, "journal": JournalResource(), "broker": _broker(server)},
+        )
+        assert halted.success and server.order(entry).status == "canceled"
+        events = run.table("risk_events")
+        cancelled = events[events["source"].str.startswith("halt:") & (events["action"] == "cancelled")]
+        assert cancelled["message"].str.startswith(entry).all() and len(cancelled) == 1
