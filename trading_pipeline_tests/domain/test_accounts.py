@@ -35,7 +35,7 @@ SHARED = Account(name="shared", key_variable="SHARED_KEY", secret_variable="SHAR
 def test_by_default_one_account_holds_every_book():
     accounts = Accounts()
     assert accounts.account_of("anything").name == "default"
-    assert accounts.account_of("anything").limits == AccountLimits(max_gross_exposure=1.0, max_daily_loss=0.05)
+    assert accounts.account_of("anything").limits == AccountLimits(max_gross_exposure=1.0, max_daily_loss=None)
     assert accounts.other_books("a", known=["a", "b", "c"]) == ["b", "c"]
 
 
@@ -118,6 +118,7 @@ def test_other_books_count_as_of_their_latest_row_and_lose_nothing_on_days_they_
 # ---- the account's limits in the sizing and the verification -------------------------------------------
 
 OTHERS = OtherBooks(exposure=40_000.0, equity=50_000.0, day_start_equity=50_000.0)
+LOSS_LIMITED = AccountLimits(max_daily_loss=0.05)
 
 
 def test_the_gross_exposure_counts_the_other_books_positions():
@@ -150,36 +151,39 @@ def test_a_day_the_account_lost_too_much_takes_no_new_risk_in_any_of_its_books()
     book = replace(marked_book(99_000.0, {"HELD": (50.0, 20.0)}), day_start_equity=100_000.0)  # the book: −0%
     signals = frame(signal("AAA"), signal("HELD", "SELL"))
     losing = OtherBooks(exposure=0.0, equity=40_000.0, day_start_equity=50_000.0)
-    orders, events = size_orders(book, D, signals, LIMITS, COSTS, others=losing)
+    orders, events = size_orders(book, D, signals, LIMITS, COSTS, account=LOSS_LIMITED, others=losing)
     # The account: (40,000 + 100,000) ÷ (50,000 + 100,000) − 1 = −6.67% < −5%: the buy goes, the sell stays.
     assert [(o.symbol, o.side) for o in orders] == [("HELD", "sell")]
     (event,) = events
     assert (event.symbol, event.rule, event.action) == ("AAA", "account_daily_loss", "rejected")
     assert (event.value, event.limit) == (pytest.approx(140 / 150 - 1), -0.05)
+    # An account without a daily loss limit of its own (the default): only the book's day counts.
+    orders, events = size_orders(book, D, signals, LIMITS, COSTS, others=losing)
+    assert [(o.symbol, o.side) for o in orders] == [("HELD", "sell"), ("AAA", "buy")] and events == []
+    assert verify_account_daily_loss(orders_to_frame(orders), LIMITS, COSTS).empty
 
     milder = OtherBooks(exposure=0.0, equity=40_000.0, day_start_equity=42_000.0)  # 140 ÷ 142 − 1 = −1.4%
-    orders, events = size_orders(book, D, signals, LIMITS, COSTS, others=milder)
+    orders, events = size_orders(book, D, signals, LIMITS, COSTS, account=LOSS_LIMITED, others=milder)
     assert [(o.symbol, o.side) for o in orders] == [("HELD", "sell"), ("AAA", "buy")] and events == []
     table = orders_to_frame(orders)
-    assert verify_account_daily_loss(table, LIMITS, COSTS).empty
+    assert verify_account_daily_loss(table, LIMITS, COSTS, LOSS_LIMITED).empty
     forged = table.assign(account_day_start_equity=150_000.0)  # as if the account's day had started at 150,000
-    (row,) = verify_account_daily_loss(forged, LIMITS, COSTS).itertuples()
+    (row,) = verify_account_daily_loss(forged, LIMITS, COSTS, LOSS_LIMITED).itertuples()
     assert (row.symbol, row.value, row.limit) == ("AAA", pytest.approx(140 / 150 - 1), -0.05)
-    assert verify_account_daily_loss(table, LIMITS, COSTS, AccountLimits(max_daily_loss=0.01))["symbol"].tolist() == [
-        "AAA"
-    ]
+    tighter = AccountLimits(max_daily_loss=0.01)  # −1.4% is past 1%
+    assert verify_account_daily_loss(table, LIMITS, COSTS, tighter)["symbol"].tolist() == ["AAA"]
 
 
 def test_the_books_own_daily_loss_is_named_before_the_accounts():
     book = replace(marked_book(100_000.0), day_start_equity=110_000.0)  # the book lost 9.1%
-    _, events = size_orders(book, D, frame(signal("AAA")), LIMITS, COSTS, others=OTHERS)
+    _, events = size_orders(book, D, frame(signal("AAA")), LIMITS, COSTS, account=LOSS_LIMITED, others=OTHERS)
     assert [e.rule for e in events] == ["daily_loss_limit"]
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_the_default_account_adds_nothing_to_a_book_alone(seed):
     book, session, signals, limits = random_case(seed)
-    unbound = AccountLimits(max_gross_exposure=10.0, max_daily_loss=1.0)
+    unbound = AccountLimits(max_gross_exposure=10.0)
     assert size_orders(book, session, signals, limits, COSTS) == size_orders(
         book, session, signals, limits, COSTS, account=unbound
     )

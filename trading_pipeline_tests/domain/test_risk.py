@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from trading_pipeline.domain.book import BookState, Position, orders_to_frame
 from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.risk.accounts import AccountLimits
 from trading_pipeline.domain.risk.limits import RiskLimits
 from trading_pipeline.domain.risk.sizing import size_orders
 from trading_pipeline.domain.risk.verification import (
@@ -295,10 +296,11 @@ def inject(rule: str) -> pd.DataFrame:
 @pytest.mark.parametrize("rule", sorted(VERIFY_RULES))
 def test_each_rule_catches_its_injected_breach(rule):
     orders = inject(rule)
-    caught = VERIFY_RULES[rule](orders, LIMITS, COSTS)
+    account = AccountLimits(max_daily_loss=0.05)  # the default account has no daily loss limit of its own
+    caught = VERIFY_RULES[rule](orders, LIMITS, COSTS, account)
     assert len(caught) == 1 and caught["rule"].tolist() == [rule]
     assert caught["session"].iloc[0] == pd.Timestamp(D)
-    assert verify_orders(orders, LIMITS, COSTS)["rule"].tolist() == [rule]
+    assert verify_orders(orders, LIMITS, COSTS, account)["rule"].tolist() == [rule]
     row = caught.iloc[0]
     # min_confidence and the daily losses are floors; the breaker's value is the drawdown, flagged by state here
     assert row["value"] > row["limit"] or rule in ("min_confidence", "daily_loss_limit", "account_daily_loss")

@@ -27,8 +27,10 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class AccountLimits(BaseModel):
-    """Limits over all of an account's books together. The defaults add nothing to a book alone with the default
-    limits (its cash already caps its gross exposure at its equity, and its own daily loss limit is the same)."""
+    """Limits over all of an account's books together. The defaults bind no book that pays cash for its positions
+    (its gross exposure is within its equity), and a day's loss is limited by each book's own limit only: a daily
+    loss limit over several books would let one book's day block the others (in a journal of backtests, whichever
+    ran first), so an account has one only when it is declared."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -39,11 +41,12 @@ class AccountLimits(BaseModel):
         description="Gross value of the positions of all the account's books, as a fraction of their combined "
         "equity (1.0: no leverage).",
     )
-    max_daily_loss: float = Field(
-        default=0.05,
+    max_daily_loss: float | None = Field(
+        default=None,
         gt=0.0,
         le=1.0,
-        description="A day the account's books together lost more than this fraction, none of them takes new risk.",
+        description="A day the account's books together lost more than this fraction, none of them takes new risk; "
+        "None: each book's own limit only.",
     )
 
 

@@ -214,7 +214,7 @@ class _OrderFactory:
         if self.halt is not None:
             return HALT_RULE, None, None, f"book {self.halt.describe()}"
         block = new_risk_block(self.state, limits)
-        if block is not None or self.account_day_start <= 0:
+        if block is not None or self.account.max_daily_loss is None or self.account_day_start <= 0:
             return block
         day = self.account_equity / self.account_day_start - 1.0
         if day < -self.account.max_daily_loss:

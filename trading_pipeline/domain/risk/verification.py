@@ -363,7 +363,10 @@ def verify_account_gross_exposure(
 def verify_account_daily_loss(
     orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
 ) -> pd.DataFrame:
-    """Buys: the account's day at decision, its equity ÷ its equity at the day's start − 1, not below −max_daily_loss."""
+    """Buys: the account's day at decision, its equity ÷ its equity at the day's start − 1, not below −max_daily_loss
+    (an account without a daily loss limit of its own: nothing to check)."""
+    if account.max_daily_loss is None:
+        return _empty()
     b = _buys(orders)
     value = b["account_equity"] / b["account_day_start_equity"] - 1.0
     mask = ~(value >= -account.max_daily_loss - RTOL)
