@@ -423,8 +423,6 @@ def committed_books(journal: Journal) -> list[str]:
 
 def committed_equity(journal: Journal, books: Sequence[str], end: DateLike) -> pd.DataFrame:
     """The committed equity rows of ``books`` up to ``end`` (an account's other books, as they stand)."""
-    if not books:
-        return journal.select("equity", false())
     return journal.select("equity", TABLES["equity"].c.book.in_(list(books)), end=end)
 
 
