@@ -20,11 +20,11 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk.accounts import NO_OTHER_BOOKS, AccountLimits, OtherBooks
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, NO_OTHER_BOOKS, AccountLimits, OtherBooks
 from trading_pipeline.domain.risk.breaker import update_risk_state, with_risk_state
 from trading_pipeline.domain.risk.halt import Halt
 from trading_pipeline.domain.risk.limits import RiskLimits
-from trading_pipeline.domain.risk.sizing import DEFAULT_ACCOUNT_LIMITS, prepare_signals, size_orders
+from trading_pipeline.domain.risk.sizing import prepare_signals, size_orders
 from trading_pipeline.domain.sectors import load_sector_map
 from trading_pipeline.domain.simulator import close_session, manage_positions, open_session
 

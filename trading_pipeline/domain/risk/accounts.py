@@ -2,9 +2,9 @@
 
 An account is a broker account; its keys are named by the environment variables that hold them, never by their
 values. Its limits come on top of each book's: the gross value of the positions of all its books, as a fraction of
-their combined equity, and the day's loss of their combined equity. A book is on exactly one account. Books share an
-account only when it lists them (``*``: every book no other account lists), and two accounts may not name the same
-keys: they would be one broker account declared twice, its books' limits apart.
+their combined equity, and, if it declares one, the day's loss of their combined equity. A book is on exactly one
+account. Books share an account only when it lists them (``*``: every book no other account lists), and two accounts
+may not name the same keys: they would be one broker account declared twice, its books' limits apart.
 
 The other books of an account count as the journal has them at each close (``other_books_by_session``): a book whose
 latest journaled session is older still holds what it held then, and lost nothing on a day it did not trade.
@@ -140,6 +140,10 @@ class Accounts(BaseModel):
             elsewhere = {b for a in self.accounts if a is not account for b in a.books}
             others |= set(known) - elsewhere
         return sorted(others - {book})
+
+
+# The limits of a book's account when none is given: the default account's.
+DEFAULT_ACCOUNT_LIMITS = AccountLimits()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session, client_order_id
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk.accounts import NO_OTHER_BOOKS, AccountLimits, OtherBooks
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, NO_OTHER_BOOKS, AccountLimits, OtherBooks
 from trading_pipeline.domain.risk.breaker import new_risk_block
 from trading_pipeline.domain.risk.events import risk_event
 from trading_pipeline.domain.risk.halt import HALT_RULE, Halt
@@ -31,8 +31,6 @@ from trading_pipeline.domain.sectors import load_sector_map, sector_of
 
 SIZING_SIGNAL_COLUMNS = ["symbol", "strategy", "action", "confidence", "stop", "target", "reason", "close", "atr14"]
 _BUY, _SELL, _HOLD = Action.BUY.value, Action.SELL.value, Action.HOLD.value
-# The account a book is on when none is given: the default account's limits, no other book on it.
-DEFAULT_ACCOUNT_LIMITS = AccountLimits()
 
 
 @dataclass(slots=True)

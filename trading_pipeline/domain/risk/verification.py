@@ -15,7 +15,7 @@ import pandas as pd
 
 from trading_pipeline.domain.book import check_trade_frame
 from trading_pipeline.domain.costs import CostModel
-from trading_pipeline.domain.risk.accounts import AccountLimits
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, AccountLimits
 from trading_pipeline.domain.risk.limits import RiskLimits
 
 VIOLATION_COLUMNS = ["session", "symbol", "rule", "value", "limit", "message"]
@@ -45,7 +45,6 @@ VERIFY_ORDER_COLUMNS = [
 _NUMERIC_VERIFY_COLUMNS = VERIFY_ORDER_COLUMNS[3:-1]
 # Relative tolerance of the verification: absorbs float re-association, never a whole share.
 RTOL = 1e-9
-DEFAULT_ACCOUNT_LIMITS = AccountLimits()
 Rule = Callable[[pd.DataFrame, RiskLimits, CostModel, AccountLimits], pd.DataFrame]
 
 
