@@ -8,6 +8,7 @@ from dagster import Definitions, in_process_executor
 
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
+from trading_pipeline.defs.execution.halts import halt_trading_job, resume_trading_job
 from trading_pipeline.defs.execution.protection import positions_protected
 from trading_pipeline.defs.execution.reconciliation import positions_reconciled
 from trading_pipeline.defs.execution.risk_checks import risk_checks
@@ -49,7 +50,7 @@ PROFILE = current()
 defs = Definitions(
     assets=[*ASSETS, *INTRADAY_ASSETS],
     asset_checks=CHECKS,
-    jobs=[*trading_jobs(PROFILE.book), reset_circuit_breaker_job],
+    jobs=[*trading_jobs(PROFILE.book), reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=PROFILE.resources,

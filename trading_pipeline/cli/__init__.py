@@ -1,4 +1,4 @@
-"""`trading-pipeline`: backtests, kept results and research through Dagster, from the shell.
+"""`trading-pipeline`: backtests, kept results, research and the kill switch through Dagster, from the shell.
 
 A backtest is the `daily_cycle` job launched as ONE run over a range of session partitions (exactly what
 a single-run backfill launches from the UI), on the Dagster instance of DAGSTER_HOME, so the run, its
@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from trading_pipeline.cli.backtest import Backtest, BacktestError, run_backtest
+from trading_pipeline.cli.halts import SwitchError, run_halt, run_resume
 from trading_pipeline.cli.journal_check import print_journal_check
 from trading_pipeline.cli.reports import print_backtests, print_strategy_table, print_summary, print_walk_forward
 from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
@@ -75,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-journal", help="check a book's journal against its invariants")
     check.add_argument("--book", required=True, help="the book to check")
     check.add_argument("--data", help="bars file the fills are checked against (default: the bundled sample)")
+    halt = commands.add_parser("halt", help="halt a book: no new entry, its pending entries cancelled")
+    resume = commands.add_parser("resume", help="lift a book's halt")
+    for switch in (halt, resume):
+        switch.add_argument("--book", required=True, help="the book")
+        switch.add_argument("--operator", required=True, help="who (journaled)")
+        switch.add_argument("--reason", required=True, help="why (journaled)")
+    halt.add_argument("--flatten", action="store_true", help="also sell every position at the next open")
     per_strategy = commands.add_parser("strategies", help="backtest each strategy alone and print a table")
     per_strategy.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     per_strategy.add_argument("--end", type=date.fromisoformat, default=DEMO_END)
@@ -110,6 +118,12 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         return 0
     if args.command == "check-journal":
         return print_journal_check(home, args.book, args.data)
+    if args.command == "halt":
+        print(run_halt(args.book, args.operator, args.reason, args.flatten))
+        return 0
+    if args.command == "resume":
+        print(run_resume(args.book, args.operator, args.reason))
+        return 0
     if args.command == "walk-forward":
         print_walk_forward(_backtest(args), args.param, args.train_months, args.test_months)
         return 0
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         code = _run(args, home)
-    except (BacktestError, JournalError, ValueError) as exc:
+    except (BacktestError, SwitchError, JournalError, ValueError) as exc:
         if args.debug:
             traceback.print_exc()
         for line in str(exc).splitlines() or [type(exc).__name__]:

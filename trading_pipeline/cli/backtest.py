@@ -37,6 +37,7 @@ from trading_pipeline.domain.strategies import REGISTRY
 from trading_pipeline.domain.strategies.plugins import build_registry
 from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import book_kind, lock_holder, validate_book_name
+from trading_pipeline.journal.halts import active_halt
 
 
 class BacktestError(RuntimeError):
@@ -185,6 +186,9 @@ def _book_errors(book: str, instance: DagsterInstance, journal: Journal) -> list
     kind = book_kind(journal, book)
     if kind not in (None, "simulated"):
         return [f"--book {book!r} is a {kind} trading book: a backtest never replaces it; choose another --book"]
+    halt = active_halt(journal, book)
+    if halt is not None:
+        return [f"--book {book!r} is {halt.describe()}: it takes no new entry; resume it or choose another --book"]
     holder = lock_holder(journal, book)
     if holder is not None and holder_gone(instance, holder) is None:
         return [f"book {book!r} is being written by {holder.describe()}"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from dagster import EnvVar
 
+from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.book import TradingBook
@@ -141,6 +142,8 @@ def _common() -> dict[str, Any]:
         "journal": JournalResource(),
         "session_store": SessionParquetIOManager(),
         "strategies": StrategyCatalog(),
+        # One account, "default", holding every book; list accounts (their key variables, books, limits) to split.
+        "accounts": TradingAccounts(),
         # Failed-run alerts always reach the journal; TRADING_ALERT_WEBHOOK_URL adds a Slack-compatible webhook.
         "alerter": Alerter(),
     }

@@ -25,6 +25,7 @@ EVENT_ACTIONS: tuple[str, ...] = ("rejected", "clipped", "cancelled", "info")
 # Market orders are what the sizer sends; stop and limit orders are the protective exits of a position.
 ORDER_TYPES: tuple[str, ...] = ("market", "stop", "limit")
 BREAKER_REASONS: tuple[str, ...] = ("drawdown", "losing_streak")
+_ACCOUNT_SNAPSHOT = ("account_exposure_before", "account_equity", "account_day_start_equity")
 
 
 def as_session(value: date | str) -> date:
@@ -173,8 +174,9 @@ class Order(_Record):
     """A market order decided on ``session`` (at its close), to fill at the next session's open; or a
     protective exit (``stop``/``limit``/time-stop ``market``) that the simulator triggered and filled on ``session``.
 
-    The ``*_at_decision``/``*_before`` fields snapshot the book when the order was sized, so the risk
-    limits can be re-checked from the order table alone, independently of the sizing code. A buy carries
+    The ``*_at_decision``/``*_before`` fields snapshot the book when the order was sized (``account_*``: its
+    account, all its books together; ``halted``: the book was halted), so the risk limits can be re-checked from
+    the order table alone, independently of the sizing code. A buy carries
     its position's exit instructions (``stop_price``, ``take_profit``, trailing, time stop), as a bracket
     order at a broker would.
     """
@@ -207,6 +209,10 @@ class Order(_Record):
     losing_streak_before: int = 0
     breaker_tripped: bool = False
     parent: str | None = None  # a broker-held exit: the order it belongs to (its entry, or its OCO partner)
+    halted: bool = False
+    account_exposure_before: float | None = None
+    account_equity: float | None = None
+    account_day_start_equity: float | None = None
 
     def __post_init__(self) -> None:
         _check_date("session", self.session)
@@ -228,6 +234,7 @@ class Order(_Record):
             "trail_pct",
             "day_start_equity",
             "risk_peak_at_decision",
+            *_ACCOUNT_SNAPSHOT,
         ):
             v = getattr(self, name)
             if v is not None:
@@ -454,7 +461,8 @@ def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
         clean["session"] = as_session(pd.Timestamp(clean["session"]).to_pydatetime())
         for name in ("open_positions_before", "losing_streak_before"):
             clean[name] = int(clean[name])
-        clean["breaker_tripped"] = bool(clean["breaker_tripped"])
+        for name in ("breaker_tripped", "halted"):
+            clean[name] = bool(clean[name])
         holding = clean["max_holding_sessions"]
         clean["max_holding_sessions"] = None if holding is None else int(holding)
         for name in (
@@ -475,6 +483,7 @@ def orders_from_frame(frame: pd.DataFrame) -> list[Order]:
             "trail_pct",
             "day_start_equity",
             "risk_peak_at_decision",
+            *_ACCOUNT_SNAPSHOT,
         ):
             clean[name] = None if clean[name] is None else float(clean[name])
         orders.append(Order(**clean))

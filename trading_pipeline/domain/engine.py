@@ -21,7 +21,9 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Fill, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, NO_OTHER_BOOKS, AccountLimits, OtherBooks
 from trading_pipeline.domain.risk.breaker import update_risk_state, with_risk_state
+from trading_pipeline.domain.risk.halt import Halt
 from trading_pipeline.domain.risk.limits import RiskLimits
 from trading_pipeline.domain.risk.sizing import prepare_signals, size_orders
 from trading_pipeline.domain.sectors import load_sector_map
@@ -206,18 +208,25 @@ def sizing_decider(
     limits: RiskLimits,
     costs: CostModel,
     sectors: Mapping[str, str] | None = None,
+    halt: Halt | None = None,
+    account: AccountLimits = DEFAULT_ACCOUNT_LIMITS,
+    others: Mapping[date, OtherBooks] | None = None,
 ) -> Decide:
     """Decide by sizing each session's signals (one frame, ``date`` column, validated once up front);
-    a session without signals decides nothing. What still works at a real broker after its settlement (the
-    positions' protective exits, an entry the cycle will cancel) takes no cash and changes no decision."""
+    a session without signals decides nothing. ``halt`` (the book's, for the whole run) and ``account`` (its
+    limits; ``others``: the account's other books at each close) bind every session. What still works at a real
+    broker after its settlement (the positions' protective exits, an entry the cycle will cancel) takes no cash
+    and changes no decision."""
     by_session = prepare_signals(signals)
     sectors = load_sector_map() if sectors is None else sectors
+    others = {} if others is None else others
 
     def decide(state: BookState, session: date) -> tuple[list[Order], list[RiskEvent]]:
         prepared = by_session.get(session)
         if prepared is None:
             return [], []
-        return size_orders(replace(state, pending=()), session, prepared, limits, costs, sectors)
+        around = others.get(session, NO_OTHER_BOOKS)
+        return size_orders(replace(state, pending=()), session, prepared, limits, costs, sectors, halt, account, around)
 
     return decide
 

@@ -214,11 +214,9 @@ class Cycle:
         orders = [*orders, *self._time_stops(orders)]
         sold = {o.symbol for o in orders if o.side == "sell"}
         self._cancel_unfilled_entries()
-        exits = [o for o in self.working if protection.is_exit(o)]
-        for order in protection.group_sets(o for o in exits if o.symbol in sold):
-            self._cancel(order, "exit_cancelled", "cancelled before the cycle's sell of the position")
+        self.cancel_exits(sold, "cancelled before the cycle's sell of the position")
         for order in sorted(orders, key=lambda o: (o.side != "sell", o.symbol)):  # sells first free buying power
-            self._submit(order)
+            self.submit(order)
         needs = protection.wanted(replace(self.state, pending=()))
         kept = [o for o in self.working if protection.is_exit(o)]
         for action in protection.plan(needs, kept, leave=sorted(sold)):
@@ -249,6 +247,12 @@ class Cycle:
             self.events.append(event(self.session, entry, "entry_unfilled", "cancelled", left,
                                      f"{left:g} did not fill at the open it was decided for: cancelled"))  # fmt: skip
 
+    def cancel_exits(self, symbols: set[str], why: str) -> None:
+        """Cancel the exit sets of ``symbols`` (their shares are about to be sold)."""
+        exits = [o for o in self.working if protection.is_exit(o) and o.symbol in symbols]
+        for order in protection.group_sets(exits):
+            self._cancel(order, "exit_cancelled", why)
+
     def _cancel(self, order: Order, rule: str, message: str) -> None:
         """Cancel ``order`` with its set (an entry's legs, an OCO's partner). A member that executed meanwhile
         stays working, so the next settlement books what it did."""
@@ -277,7 +281,7 @@ class Cycle:
             and p.symbol not in selling
         ]  # fmt: skip
 
-    def _submit(self, order: Order) -> None:
+    def submit(self, order: Order) -> None:
         refusal = self.trading.asset_tradable(order.symbol) if self.check_assets else None
         legs: Sequence[BrokerOrder] = ()
         if refusal is None:

@@ -17,7 +17,7 @@ a simulated run never writes a paper or live book, so no backtest can reset a tr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -243,6 +243,10 @@ class BookJournal:
         rows = rows.drop(columns=["book"], errors="ignore")
         return self.journal.replace_rows(table, self._key, sessions, rows, self.scope.run_id, source=source)
 
+    def add(self, table: str, rows: pd.DataFrame) -> int:
+        """Add rows to the run's ``table`` without replacing any (orders a halt placed)."""
+        return self.journal.add_rows(table, self._key, rows.drop(columns=["book"], errors="ignore"), self.scope.run_id)
+
     def record_risk_events(self, sessions: Iterable[DateLike], source: str, events: pd.DataFrame) -> int:
         """Domain risk events or check violations (their ``limit`` is the journal's ``limit_value``)."""
         return self.replace("risk_events", sessions, events.rename(columns={"limit": "limit_value"}), source=source)
@@ -408,6 +412,18 @@ def book_capital(journal: Journal, book: str) -> float | None:
     table = BookRow.__table__
     with journal.reading(f"read the capital of book {book!r}") as conn:
         return conn.execute(select(table.c.initial_capital).where(table.c.name == book)).scalar()
+
+
+def committed_books(journal: Journal) -> list[str]:
+    """Every book that has committed a run, sorted."""
+    table = BookRow.__table__
+    with journal.reading("list the committed books") as conn:
+        return list(conn.execute(select(table.c.name).order_by(table.c.name)).scalars())
+
+
+def committed_equity(journal: Journal, books: Sequence[str], end: DateLike) -> pd.DataFrame:
+    """The committed equity rows of ``books`` up to ``end`` (an account's other books, as they stand)."""
+    return journal.select("equity", TABLES["equity"].c.book.in_(list(books)), end=end)
 
 
 def _holder(conn, book: str) -> LockHolder | None:

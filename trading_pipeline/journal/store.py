@@ -382,6 +382,15 @@ class Journal:
         columns = validated_columns(TABLES[name], RULES[name], rows, dates, context)
         return self._write(TABLES[name], book, dates, columns, source)
 
+    def add_rows(self, name: str, book: str, rows: pd.DataFrame, run_id: str) -> int:
+        """Add ``rows`` to ``name`` of ``book`` without replacing any (orders placed outside a cycle, e.g. by a halt);
+        a row that repeats a unique key of the book is refused and nothing is written."""
+        context = {"book": require_label("book", book), "run_id": require_label("run_id", run_id)}
+        sessions = {to_session_date(day) for day in rows["session"]} if "session" in rows.columns else set()
+        columns = validated_columns(TABLES[name], RULES[name], rows, sessions, context)
+        with self.writing(f"add {name} to book {book!r}") as conn:
+            return insert_columns(conn, TABLES[name], columns)
+
     def _write(
         self, table: Table, book: str, sessions: set[date], columns: Mapping[str, Sequence[Any]], source: str | None
     ) -> int:

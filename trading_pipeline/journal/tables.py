@@ -300,6 +300,25 @@ class OrderStatusUpdateRow(Base):
     status: Mapped[str]
 
 
+class HaltRow(Base):
+    """A book's kill switch: who halted it, when and why, and who lifted it. The history is kept; a book has at most
+    one halt not yet lifted. Not per session (a backtest replacing the book keeps it), so it is not in ``TABLES``."""
+
+    __tablename__ = "halts"
+    __table_args__ = (Index(None, "book"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    halted_at: Mapped[datetime] = mapped_column(comment="UTC")
+    operator: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    flatten: Mapped[bool] = mapped_column(comment="its positions were to be sold at the next open")
+    resumed_at: Mapped[datetime | None] = mapped_column(comment="UTC; None while the halt is in force")
+    resumed_by: Mapped[str | None]
+    resume_reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str] = mapped_column(comment="the run that halted the book")
+
+
 TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
     for model in (

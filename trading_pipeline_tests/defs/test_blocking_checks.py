@@ -90,6 +90,32 @@ def test_buys_sized_past_a_tripped_breaker_fail_its_check_and_nothing_fills(inst
     assert "circuit breaker" in evaluation.metadata["details"].value
 
 
+def test_buys_sized_past_a_halt_fail_not_halted_and_nothing_fills(instance, monkeypatch):
+    """A sizer that records the book's halt on its orders but sizes the buys anyway: only ``not_halted`` fails,
+    and the run sends nothing to the broker."""
+    real_decider = sized_orders_module.sizing_decider
+
+    def ignores_the_halt(*args, **kwargs):
+        decide = real_decider(*args, **kwargs)
+
+        def inject(book, session):
+            orders, events = decide(book, session)
+            return [dataclasses.replace(o, halted=True) if o.side == "buy" else o for o in orders], events
+
+        return inject
+
+    monkeypatch.setattr(sized_orders_module, "sizing_decider", ignores_the_halt)
+    run = run_cycle(instance, START, END)
+
+    assert run.failed_checks() == ["not_halted"]
+    assert run.table("fills").empty
+    failures = run.written("risk_events")
+    failed = failures[failures["action"] == "check_failed"]
+    assert len(failed) and set(failed["source"]) == {"check:not_halted"} and set(failed["rule"]) == {"not_halted"}
+    evaluation = next(e for e in run.result.get_asset_check_evaluations() if e.check_name == "not_halted")
+    assert evaluation.metadata["violations"].value == len(failed)
+
+
 def test_a_bar_with_high_below_low_is_listed_and_its_symbol_not_traded_that_day(instance, tmp_path):
     # All five bundled symbols are listed from mid-2012 on, so one bad bar is exactly 20% of the universe.
     start, end = "2012-06-01", "2012-12-31"

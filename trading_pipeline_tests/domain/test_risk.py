@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from trading_pipeline.domain.book import BookState, Position, orders_to_frame
 from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.risk.accounts import AccountLimits
 from trading_pipeline.domain.risk.limits import RiskLimits
 from trading_pipeline.domain.risk.sizing import size_orders
 from trading_pipeline.domain.risk.verification import (
@@ -270,7 +271,7 @@ def inject(rule: str) -> pd.DataFrame:
         orders.loc[aaa, "position_qty_before"] = 1_800.0  # (1,800 + 333) × 10 > 20,000
     elif rule == "max_shares_per_order":
         orders.loc[aaa, ["qty", "stop_price"]] = [10_001.0, 9.99]
-        orders[["equity_at_decision", "cash_at_decision"]] = 1e7
+        orders[["equity_at_decision", "cash_at_decision", "account_equity"]] = 1e7
     elif rule == "min_confidence":
         orders.loc[aaa, "confidence"] = 0.2
     elif rule == "max_open_positions":
@@ -283,19 +284,26 @@ def inject(rule: str) -> pd.DataFrame:
         orders.loc[aaa, "day_start_equity"] = 110_000.0  # the day lost 9.1% > 5%
     elif rule == "circuit_breaker":
         orders.loc[aaa, "breaker_tripped"] = True
+    elif rule == "not_halted":
+        orders.loc[aaa, "halted"] = True
+    elif rule == "account_gross_exposure":
+        orders.loc[aaa, "account_exposure_before"] = 99_000.0  # 99,000 + 3,330 + 2,660 > 1.0 × 100,500
+    elif rule == "account_daily_loss":
+        orders.loc[aaa, "account_day_start_equity"] = 110_000.0  # the account lost 8.6% > 5%
     return orders
 
 
 @pytest.mark.parametrize("rule", sorted(VERIFY_RULES))
 def test_each_rule_catches_its_injected_breach(rule):
     orders = inject(rule)
-    caught = VERIFY_RULES[rule](orders, LIMITS, COSTS)
+    account = AccountLimits(max_daily_loss=0.05)  # the default account has no daily loss limit of its own
+    caught = VERIFY_RULES[rule](orders, LIMITS, COSTS, account)
     assert len(caught) == 1 and caught["rule"].tolist() == [rule]
     assert caught["session"].iloc[0] == pd.Timestamp(D)
-    assert verify_orders(orders, LIMITS, COSTS)["rule"].tolist() == [rule]
+    assert verify_orders(orders, LIMITS, COSTS, account)["rule"].tolist() == [rule]
     row = caught.iloc[0]
-    # min_confidence and daily_loss_limit are floors; the breaker's value is the drawdown, flagged by state here
-    assert row["value"] > row["limit"] or rule in ("min_confidence", "daily_loss_limit")
+    # min_confidence and the daily losses are floors; the breaker's value is the drawdown, flagged by state here
+    assert row["value"] > row["limit"] or rule in ("min_confidence", "daily_loss_limit", "account_daily_loss")
 
 
 def test_session_rules_report_per_session_and_ignore_sell_only_days():

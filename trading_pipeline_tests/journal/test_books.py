@@ -13,6 +13,8 @@ from trading_pipeline.journal.books import (
     LockHolder,
     RunScope,
     book_kind,
+    committed_books,
+    committed_equity,
     lock_holder,
     run_rows,
     stale_heartbeat,
@@ -174,3 +176,18 @@ def test_a_transaction_writes_everything_or_nothing(journal):
 def test_a_book_name_may_not_hold_the_staging_separator():
     with pytest.raises(ValueError, match="without '#'"):
         RunScope("bk#1", "run")
+
+
+def test_an_accounts_other_books_are_read_as_committed(journal):
+    """What another book's run has not committed is not the book's yet: an account counts none of it."""
+    first = opened(journal, "run-1", D1, D2)
+    first.replace("equity", [D1, D2], equity(D1, D2, value=100.0))
+    assert committed_books(journal) == [] and committed_equity(journal, ["bk"], D3).empty
+    first.commit("simulated", 100.0)
+    first.release()
+    second = opened(journal, "run-2", D3, D3)
+    second.replace("equity", [D3], equity(D3, value=300.0))  # staged, never committed
+    assert committed_books(journal) == ["bk"]
+    rows = committed_equity(journal, ["bk", "other"], D3)
+    assert rows["session"].tolist() == [pd.Timestamp(D1), pd.Timestamp(D2)] and set(rows["equity"]) == {100.0}
+    assert committed_equity(journal, ["bk"], D1)["session"].tolist() == [pd.Timestamp(D1)]  # up to the end given

@@ -169,6 +169,18 @@ def test_an_order_id_is_unique_within_its_book_only(journal: Journal) -> None:
     assert len(journal.read("orders", book="default#run-2")) == len(journal.read("orders", book="default")) == 1
 
 
+def test_added_rows_join_a_sessions_rows_and_a_repeated_id_is_refused(journal: Journal) -> None:
+    """Orders placed outside a cycle (a halt's) join the session's orders without replacing them, once."""
+    journal.replace_orders("demo", [D1], orders(D1, ["AAPL", "IBM"]), "run-1")
+    assert journal.add_rows("orders", "demo", orders(D1, ["MSFT"], tag="halt"), "halt-run") == 1
+    added = journal.read("orders", book="demo")
+    assert added["symbol"].tolist() == ["AAPL", "IBM", "MSFT"]
+    assert added["run_id"].tolist() == ["run-1", "run-1", "halt-run"]  # the cycle's orders keep their run
+    with pytest.raises(ValueError, match="conflict with rows already in the journal"):
+        journal.add_rows("orders", "demo", orders(D1, ["GOOG", "MSFT"], tag="halt"), "halt-run")
+    assert journal.read("orders", book="demo")["symbol"].tolist() == ["AAPL", "IBM", "MSFT"]  # nothing of it
+
+
 def test_nan_in_a_required_column_is_refused(journal: Journal) -> None:
     frame = positions(D1, ["AAPL", "MSFT", "NVDA"])
     frame.loc[[0, 2], "close"] = np.nan

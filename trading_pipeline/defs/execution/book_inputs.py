@@ -1,4 +1,4 @@
-"""What the sizing and execution steps both start from: the book before the range, and the prices."""
+"""What the sizing and execution steps start from: the book before the range, its account, and the prices."""
 
 from datetime import date
 
@@ -8,7 +8,9 @@ from dagster import AssetIn
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState
 from trading_pipeline.domain.engine import PricePanels
-from trading_pipeline.journal.books import BookJournal
+from trading_pipeline.domain.risk.accounts import Account, Accounts, OtherBooks, other_books_by_session
+from trading_pipeline.journal import Journal
+from trading_pipeline.journal.books import BookJournal, committed_books, committed_equity
 
 
 def starting_book(journal: BookJournal, trading: TradingBook, first_session: date) -> BookState:
@@ -17,6 +19,17 @@ def starting_book(journal: BookJournal, trading: TradingBook, first_session: dat
     if saved is None:
         return BookState.initial(trading.book, trading.initial_capital)
     return BookState.from_dict(saved[1])
+
+
+def account_around(
+    journal: Journal, accounts: Accounts, book: str, sessions: list[date]
+) -> tuple[Account, dict[date, OtherBooks]]:
+    """``book``'s account and, at each of ``sessions``, its other books as the journal has them committed."""
+    account = accounts.account_of(book)
+    others = accounts.other_books(book, committed_books(journal))
+    if not others:
+        return account, {}
+    return account, other_books_by_session(committed_equity(journal, others, sessions[-1]), sessions)
 
 
 PRICE_COLUMNS = ["open", "high", "low", "close"]

@@ -16,6 +16,7 @@ from trading_pipeline.defs.partitions import (
     sessions_partitions,
     single_run,
 )
+from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -52,10 +53,12 @@ def execution(
     trading: TradingBook,
     broker: Broker,
     journal: JournalResource,
+    accounts: TradingAccounts,
 ):
     """Refuses to send anything that breaks a limit, whatever run or manual launch got here."""
     sessions = session_dates(context.partition_keys)
-    violations = verify_orders(sized_orders, trading.limits(), broker.cost_model())
+    account = accounts.resolve().account_of(trading.book).limits
+    violations = verify_orders(sized_orders, trading.limits(), broker.cost_model(), account)
     if len(violations):
         raise Failure(
             description=f"{len(violations)} order(s) break a risk limit: nothing was sent to the broker",

@@ -22,10 +22,15 @@ from dagster import (
 )
 
 from trading_pipeline.defs.partitions import ranged, ranged_apis, session_dates, sessions_partitions
+from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.domain.risk.halt import HALT_RULE
 from trading_pipeline.domain.risk.verification import VERIFY_RULES
+
+# The sizing's events name the fact that blocked a buy; a check may be named for what it guards instead.
+SIZING_RULE = {"not_halted": HALT_RULE}
 
 with ranged_apis():
     RISK_CHECK_SPECS = [
@@ -47,15 +52,20 @@ def risk_checks(
     trading: TradingBook,
     broker: Broker,
     journal: JournalResource,
+    accounts: TradingAccounts,
 ) -> Iterator[AssetCheckResult]:
     limits, costs = trading.limits(), broker.cost_model()
+    account = accounts.resolve().account_of(trading.book).limits
     sessions = session_dates(context.partition_keys)
     book = journal.book(context, trading.book)
     journaled = book.read("risk_events", start=sessions[0], end=sessions[-1])
     sizing = journaled[journaled["source"] == "sizing"]
     for rule, verify in VERIFY_RULES.items():
-        sized = sizing.loc[sizing["rule"] == rule, ["session", "symbol", "action", "value", "limit_value", "message"]]
-        violations = verify(sized_orders, limits, costs)
+        sized = sizing.loc[
+            sizing["rule"] == SIZING_RULE.get(rule, rule),
+            ["session", "symbol", "action", "value", "limit_value", "message"],
+        ]
+        violations = verify(sized_orders, limits, costs, account)
         book.record_risk_events(sessions, f"check:{rule}", violations.assign(action="check_failed"))
         yield AssetCheckResult(
             asset_key="sized_orders",

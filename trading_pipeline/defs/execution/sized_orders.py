@@ -3,8 +3,9 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from trading_pipeline.defs.execution.book_inputs import indicator_prices, price_panels, starting_book
+from trading_pipeline.defs.execution.book_inputs import account_around, indicator_prices, price_panels, starting_book
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -13,6 +14,7 @@ from trading_pipeline.domain.bars import quarantine_share
 from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_frame
 from trading_pipeline.domain.engine import run_sessions, sizing_decider
 from trading_pipeline.domain.sectors import is_unknown, load_sector_map
+from trading_pipeline.journal.halts import active_halt
 
 
 @session_table("execution", ins={"indicators": indicator_prices("atr14")})
@@ -24,13 +26,17 @@ def sized_orders(
     trading: TradingBook,
     broker: Broker,
     journal: JournalResource,
+    accounts: TradingAccounts,
 ) -> pd.DataFrame:
     """Walks the sessions in order with the deterministic simulator, so each day is sized on the book
     that the previous days' fills produce; rejections and clips are journaled with rule and limit, and a
-    symbol the sector map does not know (its own sector bucket) is journaled as an ``unknown_sector`` note."""
+    symbol the sector map does not know (its own sector bucket) is journaled as an ``unknown_sector`` note.
+    A book halted when the run starts sizes no buy; its account's other books count as the journal has them."""
     sessions = session_dates(context.partition_keys)
     limits, costs = trading.limits(), broker.cost_model()
-    book = journal.book(context, trading.book)
+    book = journal.book(context, trading.book)  # the book's lock: its halt cannot change while the run goes on
+    halt = active_halt(journal.journal, trading.book)
+    account, others = account_around(journal.journal, accounts.resolve(), trading.book, sessions)
     start = starting_book(book, trading, sessions[0])
     prices = price_panels(indicators, sessions)
 
@@ -39,7 +45,7 @@ def sized_orders(
     actionable = validated_signals[validated_signals["action"] != "HOLD"].merge(
         indicators[["date", "symbol", "close", "atr14"]], on=["date", "symbol"], how="left", validate="one_to_one"
     )
-    decide = sizing_decider(actionable, limits, costs, load_sector_map())
+    decide = sizing_decider(actionable, limits, costs, load_sector_map(), halt, account.limits, others)
     decision_events: list[RiskEvent] = []
     position = {s: i + 1 for i, s in enumerate(sessions)}
     progress_every = max(len(sessions) // 10, 1)
@@ -96,6 +102,8 @@ def sized_orders(
             "events_by_rule": MetadataValue.md(by_rule.to_markdown(index=False) if len(by_rule) else "none"),
             "unknown_sector_symbols": ", ".join(unknown["symbol"]) or "none",
             "breaker_at_end": results[-1].state.breaker or "not tripped",
+            "halted": halt.describe() if halt else "no",
+            "account": account.name,
         }
     )
     return orders.assign(date=orders["session"])

@@ -25,7 +25,15 @@ from trading_pipeline.domain import calendar
 from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.engine import PricePanels, SessionResult, Settle, replay_decider, run_sessions
-from trading_pipeline.domain.market_hours import DAILY_CYCLE_TIME_IN_FORCE, BrokerClock, OrderKind, order_window
+from trading_pipeline.domain.market_hours import (
+    DAILY_CYCLE_TIME_IN_FORCE,
+    BrokerClock,
+    OrderKind,
+    Window,
+    order_window,
+)
+from trading_pipeline.domain.risk.accounts import Account
+from trading_pipeline.domain.risk.halt import HALT_RULE, flatten_orders
 from trading_pipeline.integrations import alpaca_book
 from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient, RetryPolicy
 from trading_pipeline.integrations.alpaca_trading import AlpacaTrading, MarketClock, check_live_guard
@@ -71,6 +79,11 @@ class AlpacaBroker(Broker):
     @classmethod
     def from_env(cls, **config) -> AlpacaBroker:
         return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
+
+    @classmethod
+    def for_account(cls, account: Account, **config) -> AlpacaBroker:
+        """The broker of ``account``: its keys are read from the account's variables when the resource is set up."""
+        return cls(api_key=EnvVar(account.key_variable), secret_key=EnvVar(account.secret_variable), **config)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self.connect()
@@ -118,6 +131,44 @@ class AlpacaBroker(Broker):
             return alpaca_book.settle(trading, state, session, prices, costs, self.cash_from_account)
 
         return settle
+
+    def cancel_entries(self, state: BookState) -> tuple[BookState, list[RiskEvent]]:
+        """Cancel the book's pending buys at Alpaca (their held exit legs go with them). The book comes back as it
+        was: the next run's settlement books what became of each order (cancelled, or filled before the cancel
+        reached it), as for any pending order."""
+        trading = self.connect()
+        events: list[RiskEvent] = []
+        for order in (o for o in state.pending if o.side == "buy"):
+            if trading.order(order.client_order_id) is None:
+                message = "Alpaca does not find this order now: not cancelled, check it at the broker"
+                events.append(alpaca_book.event(order.session, order, HALT_RULE, "info", order.qty, message))
+                continue
+            placed = trading.cancel(order.client_order_id)
+            if placed.status == "canceled":
+                message = f"entry cancelled at Alpaca ({placed.filled_qty:g} filled before)"
+                left = placed.qty - placed.filled_qty
+                events.append(alpaca_book.event(order.session, order, HALT_RULE, "cancelled", left, message))
+            else:
+                message = f"not cancelled: Alpaca reports the order {placed.status}"
+                events.append(alpaca_book.event(order.session, order, HALT_RULE, "info", order.qty, message))
+        return state, events
+
+    def flatten(self, state: BookState) -> tuple[BookState, list[Order], list[RiskEvent]]:
+        """Market sells of the book's positions (day orders: at once in regular hours, else at the next open),
+        each under its deterministic client order id, once the position's exits are cancelled (they hold its
+        shares). Refused outside the windows the calendar and the broker's clock allow."""
+        trading = self.connect()
+        clock = trading.market_clock()
+        window = flatten_window(clock)
+        if not window.allowed:
+            raise SessionNotCurrent(f"the book cannot be flattened now: {window.reason}")
+        session = state.last_session or clock.latest_closed
+        cycle = alpaca_book.Cycle(trading, session, state, "day", check_assets=False)
+        sells = flatten_orders(state)
+        cycle.cancel_exits({o.symbol for o in sells}, "cancelled to flatten the book")
+        for order in sells:
+            cycle.submit(order)
+        return replace(state, pending=(*cycle.working, *cycle.placed)), cycle.placed, cycle.events
 
     def execute(
         self,
@@ -168,6 +219,17 @@ class AlpacaBroker(Broker):
                 exits=(*result.exits, *cycle.exits),
             )
         ]
+
+
+def flatten_window(clock: MarketClock) -> Window:
+    """A flattening sell leaves in regular hours, or queued for the next open (after a close, until the opening
+    auction's cutoff); not in between (09:28 to 09:30, an early close's afternoon)."""
+    broker_clock = _broker_clock(clock)
+    now = order_window(OrderKind.INTRADAY, clock.now, broker_clock)
+    if now.allowed or clock.latest_closed is None:
+        return now
+    queued = order_window(OrderKind.NEXT_OPEN, clock.now, broker_clock, decided_on=clock.latest_closed)
+    return queued if queued.allowed else now
 
 
 def _broker_clock(clock: MarketClock) -> BrokerClock:

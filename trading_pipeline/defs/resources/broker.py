@@ -2,14 +2,16 @@
 
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from trading_pipeline.domain.book import BookState, Order
+from trading_pipeline.domain.book import BookState, Order, RiskEvent
 from trading_pipeline.domain.costs import CostModel
 from trading_pipeline.domain.engine import PricePanels, SessionResult, Settle, replay_decider, run_sessions
+from trading_pipeline.domain.risk.halt import drop_entries, flatten_orders
 
 
 class Broker(ConfigurableResource):
@@ -54,6 +56,16 @@ class Broker(ConfigurableResource):
             if position.protective_stop()[0] is None
         }
 
+    @abstractmethod
+    def cancel_entries(self, state: BookState) -> tuple[BookState, list[RiskEvent]]:
+        """Cancel the book's pending buys (a halt): the book as the next run must start from, and what happened to
+        each order. Sells stand."""
+
+    @abstractmethod
+    def flatten(self, state: BookState) -> tuple[BookState, list[Order], list[RiskEvent]]:
+        """Place market sells of the book's positions (``domain.risk.halt.flatten_orders``) for the next open: the
+        book with them pending, the orders placed, and the refusals."""
+
 
 class SimulatedBroker(Broker):
     """Deterministic replay: the same orders and bars always give the same fills."""
@@ -75,3 +87,11 @@ class SimulatedBroker(Broker):
 
     def execute(self, state, sessions, orders_by_session, prices) -> list[SessionResult]:
         return run_sessions(state, sessions, prices, replay_decider(orders_by_session), self.cost_model())
+
+    def cancel_entries(self, state: BookState) -> tuple[BookState, list[RiskEvent]]:
+        """The simulator's orders live in the book: cancelled, they are gone from it."""
+        return drop_entries(state)
+
+    def flatten(self, state: BookState) -> tuple[BookState, list[Order], list[RiskEvent]]:
+        orders = flatten_orders(state)
+        return replace(state, pending=(*state.pending, *orders)), orders, []

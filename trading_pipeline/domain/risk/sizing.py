@@ -1,10 +1,12 @@
 """Sizing: one session's validated signals become orders for the next open, each limit applied on the way.
 
 Two passes. The candidate pass reads each signal alone: a SELL exits a held position in full, a BUY is sized by risk
-(equity × risk_per_trade × confidence ÷ stop distance) and clipped by the per-order limits, or rejected. The
-allocation pass lets the surviving buys compete, by confidence then symbol, for the position slots, the sector room
-and the cash. Every rejection and clip is an event with its rule, value and limit. Each order carries a snapshot of
-the book at decision time, from which ``verification`` re-checks every limit without this module's code.
+(equity × risk_per_trade × confidence ÷ stop distance) and clipped by the per-order limits, or rejected (every BUY
+while the book is halted, its breaker tripped, or its day or its account's day past the loss limit). The allocation
+pass lets the surviving buys compete, by confidence then symbol, for the position slots, the sector room, the cash and
+the account's gross exposure room (the account's other books count too). Every rejection and clip is an event with
+its rule, value and limit. Each order carries a snapshot of the book and its account at decision time, from which
+``verification`` re-checks every limit without this module's code.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import pandas as pd
 
 from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session, client_order_id
 from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, NO_OTHER_BOOKS, AccountLimits, OtherBooks
 from trading_pipeline.domain.risk.breaker import new_risk_block
 from trading_pipeline.domain.risk.events import risk_event
+from trading_pipeline.domain.risk.halt import HALT_RULE, Halt
 from trading_pipeline.domain.risk.limits import RiskLimits
 from trading_pipeline.domain.schema import Action
 from trading_pipeline.domain.sectors import load_sector_map, sector_of
@@ -51,6 +55,14 @@ def _num(value: object) -> float:
 
 def _text(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA else str(value)
+
+
+def _shares_within(held: float, price: float, limit: float) -> int:
+    """The most whole shares at ``price`` that keep ``held + shares × price`` within ``limit`` (0 if none)."""
+    shares = max(0, math.floor((limit - held) / price))
+    while shares > 0 and held + shares * price > limit:
+        shares -= 1
+    return shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +151,7 @@ def _candidate(
         return None
     position_limit = limits.max_position_pct * state.equity
     if qty * close > position_limit:
-        clipped = math.floor(position_limit / close)
-        while clipped > 0 and clipped * close > position_limit:
-            clipped -= 1
+        clipped = _shares_within(0.0, close, position_limit)
         message = (
             f"position value {qty * close:.2f} over {limits.max_position_pct:.0%} of equity: qty {qty} → {clipped}"
         )
@@ -162,21 +172,53 @@ def _candidate(
 
 
 class _OrderFactory:
-    """Orders of one session, each with the snapshot of the book at decision time that verification reads."""
+    """Orders of one session, each with the snapshot of the book and its account at decision time that verification
+    reads; it also knows what blocks or bounds the session's entries from outside the book (a halt, the account)."""
 
-    def __init__(self, state: BookState, session: date, sectors: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        state: BookState,
+        session: date,
+        sectors: Mapping[str, str],
+        halt: Halt | None,
+        account: AccountLimits,
+        others: OtherBooks,
+    ) -> None:
         self.state, self.session, self.sectors = state, session, sectors
+        self.halt, self.account = halt, account
         self.held_by_sector: dict[str, float] = {}
         for symbol in sorted(state.positions):
             key = sector_of(symbol, sectors)
             self.held_by_sector[key] = self.held_by_sector.get(key, 0.0) + state.positions[symbol].market_value
+        # A book that has not been through an open yet (fresh, hand-built) has no loss on the day.
+        day_start = state.equity if state.day_start_equity is None else state.day_start_equity
+        self.account_exposure = others.exposure + sum(state.positions[s].market_value for s in sorted(state.positions))
+        self.account_equity = others.equity + state.equity
+        self.account_day_start = others.day_start_equity + day_start
         self.snapshot = {
-            # A book that has not been through an open yet (fresh, hand-built) has no loss on the day.
-            "day_start_equity": state.equity if state.day_start_equity is None else state.day_start_equity,
+            "day_start_equity": day_start,
             "risk_peak_at_decision": state.breaker_peak,
             "losing_streak_before": max(0, state.losing_streak - state.streak_floor),
             "breaker_tripped": state.breaker is not None,
+            "halted": halt is not None,
+            "account_exposure_before": self.account_exposure,
+            "account_equity": self.account_equity,
+            "account_day_start_equity": self.account_day_start,
         }
+
+    def entry_block(self, limits: RiskLimits) -> tuple[str, float | None, float | None, str] | None:
+        """Why no buy may be sized at this close (rule, value, limit, message): the halt, the book's breaker or
+        daily loss, then the account's daily loss; None if buys may be sized."""
+        if self.halt is not None:
+            return HALT_RULE, None, None, f"book {self.halt.describe()}"
+        block = new_risk_block(self.state, limits)
+        if block is not None or self.account.max_daily_loss is None or self.account_day_start <= 0:
+            return block
+        day = self.account_equity / self.account_day_start - 1.0
+        if day < -self.account.max_daily_loss:
+            message = f"the account's books together lost {day:.2%} today: no new risk"
+            return "account_daily_loss", day, -self.account.max_daily_loss, message
+        return None
 
     def __call__(self, symbol: str, side: str, qty: float, **details: object) -> Order:
         held = self.state.positions.get(symbol)
@@ -206,22 +248,27 @@ def size_orders(
     limits: RiskLimits,
     costs: CostModel,
     sectors: Mapping[str, str] | None = None,
+    halt: Halt | None = None,
+    account: AccountLimits = DEFAULT_ACCOUNT_LIMITS,
+    others: OtherBooks = NO_OTHER_BOOKS,
 ) -> tuple[list[Order], list[RiskEvent]]:
     """Size ``session``'s BUY/SELL signals into orders for the next open, with an event per rejection or clip.
 
     The book must be marked at ``session``'s close with nothing pending: the sizing reads that equity.
     SELL exits a held position in full; BUY opens a position not yet held (no pyramiding); anything
-    else is a no-op for a long-only book. While the circuit breaker is tripped or the day is past the
-    daily loss limit every BUY is rejected (sells still pass). Buys compete for cash, sector room
-    (``sectors``, the bundled map by default; an unknown symbol is its own sector) and position slots
-    in order of confidence (then symbol); proceeds of the day's sells are not counted as available cash.
+    else is a no-op for a long-only book. While the book is halted (``halt``), the circuit breaker is
+    tripped, or the book's or its account's day is past its daily loss limit, every BUY is rejected (sells
+    still pass). Buys compete for position slots, sector room (``sectors``, the bundled map by default; an
+    unknown symbol is its own sector), cash and the room under ``account``'s gross exposure (``others``: the
+    account's other books at this close) in order of confidence (then symbol); proceeds of the day's sells are
+    not counted as available cash.
     """
     session = as_session(session)
     if state.last_session != session:
         raise ValueError(f"book {state.book!r} is marked at {state.last_session}, not at the close of {session}")
     if state.pending:
         raise ValueError(f"book {state.book!r} still has {len(state.pending)} pending orders")
-    order = _OrderFactory(state, session, load_sector_map() if sectors is None else sectors)
+    order = _OrderFactory(state, session, load_sector_map() if sectors is None else sectors, halt, account, others)
     events: list[RiskEvent] = []
     sells, candidates = _candidate_pass(order, _actionable_signals(session, signals), limits, events)
     buys = _allocation_pass(order, candidates, len(state.positions) - len(sells), limits, costs, events)
@@ -234,7 +281,7 @@ def _candidate_pass(
 ) -> tuple[list[Order], list[_Candidate]]:
     """Each signal alone: the sells of held positions, and the buys that survive the per-order limits."""
     state, session = order.state, order.session
-    block = new_risk_block(state, limits)
+    block = order.entry_block(limits)
     sells: list[Order] = []
     candidates: list[_Candidate] = []
     for row in rows:
@@ -262,10 +309,13 @@ def _allocation_pass(
     costs: CostModel,
     events: list[RiskEvent],
 ) -> list[Order]:
-    """The buys competing, strongest first, for the position slots, the sector room and the cash."""
+    """The buys competing, strongest first, for the position slots, the sector room, the cash and the account's
+    gross exposure room."""
     state, session = order.state, order.session
     cash = state.cash - limits.cash_buffer_pct * state.equity
     sector_limit = limits.max_sector_pct * state.equity
+    account_limit = order.account.max_gross_exposure * order.account_equity
+    bought = 0.0
     bought_by_sector: dict[str, float] = {}
     buys: list[Order] = []
 
@@ -281,9 +331,7 @@ def _allocation_pass(
         qty, sector = c.qty, sector_of(c.symbol, order.sectors)
         in_sector = order.held_by_sector.get(sector, 0.0) + bought_by_sector.get(sector, 0.0)
         if in_sector + qty * c.close > sector_limit:
-            room = max(0, math.floor((sector_limit - in_sector) / c.close))
-            while room > 0 and in_sector + room * c.close > sector_limit:
-                room -= 1
+            room = _shares_within(in_sector, c.close, sector_limit)
             message = (
                 f"sector {sector!r} at {in_sector + qty * c.close:,.2f} would exceed "
                 f"{limits.max_sector_pct:.0%} of equity: qty {qty} → {room}"
@@ -301,7 +349,19 @@ def _allocation_pass(
             if qty <= 0:
                 continue
             cost = costs.buy_cost(qty, c.close)
+        in_account = order.account_exposure + bought
+        if in_account + qty * c.close > account_limit:
+            kept = _shares_within(in_account, c.close, account_limit)
+            message = (
+                f"the account's gross exposure {in_account + qty * c.close:,.2f} would exceed "
+                f"{order.account.max_gross_exposure:.0%} of its equity: qty {qty} → {kept}"
+            )
+            note(c, "account_gross_exposure", kept, in_account + qty * c.close, account_limit, message)
+            if kept <= 0:
+                continue
+            qty, cost = kept, costs.buy_cost(kept, c.close)
         cash -= cost
+        bought += qty * c.close
         bought_by_sector[sector] = bought_by_sector.get(sector, 0.0) + qty * c.close
         buys.append(
             order(c.symbol, "buy", qty, ref_price=c.close, stop_price=c.close - c.stop_distance, **_exits(c, limits))

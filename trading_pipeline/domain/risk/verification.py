@@ -2,6 +2,7 @@
 
 It is vectorized over many sessions and never imports the sizer (``sizing``), so a bug in the sizer cannot hide behind
 the same bug in the check that guards it: the blocking asset checks and the execution step's last guard run these.
+Each rule reads the book's limits, the costs and the limits of the book's account (by default the default account's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 
 from trading_pipeline.domain.book import check_trade_frame
 from trading_pipeline.domain.costs import CostModel
+from trading_pipeline.domain.risk.accounts import DEFAULT_ACCOUNT_LIMITS, AccountLimits
 from trading_pipeline.domain.risk.limits import RiskLimits
 
 VIOLATION_COLUMNS = ["session", "symbol", "rule", "value", "limit", "message"]
@@ -34,11 +36,16 @@ VERIFY_ORDER_COLUMNS = [
     "risk_peak_at_decision",
     "losing_streak_before",
     "breaker_tripped",
+    "halted",
+    "account_exposure_before",
+    "account_equity",
+    "account_day_start_equity",
     "sector",
 ]
 _NUMERIC_VERIFY_COLUMNS = VERIFY_ORDER_COLUMNS[3:-1]
 # Relative tolerance of the verification: absorbs float re-association, never a whole share.
 RTOL = 1e-9
+Rule = Callable[[pd.DataFrame, RiskLimits, CostModel, AccountLimits], pd.DataFrame]
 
 
 def _violations(
@@ -91,22 +98,24 @@ def _commission(qty: pd.Series, costs: CostModel) -> pd.Series:
     return np.maximum(costs.min_commission, costs.commission_per_share * qty)
 
 
-def _check(
-    rule: Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataFrame],
-) -> Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataFrame]:
+def _check(rule: Rule) -> Callable[..., pd.DataFrame]:
     """Wrap a rule on a validated, numeric orders frame into the public check (empty orders → no violations)."""
 
     @functools.wraps(rule)
-    def verify(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+    def verify(
+        orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits = DEFAULT_ACCOUNT_LIMITS
+    ) -> pd.DataFrame:
         if len(orders) == 0:
             return _empty()
-        return rule(_prepared(orders), limits, costs)
+        return rule(_prepared(orders), limits, costs, account)
 
     return verify
 
 
 @_check
-def verify_risk_per_trade(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_risk_per_trade(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: money at risk to the stop, qty × (ref − stop), within risk_per_trade × equity (a missing stop fails)."""
     b = _buys(orders)
     value = b["qty"] * (b["ref_price"] - b["stop_price"])
@@ -122,7 +131,9 @@ def verify_risk_per_trade(orders: pd.DataFrame, limits: RiskLimits, costs: CostM
 
 
 @_check
-def verify_position_limit(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_position_limit(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: the resulting position, (held + qty) × ref, within max_position_pct × equity."""
     b = _buys(orders)
     value = (b["position_qty_before"] + b["qty"]) * b["ref_price"]
@@ -138,7 +149,9 @@ def verify_position_limit(orders: pd.DataFrame, limits: RiskLimits, costs: CostM
 
 
 @_check
-def verify_max_shares_per_order(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_max_shares_per_order(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: qty within max_shares_per_order (exits are never blocked by size)."""
     b = _buys(orders)
     return _violations(
@@ -152,7 +165,9 @@ def verify_max_shares_per_order(orders: pd.DataFrame, limits: RiskLimits, costs:
 
 
 @_check
-def verify_min_confidence(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_min_confidence(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: confidence at least min_confidence (a missing confidence fails)."""
     b = _buys(orders)
     mask = ~(b["confidence"] >= limits.min_confidence)
@@ -190,7 +205,9 @@ def _session_violations(
 
 
 @_check
-def verify_max_open_positions(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_max_open_positions(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Per session with buys: open positions before − sells + buys within max_open_positions."""
     s = _per_session(orders)
     value = (s["open_before"] - s["n_sell"] + s["n_buy"]).astype("float64")
@@ -206,7 +223,7 @@ def verify_max_open_positions(orders: pd.DataFrame, limits: RiskLimits, costs: C
 
 
 @_check
-def verify_cash(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_cash(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits) -> pd.DataFrame:
     """Per session: Σ buy qty × ref × (1 + slippage) + commission within cash at decision less the cash buffer."""
     b = _buys(orders)
     if b.empty:
@@ -228,7 +245,9 @@ def verify_cash(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> p
 
 
 @_check
-def verify_sector_limit(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_sector_limit(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Per session and sector: held value in the sector + Σ buy qty × ref within max_sector_pct × equity."""
     b = _buys(orders)
     if b.empty:
@@ -256,7 +275,9 @@ def verify_sector_limit(orders: pd.DataFrame, limits: RiskLimits, costs: CostMod
 
 
 @_check
-def verify_daily_loss(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_daily_loss(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: the day's return at decision, equity ÷ previous close's equity − 1, not below −max_daily_loss."""
     b = _buys(orders)
     value = b["equity_at_decision"] / b["day_start_equity"] - 1.0
@@ -272,7 +293,9 @@ def verify_daily_loss(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel
 
 
 @_check
-def verify_circuit_breaker(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_circuit_breaker(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
     """Buys: none while the breaker is tripped, past max_drawdown from the breaker's peak or the losing streak."""
     b = _buys(orders)
     value = b["equity_at_decision"] / b["risk_peak_at_decision"] - 1.0
@@ -292,7 +315,71 @@ def verify_circuit_breaker(orders: pd.DataFrame, limits: RiskLimits, costs: Cost
     )
 
 
-VERIFY_RULES: dict[str, Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataFrame]] = {
+@_check
+def verify_not_halted(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
+    """Buys: none decided while the book was halted (its kill switch)."""
+    b = _buys(orders)
+    return _violations(
+        b,
+        b["halted"] != 0,
+        "not_halted",
+        b["halted"],
+        0.0,
+        "a buy decided while the book is halted (a halted book takes no new entry)",
+    )
+
+
+@_check
+def verify_account_gross_exposure(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
+    """Per session: the account's gross exposure before + Σ buy qty × ref within max_gross_exposure × its equity."""
+    b = _buys(orders)
+    if b.empty:
+        return _empty()
+    s = (
+        b.assign(value=b["qty"] * b["ref_price"])
+        .groupby(["book", "session"], sort=True, dropna=False)
+        .agg(before=("account_exposure_before", "max"), bought=("value", "sum"), equity=("account_equity", "min"))
+        .reset_index()
+    )
+    value = s["before"] + s["bought"]
+    limit = account.max_gross_exposure * s["equity"]
+    return _session_violations(
+        s,
+        _over(value, limit),
+        "account_gross_exposure",
+        value,
+        limit,
+        "the account's gross exposure {value:,.2f} after the session's buys exceeds max_gross_exposure × its "
+        "equity {limit:,.2f} (a missing snapshot fails)",
+    )
+
+
+@_check
+def verify_account_daily_loss(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits
+) -> pd.DataFrame:
+    """Buys: the account's day at decision, its equity ÷ its equity at the day's start − 1, not below −max_daily_loss
+    (an account without a daily loss limit of its own: nothing to check)."""
+    if account.max_daily_loss is None:
+        return _empty()
+    b = _buys(orders)
+    value = b["account_equity"] / b["account_day_start_equity"] - 1.0
+    mask = ~(value >= -account.max_daily_loss - RTOL)
+    return _violations(
+        b,
+        mask,
+        "account_daily_loss",
+        value,
+        -account.max_daily_loss,
+        "new risk on a day the account lost {value:.2%} (limit {limit:.2%}); a missing snapshot fails",
+    )
+
+
+VERIFY_RULES: dict[str, Callable[..., pd.DataFrame]] = {
     "risk_per_trade": verify_risk_per_trade,
     "position_limit": verify_position_limit,
     "sector_limit": verify_sector_limit,
@@ -302,11 +389,16 @@ VERIFY_RULES: dict[str, Callable[[pd.DataFrame, RiskLimits, CostModel], pd.DataF
     "min_confidence": verify_min_confidence,
     "daily_loss_limit": verify_daily_loss,
     "circuit_breaker": verify_circuit_breaker,
+    "not_halted": verify_not_halted,
+    "account_gross_exposure": verify_account_gross_exposure,
+    "account_daily_loss": verify_account_daily_loss,
 }
 
 
-def verify_orders(orders: pd.DataFrame, limits: RiskLimits, costs: CostModel) -> pd.DataFrame:
+def verify_orders(
+    orders: pd.DataFrame, limits: RiskLimits, costs: CostModel, account: AccountLimits = DEFAULT_ACCOUNT_LIMITS
+) -> pd.DataFrame:
     """Violations of every rule, rule by rule in a stable order; columns are ``VIOLATION_COLUMNS``."""
-    parts = [check(orders, limits, costs) for check in VERIFY_RULES.values()]
+    parts = [check(orders, limits, costs, account) for check in VERIFY_RULES.values()]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else _empty()
