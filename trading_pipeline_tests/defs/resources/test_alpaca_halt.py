@@ -158,7 +158,7 @@ def test_flattening_orders_leave_only_when_the_market_or_its_next_open_takes_the
                         "entry_session": str(D1),
                         "stop": 70.0,
                     }
-                },  # fmt: skip
+                },
             }
         )
         broker = _broker(server)
