@@ -4,7 +4,8 @@
   SQLite journal under DAGSTER_HOME. Needs nothing.
 - ``paper``: Alpaca's market data with yfinance as fallback (cached), Alpaca paper trading, its order updates and
   minute bars; Groq selects and Anthropic reviews and narrates when their keys are set, the deterministic policy
-  otherwise. ``ALPACA_BASE_URL`` points both Alpaca APIs elsewhere (the local sandbox).
+  otherwise. ``ALPACA_BASE_URL`` points both Alpaca APIs elsewhere (the local sandbox). Launch config cannot move
+  the journal, write outside DAGSTER_HOME or add strategy plugins (``resources/launch_lock.py``).
 - ``live``: as paper, against Alpaca's live API; it also needs the confirmation phrase in ``TRADING_LIVE_CONFIRM``
   (the second switch), checked again by the broker before anything is sent.
 
@@ -29,6 +30,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
 from trading_pipeline.defs.resources.intraday_data import AlpacaIntradayData, ReplayIntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.launch_lock import locked_resources
 from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.market_data import (
     AlpacaMarketData,
@@ -38,6 +40,7 @@ from trading_pipeline.defs.resources.market_data import (
 )
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator, TemplateNarrator
 from trading_pipeline.defs.resources.order_updates import AlpacaOrderUpdates, SimulatedOrderUpdates
+from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.resources.review import AnthropicReviewer, NoReview
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
@@ -121,6 +124,7 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "intraday_data": AlpacaIntradayData(market_data=data),
         "order_updates": AlpacaOrderUpdates(broker=broker),
     }
+    resources |= locked_resources()  # a launch cannot move the journal, write outside DAGSTER_HOME or add plugins
     where = f" at {url}" if url else ""
     providers = {
         "market data": f"Alpaca{where}, then yfinance (cached)",
@@ -144,6 +148,7 @@ def _common() -> dict[str, Any]:
         "strategies": StrategyCatalog(),
         # One account, "default", holding every book; list accounts (their key variables, books, limits) to split.
         "accounts": TradingAccounts(),
+        "report_folder": ReportFolder(),
         # Failed-run alerts always reach the journal; TRADING_ALERT_WEBHOOK_URL adds a Slack-compatible webhook.
         "alerter": Alerter(),
     }

@@ -4,7 +4,8 @@ coordinator) with the journal on PostgreSQL. Runs launched through the webserver
 job, then the dbt analytics job on what it journaled.
 
 Docker cannot run here (and this machine's docker client has no compose plugin), so the compose file itself is
-checked for structure: services, health checks, volumes, and no literal secret.
+checked for structure: services, health checks, volumes, the UI on 127.0.0.1 behind the authenticating proxy, and
+no literal secret (deploy/Caddyfile itself runs in trading_pipeline_tests/deploy/test_proxy.py).
 """
 
 import os
@@ -177,13 +178,13 @@ _SECRET = re.compile(r"(://[^:/@\s]+:[^@${\s][^@\s]*@)|([A-Za-z0-9+/_-]{32,})")
 
 def test_the_compose_file_is_a_complete_deployment_without_secrets():
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", "user_code", "analytics_code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "user_code", "analytics_code", "webserver", "daemon", "proxy"}
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
     assert services["user_code"]["command"][:3] == ["dagster", "code-server", "start"]
     assert "-w" in services["webserver"]["command"] and "-w" in services["daemon"]["command"]
     assert services["webserver"]["depends_on"]["user_code"]["condition"] == "service_healthy"
-    assert set(COMPOSE["volumes"]) == {"pgdata", "dagster_storage"}
+    assert set(COMPOSE["volumes"]) == {"pgdata", "dagster_storage", "caddy_data"}
     code_env = services["user_code"]["environment"]
     for key in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "GROQ_API_KEY", "ANTHROPIC_API_KEY", "TRADING_JOURNAL_URL"):
         assert key in code_env
@@ -202,6 +203,49 @@ def test_the_compose_file_is_a_complete_deployment_without_secrets():
         assert services["webserver"]["depends_on"][service]["condition"] == "service_healthy"
 
 
+def test_the_ui_listens_on_127_0_0_1_and_remote_browsers_pass_the_proxy():
+    services = COMPOSE["services"]
+    assert services["webserver"]["ports"] == ["127.0.0.1:${DAGSTER_UI_PORT:-3000}:3000"]
+    published = {name: service["ports"] for name, service in services.items() if "ports" in service}
+    assert set(published) == {"webserver", "proxy"}  # nothing else leaves the compose network
+    proxy = services["proxy"]
+    assert proxy["image"] == "caddy:2" and proxy["ports"] == ["${DAGSTER_PROXY_PORT:-8443}:8443"]
+    assert proxy["depends_on"] == {"webserver": {"condition": "service_healthy"}}
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    # The user, host and hash come from .env, and compose refuses to start without them.
+    for variable in ("DAGSTER_UI_HOST", "DAGSTER_UI_USER", "DAGSTER_UI_PASSWORD_HASH"):
+        assert proxy["environment"][variable].startswith(f"${{{variable}:?set {variable} in .env"), variable
+    caddyfile = (DEPLOY / "Caddyfile").read_text()
+    assert "https://{$DAGSTER_UI_HOST}:8443 {" in caddyfile
+    assert re.search(r"basic_auth \{\s*\{\$DAGSTER_UI_USER\} \{\$DAGSTER_UI_PASSWORD_HASH\}\s*\}", caddyfile)
+    assert "reverse_proxy webserver:3000" in caddyfile  # the webserver's container port
+    # The health check asks the Caddyfile's health site, inside the container.
+    health = re.search(r"http://127\.0\.0\.1:(\d+) \{[^}]*respond (/\S+) \"ok\" 200", caddyfile)
+    assert proxy["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null",
+                                            f"http://127.0.0.1:{health[1]}{health[2]}"]  # fmt: skip
+
+
+# A bcrypt hash as Caddy, htpasswd or the bcrypt library write it.
+_BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+
+
+def test_no_password_or_hash_is_written_in_the_repository():
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, text=True, check=True)
+    files = [REPO / name for name in tracked.stdout.split("\0") if name]
+    assert REPO / "deploy" / "Caddyfile" in files
+    hashes = [str(path) for path in files if path.is_file() and _BCRYPT.search(path.read_text(errors="replace"))]
+    assert hashes == []
+    # The example .env names every secret and holds none.
+    example = dict(
+        line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )  # fmt: skip
+    secrets = {key for key in example if re.search("PASSWORD|SECRET|KEY|HASH|CONFIRM", key)}
+    assert {"POSTGRES_PASSWORD", "DAGSTER_UI_PASSWORD_HASH", "ALPACA_SECRET_KEY"} <= secrets
+    assert {key: example[key] for key in secrets} == dict.fromkeys(secrets, "")
+    assert {"DAGSTER_UI_HOST", "DAGSTER_UI_USER", "DAGSTER_PROXY_PORT"} <= set(example)
+
+
 @pytest.mark.skipif(
     shutil.which("docker") is None
     or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
@@ -210,6 +254,8 @@ def test_the_compose_file_is_a_complete_deployment_without_secrets():
 def test_docker_compose_config_accepts_the_file():
     result = subprocess.run(
         ["docker", "compose", "-f", str(REPO / "docker-compose.yml"), "config", "--quiet"],
-        env={**os.environ, "POSTGRES_PASSWORD": "only-for-validation"}, capture_output=True, text=True,
+        env={**os.environ, "POSTGRES_PASSWORD": "only-for-validation", "DAGSTER_UI_HOST": "localhost",
+             "DAGSTER_UI_USER": "admin", "DAGSTER_UI_PASSWORD_HASH": "only-for-validation"},
+        capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

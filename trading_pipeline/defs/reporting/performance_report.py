@@ -18,6 +18,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
+from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
@@ -29,7 +30,9 @@ PORTFOLIO = AssetKey("portfolio")
 
 class ReportConfig(Config):
     out_dir: str | None = Field(
-        default=None, description="Where the files go; None means <DAGSTER_HOME>/trading_pipeline/reports/<book>."
+        default=None,
+        description="Where the files go; None means <DAGSTER_HOME>/trading_pipeline/reports/<book>. Under the paper "
+        "and live profiles, inside DAGSTER_HOME only (a relative path is taken from there).",
     )
     tearsheet: bool = Field(default=True, description="Write the quantstats HTML tearsheet (takes a few seconds).")
     benchmark: str | None = Field(
@@ -55,6 +58,7 @@ def performance_report(
     journal: JournalResource,
     market_data: MarketData,
     broker: Broker,
+    report_folder: ReportFolder,
 ) -> MaterializeResult:
     """Covers the book's whole journaled history up to the last session of the range: for a backtest,
     the backtest; for a live book, its track record. The run's last step: it commits the run's results to the
@@ -74,11 +78,7 @@ def performance_report(
     trips = round_trips(fills)
     tables = {by: trade_table(trips, by) for by in ("strategy", "symbol")}
 
-    out = (
-        Path(config.out_dir)
-        if config.out_dir
-        else Path(context.instance.root_directory) / "trading_pipeline" / "reports" / trading.book
-    )
+    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
     out.mkdir(parents=True, exist_ok=True)
     equity.to_csv(out / "equity.csv", index=False)
     fills.to_csv(out / "fills.csv", index=False)
