@@ -108,3 +108,12 @@ def test_only_the_boundary_package_imports_dagster_internals():
         if "dagster._" in path.read_text() and path.parent.name != "dagster_internals"
     ]
     assert offenders == []
+
+
+def test_the_live_cycle_fetches_enough_history_for_every_indicator_and_strategy():
+    from trading_pipeline.defs.signals.indicators import WARMUP_SESSIONS
+    from trading_pipeline.domain.indicators import LONGEST_LOOKBACK
+    from trading_pipeline.domain.strategies import REGISTRY
+
+    assert WARMUP_SESSIONS >= LONGEST_LOOKBACK + 20
+    assert max(strategy.min_history for strategy in REGISTRY.values()) <= WARMUP_SESSIONS

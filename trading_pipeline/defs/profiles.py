@@ -25,12 +25,11 @@ from dagster import EnvVar
 
 from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
-from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
 from trading_pipeline.defs.resources.intraday_data import AlpacaIntradayData, ReplayIntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.defs.resources.launch_lock import locked_resources
+from trading_pipeline.defs.resources.launch_lock import LockedAlpacaBroker, deployed, locked_resources
 from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.market_data import (
     AlpacaMarketData,
@@ -112,7 +111,7 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         raise ProfileError(f"the live profile needs {LIVE_CONFIRM_VARIABLE}={LIVE_CONFIRM_VALUE}")
     url = environ.get(ALPACA_URL_VARIABLE) or None
     data = AlpacaMarketData.from_env(data_url=url)
-    broker = AlpacaBroker.from_env(mode=name, trading_url=url)
+    broker = deployed(LockedAlpacaBroker, f"{name.title()}AlpacaBroker", mode=name, trading_url=url).from_env()
     has_groq, has_anthropic = bool(environ.get(GROQ_KEY)), bool(environ.get(ANTHROPIC_KEY))
     resources = _common() | {
         "market_data": FallbackMarketData(alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"]),
@@ -120,7 +119,7 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "reviewer": AnthropicReviewer(api_key=EnvVar(ANTHROPIC_KEY)) if has_anthropic else NoReview(),
         "narrator": AnthropicNarrator(api_key=EnvVar(ANTHROPIC_KEY)) if has_anthropic else TemplateNarrator(),
         "broker": broker,
-        "trading": TradingBook(book=name),
+        "trading": deployed(TradingBook, f"{name.title()}TradingBook", book=name)(),
         "intraday_data": AlpacaIntradayData(market_data=data),
         "order_updates": AlpacaOrderUpdates(broker=broker),
     }

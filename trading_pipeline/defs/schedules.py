@@ -1,9 +1,12 @@
 """Schedules on the NYSE calendar: the daily cycle after each session's close, the intraday cycle every 15
 minutes in regular hours.
 
-Both ticks on a cron superset (weekdays) and decide from the exchange calendar, so holidays skip and early
-closes (13:00) move the daily run to ``minutes_after_close`` after the real close. A session's daily run
-has the run key ``daily_cycle:<session>``: re-evaluating a tick (a daemon restart) never launches it twice.
+Both tick on a cron superset (weekdays) and decide from the exchange calendar, so holidays skip. The daily run
+is ``minutes_after_close`` after 16:00 New York, early closes (13:00) included: a broker queues the day's orders
+for the next open only from 16:00 (``domain.market_hours``). A session's daily run has the run key
+``daily_cycle:<session>``: re-evaluating a tick (a daemon restart) never launches it twice. A real broker's book
+whose daily runs were missed (the desk was down) gets them first, oldest first, on the next tick: each is
+caught up (settled, its orders not sent) before the session of the day trades.
 """
 
 from datetime import date
@@ -22,12 +25,15 @@ from trading_pipeline.defs.intraday.assets import BAR_MINUTES
 from trading_pipeline.defs.jobs import DAILY_CYCLE, INTRADAY_CYCLE
 from trading_pipeline.defs.partitions import sessions_partitions
 from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.broker import Broker
+from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.tags import AS_OF_TAG, TRIGGER_TAG, book_tags
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain import intraday as rules
+from trading_pipeline.domain.market_hours import QUEUED_FROM
 
-# The regular close (16:00) and the early close (13:00) of XNYS; the daily schedule ticks after both.
-CLOSE_HOURS = (13, 16)
+# Missed sessions the schedule catches up by itself; an older gap is the operator's (trading-pipeline cycle).
+MAX_CATCH_UP = 10
 
 
 def _tick(context: ScheduleEvaluationContext) -> pd.Timestamp:
@@ -47,8 +53,19 @@ def _session_skip(day: date) -> SkipReason | None:
 
 
 def daily_run_time(session: date, minutes_after_close: int) -> pd.Timestamp:
-    """When the daily cycle of ``session`` runs: ``minutes_after_close`` after its real close (New York time)."""
-    return calendar.session_close(session) + pd.Timedelta(minutes=minutes_after_close)
+    """When the daily cycle of ``session`` runs: ``minutes_after_close`` after its close, or after 16:00 New York
+    on an early close (its orders cannot be queued before)."""
+    floor = pd.Timestamp(session).tz_localize(calendar.EXCHANGE_TZ) + pd.Timedelta(hours=QUEUED_FROM.hour)
+    return max(calendar.session_close(session), floor) + pd.Timedelta(minutes=minutes_after_close)
+
+
+def missed_sessions(last_closed: date | None, day: date) -> list[date]:
+    """The sessions after the book's last closed one and before ``day``; none for a new book, or a gap longer
+    than ``MAX_CATCH_UP`` (too old to replay unattended)."""
+    if last_closed is None:
+        return []
+    missed = [d.date() for d in calendar.sessions(calendar.next_session(last_closed), day) if d.date() < day]
+    return missed if len(missed) <= MAX_CATCH_UP else []
 
 
 def build_daily_schedule(
@@ -57,17 +74,19 @@ def build_daily_schedule(
     """The daily cycle at ``minutes_after_close`` after each session's close (16:15, or 13:15 on early closes)."""
     if not 0 <= minutes_after_close < 60:
         raise ValueError(f"minutes_after_close must be in [0, 60), got {minutes_after_close}")
-    hours = ",".join(str(h) for h in CLOSE_HOURS)
 
     @schedule(
         name="daily_cycle_schedule",
         job_name=DAILY_CYCLE,
-        cron_schedule=f"{minutes_after_close} {hours} * * 1-5",
+        cron_schedule=f"{minutes_after_close} {QUEUED_FROM.hour} * * 1-5",
         execution_timezone=calendar.EXCHANGE_TZ,
         default_status=default_status,
-        description=f"The daily cycle {minutes_after_close} min after each NYSE close (early closes honoured).",
+        description=f"The daily cycle at 16:{minutes_after_close:02d} New York each NYSE session (after early closes "
+        "too), missed sessions of a real broker's book first.",
     )
-    def daily_cycle_schedule(context: ScheduleEvaluationContext, trading: TradingBook):
+    def daily_cycle_schedule(
+        context: ScheduleEvaluationContext, trading: TradingBook, broker: Broker, journal: JournalResource
+    ):
         moment = _tick(context)
         day = moment.date()
         skip = _session_skip(day)
@@ -75,12 +94,24 @@ def build_daily_schedule(
             return skip
         due = daily_run_time(day, minutes_after_close)
         if moment != due:
-            return SkipReason(f"{day} closes at {calendar.session_close(day):%H:%M}: its daily run is at {due:%H:%M}")
-        return RunRequest(
-            run_key=f"daily_cycle:{day.isoformat()}",
-            partition_key=day.isoformat(),
-            tags={TRIGGER_TAG: "schedule", **book_tags(trading.book)},
-        )
+            return SkipReason(f"{day}'s daily run is at {due:%H:%M}")
+        missed: list[date] = []
+        if broker.kind != "simulated":
+            saved = journal.journal.load_book_state(trading.book, before=day)
+            missed = missed_sessions(None if saved is None else saved[0], day)
+            if saved is not None and not missed and calendar.next_session(saved[0]).date() < day:
+                context.log.warning(
+                    f"book {trading.book} last closed {saved[0]}: more than {MAX_CATCH_UP} sessions missed, catch "
+                    f"them up with trading-pipeline cycle --session (oldest first) before {day} can trade"
+                )
+        return [
+            RunRequest(
+                run_key=f"daily_cycle:{session.isoformat()}",
+                partition_key=session.isoformat(),
+                tags={TRIGGER_TAG: "schedule" if session == day else "catch_up", **book_tags(trading.book)},
+            )
+            for session in (*missed, day)
+        ]
 
     return daily_cycle_schedule
 

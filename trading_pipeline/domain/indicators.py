@@ -32,6 +32,9 @@ BBANDS_STD = 2.0
 DONCHIAN_LENGTH = 20
 ROC_LENGTHS = (20, 126)
 VOLUME_SMA_LENGTH = 20
+# The longest window any indicator reads: the history a session needs before its own bar.
+LONGEST_LOOKBACK = max(*SMA_LENGTHS, *ROC_LENGTHS, RSI_LENGTH, ATR_LENGTH, 2 * ADX_LENGTH, BBANDS_LENGTH,
+                       DONCHIAN_LENGTH + 1, VOLUME_SMA_LENGTH)  # fmt: skip
 
 INDICATOR_COLUMNS = [
     *(f"sma{n}" for n in SMA_LENGTHS),

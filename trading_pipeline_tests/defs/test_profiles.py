@@ -109,7 +109,7 @@ def _load_definitions(env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_the_definitions_load_the_profile_named_by_the_environment():
     loaded = _load_definitions({"TRADING_PROFILE": "paper", **KEYS})
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.startswith("paper AlpacaBroker ")
+    assert loaded.stdout.startswith("paper PaperAlpacaBroker ")
     assert "very-secret-456" not in loaded.stdout + loaded.stderr
 
 

@@ -5,6 +5,7 @@ import importlib.metadata
 import json
 import logging
 import subprocess
+import traceback
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import BookJournal
 
 PORTFOLIO = AssetKey("portfolio")
+MIN_TEARSHEET_SESSIONS = 2  # quantstats draws from daily returns: one needs two closes
 
 
 class ReportConfig(Config):
@@ -67,6 +69,49 @@ def performance_report(
     end = sessions[-1]
     book = journal.book(context, trading.book)
     equity = book.read("equity", end=end)
+    curve = equity.set_index("session")["equity"]
+    try:
+        metrics, metadata = _report(context, config, trading, book, market_data, report_folder, equity, sessions)
+    except Exception as error:
+        if broker.kind == "simulated":
+            raise
+        # The cycle's orders are at the broker and journaled: a report that cannot be made must not fail it.
+        trace = "".join(traceback.format_exception(error))
+        context.log.error(f"book {trading.book}: no report this session, the cycle stands:\n{trace}")
+        metrics, metadata = {}, {"report_error": MetadataValue.text(f"{type(error).__name__}: {error}")}
+    lookahead = _lookahead_metadata(journal.journal, book, end)
+    tags = context.run.tags
+    with book.transaction("commit the run and keep its report"):
+        book.commit(broker.kind, trading.initial_capital)
+        if broker.kind == "simulated":  # the kept backtests are backtests, not a trading book's cycles
+            journal.journal.record_backtest(
+                run_id=context.run_id,
+                book=trading.book,
+                name=tags.get(BACKTEST_NAME_TAG, trading.book),
+                parameters={
+                    **json.loads(tags.get(BACKTEST_PARAMETERS_TAG, "{}")),
+                    "limits": trading.limits().model_dump(),
+                },
+                code_version=code_version(),
+                start=curve.index[0],
+                end=end,
+                metrics=metrics,
+            )
+    return MaterializeResult(metadata={**metadata, "sessions": len(curve), **lookahead})
+
+
+def _report(
+    context: AssetExecutionContext,
+    config: ReportConfig,
+    trading: TradingBook,
+    book: BookJournal,
+    market_data: MarketData,
+    report_folder: ReportFolder,
+    equity: pd.DataFrame,
+    sessions: list,
+) -> tuple[dict, dict]:
+    """The metrics, the trade files, the tearsheet (from two sessions on: one needs a return) and the curve."""
+    end = sessions[-1]
     fills = book.read("fills", end=end)
     orders = book.read("orders", end=end)
     curve = equity.set_index("session")["equity"]
@@ -87,41 +132,22 @@ def performance_report(
     for by, table in tables.items():
         table.to_csv(out / f"by_{by}.csv")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    benchmark_metadata: dict = {}
-    if config.tearsheet:
-        benchmark, benchmark_metadata = _benchmark(market_data, config.benchmark, curve)
+    extra: dict = {}
+    if config.tearsheet and len(curve) < MIN_TEARSHEET_SESSIONS:
+        extra["tearsheet"] = MetadataValue.text(
+            f"none: {len(curve)} session(s) of equity, a tearsheet needs {MIN_TEARSHEET_SESSIONS} (one daily return)"
+        )
+    elif config.tearsheet:
+        benchmark, extra = _benchmark(market_data, config.benchmark, curve)
         _tearsheet(curve, benchmark, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
     if config.curve_observations:
         _log_curve(context, equity, sessions)
-    lookahead = _lookahead_metadata(journal.journal, book, end)
-    tags = context.run.tags
-    with book.transaction("commit the run and keep its report"):
-        book.commit(broker.kind, trading.initial_capital)
-        if broker.kind == "simulated":  # the kept backtests are backtests, not a trading book's cycles
-            journal.journal.record_backtest(
-                run_id=context.run_id,
-                book=trading.book,
-                name=tags.get(BACKTEST_NAME_TAG, trading.book),
-                parameters={
-                    **json.loads(tags.get(BACKTEST_PARAMETERS_TAG, "{}")),
-                    "limits": trading.limits().model_dump(),
-                },
-                code_version=code_version(),
-                start=curve.index[0],
-                end=end,
-                metrics=metrics,
-            )
-
-    return MaterializeResult(
-        metadata={
-            **{k: MetadataValue.float(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
-            "report_dir": MetadataValue.path(str(out)),
-            "sessions": len(curve),
-            **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
-            **benchmark_metadata,
-            **lookahead,
-        }
-    )
+    return metrics, {
+        **{k: MetadataValue.float(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
+        "report_dir": MetadataValue.path(str(out)),
+        **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
+        **extra,
+    }
 
 
 @functools.cache

@@ -10,6 +10,11 @@ starts, before any step, naming the field, why and what to do:
 - ``session_store.base_dir`` and performance_report's ``out_dir``: resolved (relative to DAGSTER_HOME, following
   ``..`` and symlinks) and kept inside DAGSTER_HOME; the resolved folder is the one used.
 - ``strategies.plugins``: none beyond those deployed; entry points only if the deployment loads them.
+- ``broker.trading_url`` and ``broker.mode``: the keys go to the deployed API only, in the deployed mode.
+
+A launch that sets some fields of a resource gets the *class* defaults for the others (Dagster 1.13), so the
+profiles bind classes whose defaults are the deployed values (``deployed``): setting ``max_open_positions`` never
+moves the book to another name, nor the broker to another address.
 
 The deployed value is the one the Definitions bound: Dagster offers it as the default of the resource's whole run
 config, which the locked resource reads back at setup (a launch that repeats it is no change). Dagster 1.13 gives
@@ -24,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, create_model
 
+from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.journal import JOURNAL_URL_VARIABLE, JournalResource
 from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, ReportFolder, default_report_dir
 from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
@@ -46,6 +53,15 @@ def locked_resources() -> dict[str, Any]:
         "strategies": LockedStrategyCatalog(),
         "report_folder": LockedReportFolder(),
     }
+
+
+def deployed(cls: type, name: str, **values: Any) -> type:
+    """``cls`` with ``values`` as its defaults, so a launch that leaves those fields out keeps them."""
+    fields = {
+        key: (cls.model_fields[key].annotation, Field(default=value, description=cls.model_fields[key].description))
+        for key, value in values.items()
+    }
+    return create_model(name, __base__=cls, __module__=__name__, __doc__=cls.__doc__, **fields)
 
 
 def inside_home(path: str | Path, home: Path, field: str) -> Path:
@@ -138,3 +154,17 @@ class LockedReportFolder(ReportFolder):
 
     def path(self, home: Path, out_dir: str | None, book: str) -> Path:
         return inside_home(out_dir or default_report_dir(home, book), home, f"ops.{REPORT_OP}.config.{REPORT_FIELD}")
+
+
+class LockedAlpacaBroker(AlpacaBroker):
+    """The deployment's Alpaca: a launch cannot send the keys to another address, nor switch paper and live."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        for field in ("trading_url", "mode"):
+            if getattr(self, field) != deployed_value(context, self, field):
+                raise LaunchConfigRefused(
+                    f"{launch_field(context, field)} cannot be set at launch {UNDER}: the broker's keys go only to "
+                    f"the API and mode the deployment chose (TRADING_PROFILE, ALPACA_BASE_URL). Remove it from the "
+                    "launch config; to change it, change the deployment's environment."
+                )
+        super().setup_for_execution(context)

@@ -10,10 +10,11 @@ from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import validate_bars
-from trading_pipeline.domain.indicators import compute_indicators
+from trading_pipeline.domain.indicators import LONGEST_LOOKBACK, compute_indicators
 
-# MA200 plus a margin: enough history before the first session for every indicator to be warm.
-WARMUP_SESSIONS = 260
+# The longest look-back plus a margin (missing bars; the smoothed ATR, RSI and ADX settling): every indicator of
+# the first session is warm, whether a backfill starts there or the live cycle trades it from the provider's bars.
+WARMUP_SESSIONS = LONGEST_LOOKBACK + 60
 
 
 def warm_indicators(market_data: MarketData, bars: pd.DataFrame, first_session: date) -> pd.DataFrame:

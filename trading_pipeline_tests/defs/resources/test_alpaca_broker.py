@@ -486,3 +486,34 @@ def _check_alone(instance, broker, trading, day):
 def test_fill_ids_are_the_simulators_when_an_order_fills_at_once():
     assert execution_fill_id("tp-x", 10, 10) == fill_id("tp-x")
     assert execution_fill_id("tp-x", 4, 10) != execution_fill_id("tp-x", 10, 10)
+
+
+def _report_metadata(result) -> dict:
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("performance_report")
+        if m.asset_key.path == ["performance_report"]
+    ]
+    return materialization.metadata
+
+
+def test_a_first_live_cycle_has_no_tearsheet_and_a_report_failure_never_fails_a_cycle_whose_orders_left(
+    instance, monkeypatch
+):
+    trading = TradingBook(book="alpaca-report")
+    with _cycle_server(date(2012, 6, 29)) as server:
+        run = run_cycle(instance, "2012-06-29", "2012-06-29", tearsheet=True, broker=_broker(server), trading=trading)
+        assert run.result.success
+        assert _report_metadata(run.result)["tearsheet"].value.startswith("none: 1 session(s) of equity")
+
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        monkeypatch.setattr("trading_pipeline.defs.reporting.performance_report._report", broken)
+        server.advance_to(_evening(date(2012, 7, 2)))
+        second = run_cycle(instance, "2012-07-02", "2012-07-02", broker=_broker(server), trading=trading)
+        assert second.result.success  # its orders are at the broker and journaled
+        assert _report_metadata(second.result)["report_error"].value == "OSError: disk full"
+        assert not second.table("fills").empty and run.journal.read_backtests(trading.book).empty
+        offline = run_cycle(instance, "2012-06-29", "2012-06-29", trading=TradingBook(book="sim-report"))
+        assert not offline.result.success  # a backtest's report is its result: its failure fails the run

@@ -169,9 +169,9 @@ def test_paper_and_live_lock_every_place_a_launch_could_name():
     data providers) have no launch config at all."""
     locked = {("journal", "url"), ("session_store", "base_dir"), ("strategies", "plugins"),
               ("strategies", "entry_points")}  # fmt: skip
+    locked |= {("broker", "trading_url")}
     not_locked_here = {
         ("alerter", "webhook_url"),  # where failure alerts go (the alerter reads TRADING_ALERT_WEBHOOK_URL)
-        ("broker", "trading_url"),  # the broker's: live checks its host against the allowlist
     }
     live = profile_from({"TRADING_PROFILE": "live", **FAKE_KEYS, "TRADING_LIVE_CONFIRM": "I-ACCEPT-REAL-MONEY-ORDERS"})
     for profile in (PROFILES["paper"], live):
@@ -246,3 +246,32 @@ def test_the_locked_report_folder_defaults_inside_dagster_home(instance):
     assert folder.path(home, None, "paper") == ReportFolder().path(home.resolve(), None, "paper")
     with pytest.raises(LaunchConfigRefused, match=re.escape(f"ops.{REPORT_OP}.config.{REPORT_FIELD}")):
         folder.path(home, os.path.dirname(home), "paper")
+
+
+KEYS_BY_NAME = {"api_key": {"env": "ALPACA_API_KEY"}, "secret_key": {"env": "ALPACA_SECRET_KEY"}}
+
+
+def test_a_launch_that_sets_some_book_limits_keeps_the_deployed_book_and_broker(monkeypatch):
+    """Dagster gives the fields a launch leaves out their class defaults: the deployed values are those defaults."""
+    for name, value in FAKE_KEYS.items():
+        monkeypatch.setenv(name, value)
+    paper = PROFILES["paper"].resources
+    config = {
+        "trading": {"config": {"max_open_positions": 3}},
+        "broker": {"config": {"timeout_s": 5.0, **KEYS_BY_NAME}},
+    }
+    with build_resources({"trading": paper["trading"], "broker": paper["broker"]}, resource_config=config) as built:
+        assert (built.trading.book, built.trading.max_open_positions) == ("paper", 3)
+        assert (built.broker.mode, built.broker.trading_url, built.broker.timeout_s) == ("paper", None, 5.0)
+
+
+@pytest.mark.parametrize(("field", "value"), [("trading_url", "http://collector.example:8080"), ("mode", "live")])
+def test_a_launch_cannot_send_the_keys_elsewhere_or_switch_paper_and_live(field, value, monkeypatch):
+    for name, key in FAKE_KEYS.items():
+        monkeypatch.setenv(name, key)
+    paper = PROFILES["paper"].resources
+    config = {"broker": {"config": {field: value, **KEYS_BY_NAME}}}
+    with pytest.raises(DagsterResourceFunctionError) as refused:
+        with build_resources({"broker": paper["broker"]}, resource_config=config):
+            pass
+    assert f"resources.broker.config.{field} cannot be set at launch" in str(refused.value.__cause__)
