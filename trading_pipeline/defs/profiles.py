@@ -51,6 +51,10 @@ PROFILES = ("offline", "paper", "live")
 ALPACA_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 ALPACA_URL_VARIABLE = "ALPACA_BASE_URL"
 GROQ_KEY, ANTHROPIC_KEY = "GROQ_API_KEY", "ANTHROPIC_API_KEY"
+SYMBOLS_VARIABLE = "TRADING_SYMBOLS"
+# What a paper or live book trades unless TRADING_SYMBOLS lists others: liquid names both Alpaca and the bundled
+# data (hence the offline sandbox) know.
+DEFAULT_SYMBOLS = ("AAPL", "GOOG", "IBM", "MSFT")
 
 
 class ProfileError(ValueError):
@@ -110,22 +114,26 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     if name == "live" and environ[LIVE_CONFIRM_VARIABLE] != LIVE_CONFIRM_VALUE:
         raise ProfileError(f"the live profile needs {LIVE_CONFIRM_VARIABLE}={LIVE_CONFIRM_VALUE}")
     url = environ.get(ALPACA_URL_VARIABLE) or None
+    symbols = _symbols(environ)
     data = AlpacaMarketData.from_env(data_url=url)
     broker = deployed(LockedAlpacaBroker, f"{name.title()}AlpacaBroker", mode=name, trading_url=url).from_env()
     has_groq, has_anthropic = bool(environ.get(GROQ_KEY)), bool(environ.get(ANTHROPIC_KEY))
     resources = _common() | {
-        "market_data": FallbackMarketData(alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"]),
+        "market_data": FallbackMarketData(
+            alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"], symbols=symbols
+        ),
         "selector": GroqSelector(api_key=EnvVar(GROQ_KEY)) if has_groq else RuleBasedSelector(),
         "reviewer": AnthropicReviewer(api_key=EnvVar(ANTHROPIC_KEY)) if has_anthropic else NoReview(),
         "narrator": AnthropicNarrator(api_key=EnvVar(ANTHROPIC_KEY)) if has_anthropic else TemplateNarrator(),
         "broker": broker,
         "trading": deployed(TradingBook, f"{name.title()}TradingBook", book=name)(),
-        "intraday_data": AlpacaIntradayData(market_data=data),
+        "intraday_data": AlpacaIntradayData(market_data=data, symbols=symbols),
         "order_updates": AlpacaOrderUpdates(broker=broker),
     }
     resources |= locked_resources()  # a launch cannot move the journal, write outside DAGSTER_HOME or add plugins
     where = f" at {url}" if url else ""
     providers = {
+        "universe": ", ".join(symbols) + ("" if environ.get(SYMBOLS_VARIABLE) else f" (default; {SYMBOLS_VARIABLE})"),
         "market data": f"Alpaca{where}, then yfinance (cached)",
         "strategy selection": "Groq" if has_groq else f"deterministic policy ({GROQ_KEY} not set)",
         "review": "Anthropic" if has_anthropic else f"none ({ANTHROPIC_KEY} not set)",
@@ -137,6 +145,15 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     }
     keys = {variable: bool(environ.get(variable)) for variable in (*ALPACA_KEYS, GROQ_KEY, ANTHROPIC_KEY)}
     return Profile(name, resources, providers, keys)
+
+
+def _symbols(environ: Mapping[str, str]) -> list[str]:
+    """The book's universe: ``TRADING_SYMBOLS`` (comma-separated tickers), else the default list."""
+    listed = [s.strip().upper() for s in environ.get(SYMBOLS_VARIABLE, "").split(",") if s.strip()]
+    bad = [s for s in listed if not s.replace(".", "").replace("-", "").isalnum()]
+    if bad:
+        raise ProfileError(f"{SYMBOLS_VARIABLE}: {bad} are not tickers (comma-separated, e.g. AAPL,MSFT)")
+    return listed or list(DEFAULT_SYMBOLS)
 
 
 def _common() -> dict[str, Any]:

@@ -118,3 +118,14 @@ def test_the_definitions_refuse_to_load_a_profile_that_lacks_a_key():
     assert loaded.returncode != 0
     assert "ProfileError: the paper profile needs ALPACA_SECRET_KEY in the environment" in loaded.stderr
     assert "key-id-123" not in loaded.stderr
+
+
+def test_a_paper_book_trades_the_default_universe_or_trading_symbols():
+    default = profile_from({"TRADING_PROFILE": "paper", **KEYS})
+    assert default.resources["market_data"].symbols == ["AAPL", "GOOG", "IBM", "MSFT"]
+    assert default.resources["intraday_data"].symbols == ["AAPL", "GOOG", "IBM", "MSFT"]
+    chosen = profile_from({"TRADING_PROFILE": "paper", **KEYS, "TRADING_SYMBOLS": " spy, brk.b ,QQQ"})
+    assert chosen.resources["market_data"].symbols == ["SPY", "BRK.B", "QQQ"]
+    assert chosen.providers["universe"] == "SPY, BRK.B, QQQ"
+    with pytest.raises(ProfileError, match=r"TRADING_SYMBOLS: \['A;B'\] are not tickers"):
+        profile_from({"TRADING_PROFILE": "paper", **KEYS, "TRADING_SYMBOLS": "AAPL,A;B"})
