@@ -17,7 +17,7 @@ from trading_pipeline.defs.intraday.assets import INTRADAY_ASSETS
 from trading_pipeline.defs.jobs import trading_jobs
 from trading_pipeline.defs.market.bar_checks import bars_valid
 from trading_pipeline.defs.market.market_bars import market_bars
-from trading_pipeline.defs.profiles import current, offline
+from trading_pipeline.defs.profiles import Profile, current, offline
 from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
 from trading_pipeline.defs.schedules import SCHEDULES
@@ -45,16 +45,21 @@ ASSETS = [
 ]
 CHECKS = [bars_valid, risk_checks, positions_reconciled, positions_protected]
 
-PROFILE = current()
 
-defs = Definitions(
-    assets=[*ASSETS, *INTRADAY_ASSETS],
-    asset_checks=CHECKS,
-    jobs=[*trading_jobs(PROFILE.book), reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources=PROFILE.resources,
-    # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a
-    # trading cycle's steps are small (a crash still fails the run, visibly).
-    executor=in_process_executor,
-)
+def build_defs(profile: Profile) -> Definitions:
+    """Everything, bound to ``profile``'s resources and book (the CLI and tests build other profiles' too)."""
+    return Definitions(
+        assets=[*ASSETS, *INTRADAY_ASSETS],
+        asset_checks=CHECKS,
+        jobs=[*trading_jobs(profile.book), reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        resources=profile.resources,
+        # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a
+        # trading cycle's steps are small (a crash still fails the run, visibly).
+        executor=in_process_executor,
+    )
+
+
+PROFILE = current()
+defs = build_defs(PROFILE)

@@ -33,7 +33,7 @@ JOURNAL_STATUS: dict[str, str] = {
     "filled": OrderStatus.FILLED.value,
     "canceled": OrderStatus.CANCELLED.value,
     "expired": OrderStatus.CANCELLED.value,
-    "replaced": OrderStatus.CANCELLED.value,
+    "replaced": OrderStatus.REPLACED.value,
     "rejected": OrderStatus.REJECTED.value,
 }
 
@@ -147,8 +147,9 @@ class AlpacaOrderUpdates(OrderUpdates):
         return "alpaca"
 
     def updates_since(self, book: BookJournal, since: datetime | None) -> list[OrderUpdate]:
-        client = self.broker.connect().client
-        after = (since or datetime.now(UTC)) - timedelta(days=self.lookback_days)
+        trading = self.broker.connect()
+        after = (since or trading.market_clock().now) - timedelta(days=self.lookback_days)  # the broker's time
+        client = trading.client
         updates: dict[str, OrderUpdate] = {}
         while True:
             page = client.get_orders(
