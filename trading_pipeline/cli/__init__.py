@@ -18,10 +18,14 @@ import traceback
 from datetime import date
 from pathlib import Path
 
+from dagster import DagsterInstance
+
 from trading_pipeline.cli.backtest import Backtest, BacktestError, run_backtest
+from trading_pipeline.cli.desk import desk_status, print_status, run_cycle
 from trading_pipeline.cli.halts import SwitchError, run_halt, run_resume
 from trading_pipeline.cli.journal_check import print_journal_check
 from trading_pipeline.cli.reports import print_backtests, print_strategy_table, print_summary, print_walk_forward
+from trading_pipeline.defs.profiles import ProfileError
 from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
 from trading_pipeline.journal import JournalError
 
@@ -83,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         switch.add_argument("--operator", required=True, help="who (journaled)")
         switch.add_argument("--reason", required=True, help="why (journaled)")
     halt.add_argument("--flatten", action="store_true", help="also sell every position at the next open")
+    status = commands.add_parser("status", help="the profile, providers, keys, broker, book, breaker, halt, last cycle")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
+    cycle = commands.add_parser("cycle", help="run the profile's daily cycle for one session (no reset)")
+    cycle.add_argument(
+        "--session", type=date.fromisoformat, help="YYYY-MM-DD (default: the broker's latest closed session)"
+    )
     per_strategy = commands.add_parser("strategies", help="backtest each strategy alone and print a table")
     per_strategy.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     per_strategy.add_argument("--end", type=date.fromisoformat, default=DEMO_END)
@@ -118,6 +128,18 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         return 0
     if args.command == "check-journal":
         return print_journal_check(home, args.book, args.data)
+    if args.command == "status":
+        with DagsterInstance.get() as instance:
+            if args.json:
+                status = desk_status(instance)
+                print(json.dumps(status, default=str))
+                return 1 if "error" in status["broker"] else 0
+            return print_status(instance)
+    if args.command == "cycle":
+        with DagsterInstance.get() as instance:
+            for line in run_cycle(args.session, instance):
+                print(line)
+        return 0
     if args.command == "halt":
         print(run_halt(args.book, args.operator, args.reason, args.flatten))
         return 0
@@ -153,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         code = _run(args, home)
-    except (BacktestError, SwitchError, JournalError, ValueError) as exc:
+    except (BacktestError, SwitchError, JournalError, ProfileError, ValueError) as exc:
         if args.debug:
             traceback.print_exc()
         for line in str(exc).splitlines() or [type(exc).__name__]:

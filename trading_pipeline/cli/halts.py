@@ -21,6 +21,8 @@ from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import lock_holder, run_rows, validate_book_name
 from trading_pipeline.journal.halts import active_halt
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # what a run did is the line printed
+
 
 class SwitchError(RuntimeError):
     """The halt or resume could not run or did not succeed; one line per reason."""
@@ -44,7 +46,7 @@ def run_halt(book: str, operator: str, reason: str, flatten: bool, instance: Dag
     journal = _journal(instance)
     _preflight(instance, journal, book, operator, reason, halting=True)
     config = {"operator": operator, "reason": reason, "flatten": flatten}
-    run_id = _execute(halt_job, "halt_trading", config, book, instance)
+    run_id = _switch(halt_job, "halt_trading", config, book, instance)
     halt = active_halt(journal, book)
     events = run_rows(journal, book, run_id, "risk_events")
     orders = run_rows(journal, book, run_id, "orders")
@@ -63,7 +65,7 @@ def run_resume(book: str, operator: str, reason: str, instance: DagsterInstance 
     instance = instance or DagsterInstance.get()
     journal = _journal(instance)
     _preflight(instance, journal, book, operator, reason, halting=False)
-    run_id = _execute(resume_job, "resume_trading", {"operator": operator, "reason": reason}, book, instance)
+    run_id = _switch(resume_job, "resume_trading", {"operator": operator, "reason": reason}, book, instance)
     return f"book {book} resumed by {operator}: {reason} (run {run_id})"
 
 
@@ -97,21 +99,31 @@ def _preflight(
         raise SwitchError("\n".join(errors))
 
 
-def _execute(job: Callable[[], JobDefinition], op: str, config: dict, book: str, instance: DagsterInstance) -> str:
+def execute(
+    job: Callable[[], JobDefinition],
+    tags: dict[str, str],
+    run_config: dict,
+    instance: DagsterInstance,
+    error: type[SwitchError] = SwitchError,
+) -> str:
+    """Run ``job`` on ``instance`` (quietly: the caller prints what it did); its run id, or ``error`` naming why
+    each failed step failed."""
     with execute_job(
-        reconstructable(job),
-        instance=instance,
-        raise_on_error=False,
-        tags={BOOK_TAG: book},
-        run_config={
-            "ops": {op: {"config": config}},
-            "resources": {"trading": {"config": {"book": book}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},  # what it did is the one line printed
-        },
+        reconstructable(job), instance=instance, raise_on_error=False, tags=tags, run_config={**run_config, **QUIET}
     ) as result:
         success, run_id = result.success, result.run_id
     if not success:
-        failed = [e.get_dagster_event() for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
-        why = "; ".join(step_error_text(e.step_failure_data.error) for e in failed)
-        raise SwitchError(f"run {run_id} failed: {why or 'see the run in the Dagster UI'}")
+        raise error(run_failure(instance, run_id))
     return run_id
+
+
+def run_failure(instance: DagsterInstance, run_id: str) -> str:
+    """Why a run failed, from its step failures, in one line."""
+    failed = [e.get_dagster_event() for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
+    why = "; ".join(step_error_text(e.step_failure_data.error) for e in failed)
+    return f"run {run_id} failed: {why or 'see the run in the Dagster UI'}"
+
+
+def _switch(job: Callable[[], JobDefinition], op: str, config: dict, book: str, instance: DagsterInstance) -> str:
+    run_config = {"ops": {op: {"config": config}}, "resources": {"trading": {"config": {"book": book}}}}
+    return execute(job, {BOOK_TAG: book}, run_config, instance)

@@ -251,4 +251,7 @@ def _tearsheet(curve: pd.Series, benchmark: pd.Series | None, path: Path, title:
         # quantstats labels its yearly axes with matplotlib's set_ticklabels without fixing the ticks first; the
         # warning is about its plotting code, not about our figures.
         warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
+        # A live book's first sessions are short or flat: quantstats says so per statistic, and shows them as NaN/0.
+        warnings.filterwarnings("ignore", message="(Insufficient data|No non-zero returns)", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Degrees of freedom", category=RuntimeWarning)  # its beta on 1 return
         qs.reports.html(returns, benchmark=benchmark, output=str(path), title=title)
