@@ -37,6 +37,7 @@ from trading_pipeline.defs.resources.market_data import (
     ReplayMarketData,
     YFinanceMarketData,
 )
+from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator, TemplateNarrator
 from trading_pipeline.defs.resources.order_updates import AlpacaOrderUpdates, SimulatedOrderUpdates
 from trading_pipeline.defs.resources.report_folder import ReportFolder
@@ -51,6 +52,7 @@ PROFILES = ("offline", "paper", "live")
 ALPACA_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 ALPACA_URL_VARIABLE = "ALPACA_BASE_URL"
 GROQ_KEY, ANTHROPIC_KEY = "GROQ_API_KEY", "ANTHROPIC_API_KEY"
+MEMORY_URL_VARIABLE = "TRADING_MEMORY_URL"  # PostgreSQL with pgvector for the memory of setups (compose sets it)
 SYMBOLS_VARIABLE = "TRADING_SYMBOLS"
 # What a paper or live book trades unless TRADING_SYMBOLS lists others: liquid names both Alpaca and the bundled
 # data (hence the offline sandbox) know.
@@ -83,6 +85,7 @@ def profile_from(environ: Mapping[str, str]) -> Profile:
 
 def offline() -> Profile:
     resources = _common() | {
+        "memory": LocalSetupMemory(),
         "market_data": ReplayMarketData(),
         "selector": RuleBasedSelector(),
         "reviewer": NoReview(),
@@ -101,6 +104,7 @@ def offline() -> Profile:
         "intraday data": "bundled SPY minute bars (replay)",
         "order updates": "simulator",
         "journal": "SQLite under DAGSTER_HOME unless TRADING_JOURNAL_URL",
+        "memory of setups": "numpy, under DAGSTER_HOME",
     }
     return Profile("offline", resources, providers, keys={})
 
@@ -118,7 +122,9 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     data = AlpacaMarketData.from_env(data_url=url)
     broker = deployed(LockedAlpacaBroker, f"{name.title()}AlpacaBroker", mode=name, trading_url=url).from_env()
     has_groq, has_anthropic = bool(environ.get(GROQ_KEY)), bool(environ.get(ANTHROPIC_KEY))
+    has_memory_url = bool(environ.get(MEMORY_URL_VARIABLE))
     resources = _common() | {
+        "memory": PgVectorSetupMemory(url=EnvVar(MEMORY_URL_VARIABLE)) if has_memory_url else LocalSetupMemory(),
         "market_data": FallbackMarketData(
             alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"], symbols=symbols
         ),
@@ -142,6 +148,9 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "intraday data": f"Alpaca minute bars{where}",
         "order updates": f"Alpaca{where}",
         "journal": "TRADING_JOURNAL_URL (PostgreSQL under compose), else SQLite under DAGSTER_HOME",
+        "memory of setups": "pgvector at TRADING_MEMORY_URL"
+        if has_memory_url
+        else f"numpy, under DAGSTER_HOME ({MEMORY_URL_VARIABLE} not set)",
     }
     keys = {variable: bool(environ.get(variable)) for variable in (*ALPACA_KEYS, GROQ_KEY, ANTHROPIC_KEY)}
     return Profile(name, resources, providers, keys)

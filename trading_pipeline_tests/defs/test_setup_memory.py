@@ -1,0 +1,123 @@
+"""setup_memory in whole Dagster runs: built in the same backfill, never showing an outcome from after a session,
+fed to the LLM selector and reviewer as JSON data, and the memory check of validated_signals behind its switch."""
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+from dagster import AssetKey, EnvVar, materialize
+
+from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
+from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.llm import GroqSelector
+from trading_pipeline.defs.resources.review import AnthropicReviewer
+from trading_pipeline.domain.memory.summary import SUMMARY_COLUMNS
+from trading_pipeline_tests.cycles import run_cycle
+from trading_pipeline_tests.fakes.llm_servers import ScriptedLLMServer, anthropic_message, groq_choosing
+
+START, END = "2012-03-01", "2012-03-09"
+RANGE = {"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": END}
+
+
+def _table(instance, asset: str) -> pd.DataFrame:
+    root = Path(instance.root_directory) / "trading_pipeline" / "tables" / asset
+    return pd.concat([pq.read_table(p).to_pandas() for p in sorted(root.glob("*.parquet"))], ignore_index=True)
+
+
+def _metadata(result, asset: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == AssetKey(asset)]
+    return {k: getattr(v, "value", v) for k, v in events[-1].materialization.metadata.items()}
+
+
+def _check_metadata(result) -> dict:
+    """What the memory check op reported (an inner op of the validated_signals graph asset)."""
+    outputs = [
+        e
+        for e in result.all_events
+        if e.step_key == "validated_signals.memory_check" and e.event_type_value == "STEP_OUTPUT"
+    ]
+    return {k: getattr(v, "value", v) for k, v in outputs[-1].step_output_data.metadata.items()}
+
+
+def test_the_memory_is_built_in_the_backfill_from_the_past_only(instance):
+    run = run_cycle(instance, START, END)
+    assert run.result.success
+    table = _table(instance, "setup_memory")
+    assert list(table.columns) == SUMMARY_COLUMNS
+    assert table["date"].between(pd.Timestamp(START), pd.Timestamp(END)).all()
+    assert (table["neighbours_count"] == 20).all()  # a year of history was remembered before the range
+    memory = pq.read_table(Path(instance.root_directory) / "trading_pipeline/memory/setups.parquet").to_pandas()
+    # Nothing stored is known after the range's last close, and nothing after a session was used for it:
+    # the outcomes of the range's own sessions are still open (10-session horizon).
+    assert memory["visible_on"].max() <= pd.Timestamp(END)
+    assert memory["date"].max() < pd.Timestamp(START)
+    added = _metadata(run.result, "setup_memory")["setups_added"]
+    assert added == len(memory) > 900  # a year of the four offline symbols
+    again = run_cycle(instance, START, END, trading=TradingBook(book="again"))
+    assert _metadata(again.result, "setup_memory")["setups_added"] == 0  # stored once
+    pd.testing.assert_frame_equal(_table(instance, "setup_memory"), table)
+
+
+def test_llm_selector_and_reviewer_receive_the_figures_as_data(instance, monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_memory_test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-memory-test")
+    with (
+        ScriptedLLMServer(groq_choosing("Breakout")) as groq,
+        ScriptedLLMServer(anthropic_message('{"reviews": []}')) as anthropic,
+    ):
+        run = run_cycle(
+            instance,
+            START,
+            END,
+            selector=GroqSelector(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url),
+            reviewer=AnthropicReviewer(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=anthropic.base_url),
+        )
+    assert run.result.success
+    table = _table(instance, "setup_memory").set_index(["date", "symbol"])
+    first = groq.requests[0].user_data
+    session = pd.Timestamp(first["session"])
+    for row in first["symbols"]:
+        expected = table.loc[(session, row["symbol"])]
+        figures = row["similar_setups"]
+        assert figures["neighbours"]["count"] == expected["neighbours_count"]
+        assert figures["neighbours"]["hit_rate"] == round(expected["neighbours_hit_rate"], 4)
+        assert figures["same_sessions_baseline"]["mean"] == round(expected["baseline_mean"], 4)
+    assert "similar_setups" not in groq.requests[0].system  # data, not instructions
+    reviewed = [r.user_data for r in anthropic.requests]
+    assert reviewed and all("similar_setups" in s for r in reviewed for s in r["signals"])
+
+
+def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(instance):
+    def cycle(book: str, **check):
+        config = {"ops": {"performance_report": {"config": {"tearsheet": False}}}}
+        if check:
+            config["ops"]["validated_signals"] = {"ops": {"memory_check": {"config": check}}}
+        result = materialize(
+            [*ASSETS, *CHECKS],
+            instance=instance,
+            resources={**DEFAULT_RESOURCES, "trading": TradingBook(book=book)},
+            tags=RANGE,
+            run_config=config,
+        )
+        assert result.success
+        return result, _table(instance, "validated_signals")
+
+    off, signals_off = cycle("off")
+    assert "off" in _check_metadata(off)["memory_check"]
+    assert not signals_off["validation"].str.contains("memory").any()
+    # A threshold every judged BUY exceeds, so the check must act: the expectation is computed from the table.
+    on, signals_on = cycle("on", enabled=True, max_loss_rate=0.0, min_neighbours=1, scale=0.5)
+    memory = _table(instance, "setup_memory")
+    merged = signals_off.merge(memory, on=["date", "symbol"], how="left").merge(
+        signals_on[["date", "symbol", "confidence", "validation"]], on=["date", "symbol"], suffixes=("", "_on")
+    )
+    buys = merged["action"] == "BUY"
+    assert buys.any()
+    losing = buys & (merged["neighbours_hit_rate"] < 1.0)
+    assert losing.any()
+    pd.testing.assert_series_equal(
+        merged.loc[losing, "confidence_on"], merged.loc[losing, "confidence"] * 0.5, check_names=False
+    )
+    assert merged.loc[~buys, "confidence_on"].equals(merged.loc[~buys, "confidence"])
+    assert merged.loc[losing, "validation_on"].str.contains(r"memory: \d+ of 20 similar past setups lost").all()
+    assert _check_metadata(on)["entries_lowered_by_memory"] == int(losing.sum())
