@@ -39,6 +39,7 @@ from trading_pipeline.defs.resources.market_data import (
 )
 from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator, TemplateNarrator
+from trading_pipeline.defs.resources.news import AlpacaNews, GroqSentiment, LexiconSentiment, NoNews
 from trading_pipeline.defs.resources.order_updates import AlpacaOrderUpdates, SimulatedOrderUpdates
 from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.resources.review import AnthropicReviewer, NoReview
@@ -86,6 +87,8 @@ def profile_from(environ: Mapping[str, str]) -> Profile:
 def offline() -> Profile:
     resources = _common() | {
         "memory": LocalSetupMemory(),
+        "news": NoNews(),
+        "sentiment": LexiconSentiment(),
         "market_data": ReplayMarketData(),
         "selector": RuleBasedSelector(),
         "reviewer": NoReview(),
@@ -105,6 +108,7 @@ def offline() -> Profile:
         "order updates": "simulator",
         "journal": "SQLite under DAGSTER_HOME unless TRADING_JOURNAL_URL",
         "memory of setups": "numpy, under DAGSTER_HOME",
+        "news": "none (no sentiment features)",
     }
     return Profile("offline", resources, providers, keys={})
 
@@ -125,6 +129,8 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     has_memory_url = bool(environ.get(MEMORY_URL_VARIABLE))
     resources = _common() | {
         "memory": PgVectorSetupMemory(url=EnvVar(MEMORY_URL_VARIABLE)) if has_memory_url else LocalSetupMemory(),
+        "news": AlpacaNews.from_env(data_url=url),
+        "sentiment": GroqSentiment(api_key=EnvVar(GROQ_KEY)) if has_groq else LexiconSentiment(),
         "market_data": FallbackMarketData(
             alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"], symbols=symbols
         ),
@@ -151,6 +157,7 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "memory of setups": "pgvector at TRADING_MEMORY_URL"
         if has_memory_url
         else f"numpy, under DAGSTER_HOME ({MEMORY_URL_VARIABLE} not set)",
+        "news": f"Alpaca{where}, scored by " + ("Groq" if has_groq else f"VADER ({GROQ_KEY} not set)"),
     }
     keys = {variable: bool(environ.get(variable)) for variable in (*ALPACA_KEYS, GROQ_KEY, ANTHROPIC_KEY)}
     return Profile(name, resources, providers, keys)
