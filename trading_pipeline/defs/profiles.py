@@ -129,7 +129,7 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     has_memory_url = bool(environ.get(MEMORY_URL_VARIABLE))
     resources = _common() | {
         "memory": PgVectorSetupMemory(url=EnvVar(MEMORY_URL_VARIABLE)) if has_memory_url else LocalSetupMemory(),
-        "news": AlpacaNews.from_env(data_url=url),
+        "news": AlpacaNews(market_data=data),
         "sentiment": GroqSentiment(api_key=EnvVar(GROQ_KEY)) if has_groq else LexiconSentiment(),
         "market_data": FallbackMarketData(
             alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"], symbols=symbols

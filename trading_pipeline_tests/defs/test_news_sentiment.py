@@ -12,6 +12,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.llm import GroqSelector
+from trading_pipeline.defs.resources.market_data import AlpacaMarketData
 from trading_pipeline.defs.resources.news import AlpacaNews, GroqSentiment
 from trading_pipeline.sandbox.alpaca_server import NEW_YORK, SECRET_KEY, AlpacaSandbox
 from trading_pipeline.sandbox.news import Article
@@ -41,7 +42,7 @@ ARTICLES = [
 
 
 def _news(sandbox: AlpacaSandbox) -> AlpacaNews:
-    return AlpacaNews(api_key=fresh_key(), secret_key=SECRET_KEY, data_url=sandbox.url)
+    return AlpacaNews(market_data=AlpacaMarketData(api_key=fresh_key(), secret_key=SECRET_KEY, data_url=sandbox.url))
 
 
 def _table(instance, asset: str) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from dagster import AssetKey, EnvVar, materialize
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.llm import GroqSelector
+from trading_pipeline.defs.resources.memory import PgVectorSetupMemory
 from trading_pipeline.defs.resources.review import AnthropicReviewer
 from trading_pipeline.domain.memory.summary import SUMMARY_COLUMNS
 from trading_pipeline_tests.cycles import run_cycle
@@ -121,3 +122,13 @@ def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(ins
     assert merged.loc[~buys, "confidence_on"].equals(merged.loc[~buys, "confidence"])
     assert merged.loc[losing, "validation_on"].str.contains(r"memory: \d+ of 20 similar past setups lost").all()
     assert _check_metadata(on)["entries_lowered_by_memory"] == int(losing.sum())
+
+
+def test_pgvector_memory_gives_the_asset_the_numpy_memory_answers(instance, pgvector_database):
+    assert run_cycle(instance, START, END).result.success
+    on_numpy = _table(instance, "setup_memory")
+    memory = PgVectorSetupMemory(url=pgvector_database.url())
+    on_pgvector = run_cycle(instance, START, END, memory=memory, trading=TradingBook(book="pgvector"))
+    assert on_pgvector.result.success
+    assert _metadata(on_pgvector.result, "setup_memory")["memory"] == "pgvector (setups)"
+    pd.testing.assert_frame_equal(_table(instance, "setup_memory"), on_numpy)

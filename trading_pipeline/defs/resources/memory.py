@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from trading_pipeline.defs.resources.launch_lock import inside_home
+from trading_pipeline.defs.resources.launch_lock import LaunchConfigRefused, deployed_value, inside_home, launch_field
 from trading_pipeline.domain.memory.store import NumpySetupStore, SetupStore
 from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
 
@@ -76,6 +76,13 @@ class PgVectorSetupMemory(SetupMemoryStore):
 
     url: str = Field(description="SQLAlchemy or libpq URL; pass EnvVar('TRADING_MEMORY_URL').")
     table: str = Field(default="setups", description="The table of setups (created with the extension if missing).")
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        if self.url != deployed_value(context, self, "url"):  # the URL may hold a password: never shown
+            raise LaunchConfigRefused(
+                f"{launch_field(context, 'url')} cannot be set at launch: the memory is the database the deployment "
+                "chose (TRADING_MEMORY_URL). Remove it from the launch config."
+            )
 
     @property
     def provider(self) -> str:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource
 
 from trading_pipeline.defs.resources.llm import GroqChat
+from trading_pipeline.defs.resources.market_data import AlpacaMarketData
 from trading_pipeline.domain.llm.calls import LLMRun, Request, Step
 from trading_pipeline.domain.news.llm_sentiment import (
     answer_scores,
@@ -29,8 +28,7 @@ from trading_pipeline.domain.news.llm_sentiment import (
 )
 from trading_pipeline.domain.news.sentiment import lexicon_scores
 from trading_pipeline.integrations import alpaca_news
-from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedNewsClient
-from trading_pipeline.integrations.bar_cache import BarCache
+from trading_pipeline.integrations.alpaca_client import GovernedNewsClient
 
 
 class NewsFeed(ConfigurableResource):
@@ -55,39 +53,18 @@ class NoNews(NewsFeed):
 
 
 class AlpacaNews(NewsFeed):
-    """Alpaca's news API, through the account's shared rate limiter, cached for the bar cache's TTL."""
+    """Alpaca's news API with the market data's keys and endpoint, through the account's shared rate limiter,
+    cached in its bar cache for its TTL. Nested, the market data has no launch config (resources/launch_lock.py)."""
 
-    api_key: str = Field(description="Alpaca key id; pass EnvVar('ALPACA_API_KEY').")
-    secret_key: str = Field(description="Alpaca secret; pass EnvVar('ALPACA_SECRET_KEY').")
-    data_url: str | None = Field(default=None, description="Data API base URL; None means Alpaca's.")
-    timeout_s: float = Field(default=10.0, gt=0)
-    max_requests_per_minute: int = Field(default=200, ge=1, description="Shared by every client of the account.")
-    cache_dir: str | None = Field(default=None, description="None: <DAGSTER_HOME>/trading_pipeline/bar_cache.")
-    cache_ttl_s: float = Field(default=12 * 3600, ge=0, description="Seconds a cached answer stays fresh; 0 disables.")
-    _cache: BarCache | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_env(cls, **config) -> AlpacaNews:
-        return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        home = Path(context.instance.root_directory) if context.instance else None
-        root = self.cache_dir or (str(home / "trading_pipeline" / "bar_cache") if home else None)
-        self._cache = BarCache(root, self.cache_ttl_s) if root else None
+    market_data: AlpacaMarketData
 
     @property
     def provider(self) -> str:
         return "alpaca"
 
     def articles(self, symbols: Sequence[str], start: datetime, end: datetime) -> pd.DataFrame:
-        settings = AlpacaSettings(
-            api_key=self.api_key,
-            secret_key=self.secret_key,
-            data_url=self.data_url,
-            timeout_s=self.timeout_s,
-            max_requests_per_minute=self.max_requests_per_minute,
-        )
-        return alpaca_news.fetch_news(GovernedNewsClient(settings), symbols, start, end, self._cache)
+        client = GovernedNewsClient(self.market_data.settings())
+        return alpaca_news.fetch_news(client, symbols, start, end, self.market_data.cache())
 
 
 class SentimentScorer(ConfigurableResource):
