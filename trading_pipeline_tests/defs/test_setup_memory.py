@@ -8,9 +8,10 @@ import pyarrow.parquet as pq
 from dagster import AssetKey, EnvVar, materialize
 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
+from trading_pipeline.defs.profiles import profile_from
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.llm import GroqSelector
-from trading_pipeline.defs.resources.memory import PgVectorSetupMemory
+from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory
 from trading_pipeline.defs.resources.review import AnthropicReviewer
 from trading_pipeline.domain.memory.summary import SUMMARY_COLUMNS
 from trading_pipeline_tests.cycles import run_cycle
@@ -132,3 +133,12 @@ def test_pgvector_memory_gives_the_asset_the_numpy_memory_answers(instance, pgve
     assert on_pgvector.result.success
     assert _metadata(on_pgvector.result, "setup_memory")["memory"] == "pgvector (setups)"
     pd.testing.assert_frame_equal(_table(instance, "setup_memory"), on_numpy)
+
+
+def test_a_memory_url_puts_the_memory_in_pgvector_in_every_profile():
+    keys = {"ALPACA_API_KEY": "PKTEST", "ALPACA_SECRET_KEY": "secret"}
+    for environ in ({}, {"TRADING_PROFILE": "paper", **keys}):
+        assert isinstance(profile_from(environ).resources["memory"], LocalSetupMemory)
+        with_url = profile_from({**environ, "TRADING_MEMORY_URL": "postgresql://u@db/trading"})
+        assert isinstance(with_url.resources["memory"], PgVectorSetupMemory)
+        assert with_url.providers["memory of setups"] == "pgvector at TRADING_MEMORY_URL"
