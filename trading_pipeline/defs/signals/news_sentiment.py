@@ -9,7 +9,7 @@ shown value). Without a news source the table is empty and the features are abse
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from trading_pipeline.defs.llm_steps import llm_run, outcome_table
+from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
 from trading_pipeline.defs.partitions import session_dates
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -43,7 +43,8 @@ def news_sentiment(
     seen = session_articles(articles, sessions)
     seen = seen[seen["symbol"].isin(symbols)]
     scored = seen.drop_duplicates("id")[["id", "date"]].merge(articles, on="id", how="left", validate="one_to_one")
-    scores, outcomes = sentiment.score(scored, llm_run(context.op_execution_context, journal, trading))
+    with retry_only_invalid_answers():
+        scores, outcomes = sentiment.score(scored, llm_run(context.op_execution_context, journal, trading))
     frame = session_sentiment(seen, scores, market_context)
     context.add_output_metadata(
         {
