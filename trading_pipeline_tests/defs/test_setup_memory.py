@@ -13,7 +13,9 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory
 from trading_pipeline.defs.resources.review import AnthropicReviewer
-from trading_pipeline.domain.memory.summary import SUMMARY_COLUMNS
+from trading_pipeline.domain.memory.store import NumpySetupStore
+from trading_pipeline.domain.memory.summary import SetupMemory, similar_setups, similar_setups_many, summary_frame
+from trading_pipeline.domain.memory.vectors import FEATURES, VECTOR_COLUMNS
 from trading_pipeline_tests.cycles import run_cycle
 from trading_pipeline_tests.fakes.llm_servers import ScriptedLLMServer, anthropic_message, groq_choosing
 
@@ -24,6 +26,19 @@ RANGE = {"dagster/asset_partition_range_start": START, "dagster/asset_partition_
 def _table(instance, asset: str) -> pd.DataFrame:
     root = Path(instance.root_directory) / "trading_pipeline" / "tables" / asset
     return pd.concat([pq.read_table(p).to_pandas() for p in sorted(root.glob("*.parquet"))], ignore_index=True)
+
+
+def _stored(instance) -> NumpySetupStore:
+    """The offline memory as the runs left it, read back into a store by this test."""
+    rows = pq.read_table(Path(instance.root_directory) / "trading_pipeline/memory/setups.parquet").to_pandas()
+    store = NumpySetupStore()
+    store.add(rows, rows)
+    return store
+
+
+def _expected(store: NumpySetupStore, vectors: pd.DataFrame, date: pd.Timestamp, symbol: str) -> SetupMemory:
+    row = vectors[(vectors["date"] == date) & (vectors["symbol"] == symbol)]
+    return similar_setups(store, symbol, date, row[list(FEATURES)].to_numpy(dtype="float64")[0])
 
 
 def _metadata(result, asset: str) -> dict:
@@ -45,9 +60,9 @@ def test_the_memory_is_built_in_the_backfill_from_the_past_only(instance):
     run = run_cycle(instance, START, END)
     assert run.result.success
     table = _table(instance, "setup_memory")
-    assert list(table.columns) == SUMMARY_COLUMNS
+    assert list(table.columns) == VECTOR_COLUMNS
     assert table["date"].between(pd.Timestamp(START), pd.Timestamp(END)).all()
-    assert (table["neighbours_count"] == 20).all()  # a year of history was remembered before the range
+    assert len(table) == 7 * table["symbol"].nunique()  # every (session, symbol) of the range has a vector
     memory = pq.read_table(Path(instance.root_directory) / "trading_pipeline/memory/setups.parquet").to_pandas()
     # Nothing stored is known after the range's last close, and nothing after a session was used for it:
     # the outcomes of the range's own sessions are still open (10-session horizon).
@@ -75,18 +90,20 @@ def test_llm_selector_and_reviewer_receive_the_figures_as_data(instance, monkeyp
             reviewer=AnthropicReviewer(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=anthropic.base_url),
         )
     assert run.result.success
-    table = _table(instance, "setup_memory").set_index(["date", "symbol"])
-    first = groq.requests[0].user_data
-    session = pd.Timestamp(first["session"])
-    for row in first["symbols"]:
-        expected = table.loc[(session, row["symbol"])]
-        figures = row["similar_setups"]
-        assert figures["neighbours"]["count"] == expected["neighbours_count"]
-        assert figures["neighbours"]["hit_rate"] == round(expected["neighbours_hit_rate"], 4)
-        assert figures["same_sessions_baseline"]["mean"] == round(expected["baseline_mean"], 4)
+    store, vectors = _stored(instance), _table(instance, "setup_memory")
+    for request in groq.requests:
+        document = request.user_data
+        session = pd.Timestamp(document["session"])
+        for row in document["symbols"]:
+            expected = _expected(store, vectors, session, row["symbol"])
+            assert row["similar_setups"] == expected.as_json() and expected.neighbours.count == 20
     assert "similar_setups" not in groq.requests[0].system  # data, not instructions
     reviewed = [r.user_data for r in anthropic.requests]
     assert reviewed and all("similar_setups" in s for r in reviewed for s in r["signals"])
+    for document in reviewed:
+        for signal in document["signals"]:
+            expected = _expected(store, vectors, pd.Timestamp(document["session"]), signal["symbol"])
+            assert signal["similar_setups"] == expected.as_json()
 
 
 def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(instance):
@@ -109,13 +126,17 @@ def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(ins
     assert not signals_off["validation"].str.contains("memory").any()
     # A threshold every judged BUY exceeds, so the check must act: the expectation is computed from the table.
     on, signals_on = cycle("on", enabled=True, max_loss_rate=0.0, min_neighbours=1, scale=0.5)
-    memory = _table(instance, "setup_memory")
-    merged = signals_off.merge(memory, on=["date", "symbol"], how="left").merge(
+    store, vectors = _stored(instance), _table(instance, "setup_memory")
+    merged = signals_off.merge(
         signals_on[["date", "symbol", "confidence", "validation"]], on=["date", "symbol"], suffixes=("", "_on")
     )
     buys = merged["action"] == "BUY"
     assert buys.any()
-    losing = buys & (merged["neighbours_hit_rate"] < 1.0)
+    hit_rate = [
+        _expected(store, vectors, d, sym).neighbours.hit_rate if buy else None
+        for d, sym, buy in zip(merged["date"], merged["symbol"], buys, strict=True)
+    ]
+    losing = buys & (pd.Series(hit_rate, dtype="float64") < 1.0)
     assert losing.any()
     pd.testing.assert_series_equal(
         merged.loc[losing, "confidence_on"], merged.loc[losing, "confidence"] * 0.5, check_names=False
@@ -125,14 +146,17 @@ def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(ins
     assert _check_metadata(on)["entries_lowered_by_memory"] == int(losing.sum())
 
 
-def test_pgvector_memory_gives_the_asset_the_numpy_memory_answers(instance, pgvector_database):
+def test_pgvector_memory_is_filled_and_answers_as_the_numpy_memory(instance, pgvector_database):
     assert run_cycle(instance, START, END).result.success
-    on_numpy = _table(instance, "setup_memory")
     memory = PgVectorSetupMemory(url=pgvector_database.url())
     on_pgvector = run_cycle(instance, START, END, memory=memory, trading=TradingBook(book="pgvector"))
     assert on_pgvector.result.success
     assert _metadata(on_pgvector.result, "setup_memory")["memory"] == "pgvector (setups)"
-    pd.testing.assert_frame_equal(_table(instance, "setup_memory"), on_numpy)
+    vectors, numpy_store = _table(instance, "setup_memory"), _stored(instance)
+    assert len(memory.open()) == len(numpy_store)
+    pd.testing.assert_frame_equal(
+        memory.answers(vectors), summary_frame(similar_setups_many(numpy_store, vectors, k=20))
+    )
 
 
 def test_a_memory_url_puts_the_memory_in_pgvector_in_every_profile():

@@ -20,7 +20,9 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from trading_pipeline.defs.resources.launch_lock import LaunchConfigRefused, deployed_value, inside_home, launch_field
+from trading_pipeline.domain.memory.outcomes import DEFAULT_HORIZON
 from trading_pipeline.domain.memory.store import NumpySetupStore, SetupStore
+from trading_pipeline.domain.memory.summary import DEFAULT_K, similar_setups_many, summary_frame
 from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
 
 
@@ -28,8 +30,17 @@ class SetupMemoryStore(ConfigurableResource):
     """The store of past setups the setup_memory asset fills and queries."""
 
     @abstractmethod
-    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[SetupStore, int]:
-        """Add the setups not stored yet; (the store, ready to query, how many were added)."""
+    def open(self) -> SetupStore:
+        """The store as it stands, ready to query."""
+
+    @abstractmethod
+    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
+        """Add the setups not stored yet; how many were added."""
+
+    def answers(self, vectors: pd.DataFrame) -> pd.DataFrame:
+        """``SUMMARY_COLUMNS`` of each setup of ``vectors`` (``VECTOR_COLUMNS``): what its nearest past setups
+        did, as the memory stood on its session. Asked only by the steps that read them (one query a row)."""
+        return summary_frame(similar_setups_many(self.open(), vectors, DEFAULT_K, DEFAULT_HORIZON))
 
     @property
     @abstractmethod
@@ -55,20 +66,24 @@ class LocalSetupMemory(SetupMemoryStore):
     def provider(self) -> str:
         return "numpy (session store)"
 
-    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[SetupStore, int]:
+    def open(self) -> NumpySetupStore:
         if self._file is None:
             raise RuntimeError("LocalSetupMemory used outside a Dagster execution")
         store = NumpySetupStore()
         if self._file.exists():
             stored = pq.read_table(self._file).to_pandas()
             store.add(stored, stored)
+        return store
+
+    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
+        store = self.open()
         added = store.add_new(vectors, outcomes)
         if added:
             self._file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._file.with_suffix(".parquet.tmp")
             pq.write_table(pa.Table.from_pandas(store.rows(), preserve_index=False), tmp, compression="lz4")
             os.replace(tmp, self._file)  # a crash never leaves a torn memory
-        return store, added
+        return added
 
 
 class PgVectorSetupMemory(SetupMemoryStore):
@@ -88,6 +103,8 @@ class PgVectorSetupMemory(SetupMemoryStore):
     def provider(self) -> str:
         return f"pgvector ({self.table})"
 
-    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[SetupStore, int]:
-        store = PgVectorSetupStore(self.url, self.table)
-        return store, store.add_new(vectors, outcomes)
+    def open(self) -> PgVectorSetupStore:
+        return PgVectorSetupStore(self.url, self.table)
+
+    def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
+        return self.open().add_new(vectors, outcomes)

@@ -1,13 +1,15 @@
-"""setup_memory: what the nearest past setups of each (session, symbol) did, against a date-matched baseline.
+"""setup_memory: the setup vector of each (session, symbol), and the memory of past setups filled with them.
 
 Each run remembers the setups of its range (and of ``history_sessions`` before it) whose outcome it can see,
-then asks the memory about every (session, symbol) of the range: the figures go to the LLM selector and
-reviewer as JSON data and to the optional memory check of validated_signals. A query on session D sees only
-outcomes known by D's close (``domain/memory/store.py``), whatever else the memory holds.
+and hands on the range's vectors. The steps that read the memory ask it about them, and only they: the LLM
+selector and reviewer (the figures as JSON data) and the memory check of validated_signals when it is on.
+One k-nearest query per (session, symbol) would cost a 500-symbol backtest half an hour for the
+deterministic policy, which reads none of it. A query on session D sees only outcomes known by D's close
+(``domain/memory/store.py``), whatever else the memory holds.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue
+from dagster import AssetExecutionContext, Config
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates
@@ -18,12 +20,10 @@ from trading_pipeline.defs.signals.indicators import indicators_with_lookback
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.context import market_context
 from trading_pipeline.domain.memory.outcomes import DEFAULT_HORIZON, setup_outcomes
-from trading_pipeline.domain.memory.summary import DEFAULT_K, similar_setups_many, summary_frame
 from trading_pipeline.domain.memory.vectors import ZSCORE_WINDOW, setup_vectors
 
 
 class SetupMemoryConfig(Config):
-    k: int = Field(default=DEFAULT_K, ge=1, description="Neighbours per setup.")
     history_sessions: int = Field(
         default=252,
         ge=0,
@@ -40,26 +40,13 @@ def setup_memory(
     market_data: MarketData,
     memory: SetupMemoryStore,
 ) -> pd.DataFrame:
-    """Count, mean, median and hit rate of the 10-session forward returns of each setup's nearest past setups,
-    and of every setup of the same sessions (the baseline), as the memory stood on the setup's session."""
+    """``VECTOR_COLUMNS`` of the range's (session, symbol) rows that have a full vector."""
     first = session_dates(context.partition_keys)[0]
     # The z-scores of the earliest remembered setup need a full window of the symbol's bars before it.
     history = indicators_with_lookback(market_data, indicators, first, ZSCORE_WINDOW + config.history_sessions)
     vectors = setup_vectors(history, market_context(history))
     vectors = vectors[vectors["date"] >= calendar.session_offset(first, -config.history_sessions)]
-    store, added = memory.remember(vectors, setup_outcomes(history, DEFAULT_HORIZON))
-    asked = vectors[vectors["date"] >= pd.Timestamp(first)].reset_index(drop=True)
-    frame = summary_frame(similar_setups_many(store, asked, config.k, DEFAULT_HORIZON))
-    judged = frame["neighbours_count"] > 0
-    context.add_output_metadata(
-        {
-            "memory": memory.provider,
-            "setups_added": added,
-            "setups_asked": len(asked),
-            "setups_with_neighbours": int(judged.sum()),
-            "mean_neighbour_hit_rate": MetadataValue.float(float(frame.loc[judged, "neighbours_hit_rate"].mean()))
-            if judged.any()
-            else MetadataValue.text("no neighbours yet"),
-        }
-    )
-    return frame
+    added = memory.remember(vectors, setup_outcomes(history, DEFAULT_HORIZON))
+    in_range = vectors[vectors["date"] >= pd.Timestamp(first)].reset_index(drop=True)
+    context.add_output_metadata({"memory": memory.provider, "setups_added": added, "setups_in_range": len(in_range)})
+    return in_range

@@ -9,6 +9,7 @@ from trading_pipeline.defs.partitions import ranged, session_dates, sessions_par
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
+from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.selector import CHOICE_COLUMNS, StrategySelector
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.domain.llm.calls import RULES_OUTCOME
@@ -30,14 +31,17 @@ def select_strategies(
     journal: JournalResource,
     trading: TradingBook,
     strategies: StrategyCatalog,
+    memory: SetupMemoryStore,
 ):
     """Anything outside the registered strategies is refused here, whatever the selector answered. The asset's
     session tables are the record of every choice; the journal keeps those an LLM made or a replay served
     (strategy_choices), which no rerun could make again. The deterministic policy's are recomputed at will.
-    A model also sees each symbol's similar past setups and news sentiment (numbers only, as data); the
-    deterministic policy ignores both."""
+    A model also sees each symbol's similar past setups and news sentiment (numbers only, as data); for the
+    deterministic policy, which reads neither, the memory is not asked."""
     available = strategies.names
-    data = with_sentiment(with_memory(market_context, setup_memory), news_sentiment)
+    data = market_context
+    if selector.reads_data:
+        data = with_sentiment(with_memory(market_context, memory.answers(setup_memory)), news_sentiment)
     with retry_only_invalid_answers():
         selection = selector.select(data, available, llm_run(context, journal, trading))
     unknown = sorted(set(selection["strategy"].unique()) - set(available))

@@ -9,6 +9,7 @@ from trading_pipeline.defs.partitions import ranged, sessions_partitions, single
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
+from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.domain.llm.review import apply_reviews
 from trading_pipeline.domain.memory.check import MemoryCheck, check_memory
@@ -58,7 +59,11 @@ class MemoryCheckConfig(Config):
 
 @op(ins={"validated": In(pd.DataFrame), "setup_memory": In(pd.DataFrame)}, out=Out(pd.DataFrame))
 def memory_check(
-    context: OpExecutionContext, config: MemoryCheckConfig, validated: pd.DataFrame, setup_memory: pd.DataFrame
+    context: OpExecutionContext,
+    config: MemoryCheckConfig,
+    validated: pd.DataFrame,
+    setup_memory: pd.DataFrame,
+    memory: SetupMemoryStore,
 ) -> pd.DataFrame:
     """When enabled, a BUY whose nearest past setups mostly lost has its confidence scaled down, the figures in
     ``validation``; when off, the signals pass unchanged."""
@@ -66,7 +71,8 @@ def memory_check(
         context.add_output_metadata({"memory_check": "off (MemoryCheckConfig.enabled; the study found no gain)"})
         return validated
     check = MemoryCheck(config.max_loss_rate, config.min_neighbours, config.scale)
-    frame = check_memory(validated, memory_columns(setup_memory), check)
+    answers = memory.answers(_setups_of(setup_memory, validated[validated["action"] == "BUY"]))
+    frame = check_memory(validated, memory_columns(answers), check)
     buys = frame["action"] == "BUY"
     context.add_output_metadata(
         {
@@ -90,12 +96,17 @@ def review_signals(
     reviewer: SignalReviewer,
     journal: JournalResource,
     trading: TradingBook,
+    memory: SetupMemoryStore,
 ) -> pd.DataFrame:
     """The reviewer's verdicts, applied so that they can only lower a confidence or veto (action HOLD);
     the reason goes into ``review``. Sizes, stops and targets are not the reviewer's to touch. The reviewer
     sees each signal's similar past setups (figures only) as data."""
+    shown = validated
+    if reviewer.reads_data:
+        actionable = validated[validated["action"] != "HOLD"]
+        shown = with_memory(validated, memory.answers(_setups_of(setup_memory, actionable)))
     with retry_only_invalid_answers():
-        reviews, outcomes = reviewer.review(with_memory(validated, setup_memory), llm_run(context, journal, trading))
+        reviews, outcomes = reviewer.review(shown, llm_run(context, journal, trading))
     frame = apply_reviews(validated, reviews)
     actionable = frame["action"] != "HOLD"
     context.add_output_metadata(
@@ -109,6 +120,11 @@ def review_signals(
         }
     )
     return frame
+
+
+def _setups_of(setup_memory: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """The setup vectors of the (date, symbol) rows of ``signals``: the only ones the memory is asked about."""
+    return setup_memory.merge(signals[["date", "symbol"]], on=["date", "symbol"], how="inner")
 
 
 @ranged(graph_asset)(

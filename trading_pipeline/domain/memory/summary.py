@@ -12,7 +12,9 @@ session in SQL. The baseline sees only setups visible as of the query's session,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,22 +96,22 @@ class SetupMemory:
         }
 
     @classmethod
-    def from_row(cls, row: dict[str, object]) -> SetupMemory:
+    def from_row(cls, row: Mapping[str, Any]) -> SetupMemory:
         """The answer a ``SUMMARY_COLUMNS`` row holds (as ``row`` wrote it)."""
 
         def figures(group: str) -> OutcomeFigures:
-            count = int(row[f"{group}_count"])  # type: ignore[call-overload]
-            return OutcomeFigures(count, *(float(row[f"{group}_{c}"]) for c in FIGURE_COLUMNS[1:]))  # type: ignore[arg-type]
+            rest = (float(row[f"{group}_{c}"]) for c in FIGURE_COLUMNS[1:])
+            return OutcomeFigures(int(row[f"{group}_count"]), *rest)
 
         return cls(
             symbol=str(row["symbol"]),
-            session=pd.Timestamp(row["date"]),  # type: ignore[arg-type]
-            k=int(row["k"]),  # type: ignore[call-overload]
-            horizon=int(row["horizon"]),  # type: ignore[call-overload]
+            session=pd.Timestamp(row["date"]),
+            k=int(row["k"]),
+            horizon=int(row["horizon"]),
             neighbours=figures("neighbours"),
             baseline=figures("baseline"),
             trades=figures("trades"),
-            median_distance=float(row["median_distance"]),  # type: ignore[arg-type]
+            median_distance=float(row["median_distance"]),
         )
 
     def describe(self) -> str:
