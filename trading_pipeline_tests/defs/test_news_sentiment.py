@@ -99,16 +99,18 @@ def test_groq_scores_headlines_as_data_and_the_selector_sees_the_scores(instance
         AlpacaSandbox(now=at("2012-03-12", 12), news=ARTICLES) as sandbox,
         ScriptedLLMServer(scorer) as groq,
     ):
-        run = run_cycle(
-            instance,
-            START,
-            END,
-            news=_news(sandbox),
-            sentiment=GroqSentiment(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url),
-            selector=GroqSelector(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url),
-        )
-    assert run.result.success
-    scoring = [r for r in groq.requests if "articles" in r.user_data]
+        resources = {
+            "news": _news(sandbox),
+            "sentiment": GroqSentiment(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url),
+            "selector": GroqSelector(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url),
+        }
+        run = run_cycle(instance, START, END, **resources)
+        asked = len(groq.requests)
+        again = run_cycle(instance, START, END, trading=TradingBook(book="again"), **resources)
+    assert run.result.success and again.result.success
+    assert not [r for r in groq.requests[asked:] if "articles" in r.user_data]  # the same batches: served cached
+    assert (again.table("llm_calls").query("step == 'sentiment'")["outcome"] == "cached").sum() == 3
+    scoring = [r for r in groq.requests[:asked] if "articles" in r.user_data]
     assert len(scoring) == 3  # one batch per session with news
     assert all(HOSTILE not in r.system and "Apple" not in r.system for r in scoring)  # headlines are data only
     assert any(HOSTILE == a["headline"] for r in scoring for a in r.user_data["articles"])
