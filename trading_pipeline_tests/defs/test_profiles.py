@@ -21,7 +21,8 @@ from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VALUE, LIV
 KEYS = {"ALPACA_API_KEY": "key-id-123", "ALPACA_SECRET_KEY": "very-secret-456"}
 RESOURCE_NAMES = {
     "market_data", "selector", "reviewer", "narrator", "broker", "trading", "journal", "session_store",
-    "strategies", "intraday_data", "order_updates", "alerter", "accounts", "report_folder",
+    "strategies", "intraday_data", "order_updates", "alerter", "accounts", "report_folder", "memory", "news",
+    "sentiment",
 }  # fmt: skip
 
 

@@ -26,9 +26,18 @@ class SignalReviewer(ConfigurableResource):
     @abstractmethod
     def provider(self) -> str: ...
 
+    @property
+    def reads_data(self) -> bool:
+        """Whether it reads more than the signals (the memory's figures): only then are they computed."""
+        return True
+
 
 class NoReview(SignalReviewer):
     """The offline default: the quant validation's confidence stands."""
+
+    @property
+    def reads_data(self) -> bool:
+        return False
 
     @property
     def provider(self) -> str:

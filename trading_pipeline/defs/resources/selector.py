@@ -31,6 +31,11 @@ class StrategySelector(ConfigurableResource):
     def provider(self) -> str:
         """A short name for metadata and the journal."""
 
+    @property
+    def reads_data(self) -> bool:
+        """Whether it reads more than the context (the memory's figures, news): only then are they computed."""
+        return True
+
 
 class RuleBasedSelector(StrategySelector):
     """Maps the market regime to a strategy; also the fallback of every LLM selector."""
@@ -40,6 +45,10 @@ class RuleBasedSelector(StrategySelector):
         description="Always choose this strategy (to backtest one strategy alone, built-in or a registered "
         "user strategy); None: the regime policy.",
     )
+
+    @property
+    def reads_data(self) -> bool:
+        return False
 
     @property
     def provider(self) -> str:
@@ -63,6 +72,10 @@ class ReplaySelector(StrategySelector):
     backtest can be re-run on recorded decisions without calling any model."""
 
     source_book: str = Field(description="The book whose journaled strategy_choices are replayed.")
+
+    @property
+    def reads_data(self) -> bool:
+        return False
 
     @property
     def provider(self) -> str:

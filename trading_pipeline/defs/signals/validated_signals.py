@@ -1,4 +1,5 @@
-"""validated_signals: the quant checks, then an optional review; confidence may only ever go down."""
+"""validated_signals: the quant checks, the optional memory check, then an optional review; confidence may only
+ever go down."""
 
 import pandas as pd
 from dagster import Config, In, OpExecutionContext, Out, graph_asset, op
@@ -8,8 +9,11 @@ from trading_pipeline.defs.partitions import ranged, sessions_partitions, single
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
+from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.domain.llm.review import apply_reviews
+from trading_pipeline.domain.memory.check import MemoryCheck, check_memory
+from trading_pipeline.domain.memory.summary import memory_columns, with_memory
 from trading_pipeline.domain.strategies.base import MIN_SIGNAL_CONFIDENCE
 from trading_pipeline.domain.validation import ValidationThresholds, validate_signals
 
@@ -43,22 +47,66 @@ def quant_validation(
     return frame
 
 
+class MemoryCheckConfig(Config):
+    """domain.memory.check.MemoryCheck, off by default: the walk-forward study (README) found that it picks weak
+    weeks rather than weak setups and leaves the returns of what is traded unchanged."""
+
+    enabled: bool = False
+    max_loss_rate: float = 0.6
+    min_neighbours: int = 10
+    scale: float = 0.5
+
+
+@op(ins={"validated": In(pd.DataFrame), "setup_memory": In(pd.DataFrame)}, out=Out(pd.DataFrame))
+def memory_check(
+    context: OpExecutionContext,
+    config: MemoryCheckConfig,
+    validated: pd.DataFrame,
+    setup_memory: pd.DataFrame,
+    memory: SetupMemoryStore,
+) -> pd.DataFrame:
+    """When enabled, a BUY whose nearest past setups mostly lost has its confidence scaled down, the figures in
+    ``validation``; when off, the signals pass unchanged."""
+    if not config.enabled:
+        context.add_output_metadata({"memory_check": "off (MemoryCheckConfig.enabled; the study found no gain)"})
+        return validated
+    check = MemoryCheck(config.max_loss_rate, config.min_neighbours, config.scale)
+    answers = memory.answers(_setups_of(setup_memory, validated[validated["action"] == "BUY"]))
+    frame = check_memory(validated, memory_columns(answers), check)
+    buys = frame["action"] == "BUY"
+    context.add_output_metadata(
+        {
+            "memory_check": "on",
+            "entries": int(buys.sum()),
+            "entries_lowered_by_memory": int((buys & (frame["confidence"] < validated["confidence"])).sum()),
+        }
+    )
+    return frame
+
+
 @op(
     retry_policy=LLM_OP_RETRY,
-    ins={"validated": In(pd.DataFrame)},
+    ins={"validated": In(pd.DataFrame), "setup_memory": In(pd.DataFrame)},
     out=Out(pd.DataFrame, io_manager_key="session_store"),
 )
 def review_signals(
     context: OpExecutionContext,
     validated: pd.DataFrame,
+    setup_memory: pd.DataFrame,
     reviewer: SignalReviewer,
     journal: JournalResource,
     trading: TradingBook,
+    memory: SetupMemoryStore,
 ) -> pd.DataFrame:
     """The reviewer's verdicts, applied so that they can only lower a confidence or veto (action HOLD);
-    the reason goes into ``review``. Sizes, stops and targets are not the reviewer's to touch."""
+    the reason goes into ``review``. Sizes, stops and targets are not the reviewer's to touch. The reviewer
+    sees each signal's similar past setups (figures only) as data."""
+    shown = validated
+    if reviewer.reads_data:
+        actionable = validated[validated["action"] != "HOLD"]
+        shown = with_memory(validated, memory.answers(_setups_of(setup_memory, actionable)))
     with retry_only_invalid_answers():
-        reviews, outcomes = reviewer.review(validated, llm_run(context, journal, trading))
+        reviews, outcomes = reviewer.review(shown, llm_run(context, journal, trading))
     frame = apply_reviews(validated, reviews)
     actionable = frame["action"] != "HOLD"
     context.add_output_metadata(
@@ -74,12 +122,18 @@ def review_signals(
     return frame
 
 
+def _setups_of(setup_memory: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """The setup vectors of the (date, symbol) rows of ``signals``: the only ones the memory is asked about."""
+    return setup_memory.merge(signals[["date", "symbol"]], on=["date", "symbol"], how="inner")
+
+
 @ranged(graph_asset)(
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="signals",
     kinds={"pandas"},
 )
-def validated_signals(signals: pd.DataFrame, market_context: pd.DataFrame) -> pd.DataFrame:
-    """Signals after the quant checks and the optional review (confidence may only go down)."""
-    return review_signals(quant_validation(signals, market_context))
+def validated_signals(signals: pd.DataFrame, market_context: pd.DataFrame, setup_memory: pd.DataFrame) -> pd.DataFrame:
+    """Signals after the quant checks, the optional memory check and the optional review (confidence may only
+    go down)."""
+    return review_signals(memory_check(quant_validation(signals, market_context), setup_memory), setup_memory)

@@ -18,8 +18,10 @@ import pandas as pd
 
 from trading_pipeline.domain.llm.answers import MAX_REASON_CHARS, finite_or_none
 
-# Context columns sent to the model; any other text column (e.g. ``news``) is sent as untrusted data.
+# Context columns sent to the model; any other text column (e.g. ``news``) is sent as untrusted data. News
+# sentiment and the memory's figures of similar past setups (``memory/summary.py``) are numbers, sent when present.
 CONTEXT_FEATURES = ("regime", "trend_strength", "trend_direction", "volatility_ratio", "volume_ratio", "momentum")
+DATA_FEATURES = ("sentiment", "news_count", "similar_setups")
 TEXT_COLUMNS = ("news",)
 
 _DATA_RULE = (
@@ -79,7 +81,7 @@ def review_prompt(session: str, signals: pd.DataFrame) -> Prompt:
             "change; an empty list keeps them all.",
         ]
     )
-    columns = ["symbol", "strategy", "action", "confidence", "reason", "validation"]
+    columns = ["symbol", "strategy", "action", "confidence", "reason", "validation", "similar_setups"]
     rows = [_row(record) for record in signals[[c for c in columns if c in signals.columns]].to_dict("records")]
     return Prompt(
         system=system, user=json.dumps({"session": session, "signals": rows}, ensure_ascii=False, sort_keys=True)
@@ -115,5 +117,9 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def selection_data(context: pd.DataFrame) -> pd.DataFrame:
     """The columns of the market context a model sees: symbol, the features, and outside text if any."""
-    columns = ["date", "symbol", *[c for c in (*CONTEXT_FEATURES, *TEXT_COLUMNS) if c in context.columns]]
+    columns = [
+        "date",
+        "symbol",
+        *[c for c in (*CONTEXT_FEATURES, *DATA_FEATURES, *TEXT_COLUMNS) if c in context.columns],
+    ]
     return context[columns]

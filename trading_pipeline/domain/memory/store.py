@@ -64,6 +64,16 @@ class SetupStore(Protocol):
         """``BASELINE_COLUMNS`` of every setup of those sessions visible as of ``as_of`` (the baseline)."""
         ...
 
+    def add_new(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
+        """``add`` of the setups not stored yet (a re-run of a range adds nothing); how many were added."""
+        ...
+
+    def query_many(
+        self, vectors: np.ndarray, as_of: Sequence[Day], k: int, exclude_symbols: Sequence[str | None] | None = None
+    ) -> pd.DataFrame:
+        """``query`` for each row of ``vectors``; ``NEIGHBOUR_COLUMNS`` plus ``query`` (the row's position)."""
+        ...
+
 
 class NumpySetupStore:
     """The offline store: every setup in memory, exact search by one matrix product per batch of queries.
@@ -79,16 +89,7 @@ class NumpySetupStore:
         return len(self._table)
 
     def add(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
-        missing = [c for c in [*KEY, *FEATURES] if c not in vectors.columns]
-        missing += [c for c in OUTCOME_COLUMNS if c not in outcomes.columns]
-        if missing:
-            raise ValueError(f"setups to store lack the columns {missing}")
-        rows = vectors[[*KEY, *FEATURES]].merge(outcomes[OUTCOME_COLUMNS], on=KEY, how="inner", validate="one_to_one")
-        rows = rows[rows["forward_return"].notna()]
-        check_grid(rows[list(FEATURES)].to_numpy(dtype="float64"), "stored vectors")
-        early = ~(rows["visible_on"] > rows["date"])
-        if early.any():
-            raise ValueError(f"outcomes must become visible after their session, e.g. {_first(rows[early])}")
+        rows = setup_rows(vectors, outcomes)
         table = pd.concat([self._table, rows], ignore_index=True) if len(self._table) else rows
         repeated = table.duplicated(KEY)
         if repeated.any():
@@ -96,6 +97,17 @@ class NumpySetupStore:
         self._table = table.sort_values(["visible_on", "date", "symbol"], kind="stable").reset_index(drop=True)
         self._index()
         return len(rows)
+
+    def add_new(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
+        """``add`` of the setups not stored yet (a re-run of a range adds nothing); how many were added."""
+        rows = setup_rows(vectors, outcomes)
+        stored = rows[KEY].merge(self._table[KEY], on=KEY, how="left", indicator=True)["_merge"] == "both"
+        fresh = rows[~stored.to_numpy()]
+        return self.add(fresh, fresh) if len(fresh) else 0
+
+    def rows(self) -> pd.DataFrame:
+        """Every stored setup (``OUTCOME_COLUMNS`` then ``FEATURES``): what ``add`` rebuilds the store from."""
+        return self._table.copy()
 
     def query(self, vector: np.ndarray, as_of: Day, k: int, exclude_symbol: str | None = None) -> pd.DataFrame:
         out = self.query_many(np.asarray(vector, dtype="float64")[None, :], [as_of], k, [exclude_symbol])
@@ -121,7 +133,7 @@ class NumpySetupStore:
         check_grid(vectors, "query vectors")
         if not len(vectors):
             return pd.DataFrame(columns=["query", *NEIGHBOUR_COLUMNS])
-        days = _days(as_of)
+        days = session_days(as_of)
         excluded = exclude_symbols if exclude_symbols is not None else [None] * len(vectors)
         codes = np.array([self._symbol_codes.get(s, -1) for s in excluded], dtype=np.int64)
         ends = np.searchsorted(self._visible, days, side="right")
@@ -134,8 +146,8 @@ class NumpySetupStore:
         return self._neighbours(found, days)
 
     def outcomes_on(self, dates: Sequence[Day], as_of: Day) -> pd.DataFrame:
-        end = int(np.searchsorted(self._visible, _days([as_of])[0], side="right"))
-        rows = np.flatnonzero(np.isin(self._dates[:end], _days(dates)))
+        end = int(np.searchsorted(self._visible, session_days([as_of])[0], side="right"))
+        rows = np.flatnonzero(np.isin(self._dates[:end], session_days(dates)))
         return self._table.loc[rows, BASELINE_COLUMNS].reset_index(drop=True)
 
     def _index(self) -> None:
@@ -206,6 +218,23 @@ class NumpySetupStore:
         return out[np.isfinite(out["distance"].to_numpy())].reset_index(drop=True)
 
 
+def setup_rows(vectors: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The rows ``SetupStore.add`` stores (``OUTCOME_COLUMNS`` then ``FEATURES``): the setups with both a
+    vector and a known outcome, checked (grid vectors, outcomes visible after their session) the same way
+    for every store."""
+    missing = [c for c in [*KEY, *FEATURES] if c not in vectors.columns]
+    missing += [c for c in OUTCOME_COLUMNS if c not in outcomes.columns]
+    if missing:
+        raise ValueError(f"setups to store lack the columns {missing}")
+    rows = vectors[[*KEY, *FEATURES]].merge(outcomes[OUTCOME_COLUMNS], on=KEY, how="inner", validate="one_to_one")
+    rows = rows[rows["forward_return"].notna()][[*OUTCOME_COLUMNS, *FEATURES]].reset_index(drop=True)
+    check_grid(rows[list(FEATURES)].to_numpy(dtype="float64"), "stored vectors")
+    early = ~(rows["visible_on"] > rows["date"])
+    if early.any():
+        raise ValueError(f"outcomes must become visible after their session, e.g. {_first(rows[early])}")
+    return rows
+
+
 def check_grid(values: np.ndarray, what: str) -> None:
     """ValueError unless every value is a multiple of 1/GRID within ±Z_CLIP (what ``setup_vectors`` returns):
     off the grid, distances are no longer exact and two stores could rank near-ties differently."""
@@ -219,7 +248,7 @@ def check_grid(values: np.ndarray, what: str) -> None:
         )
 
 
-def _days(values: Sequence[Day]) -> np.ndarray:
+def session_days(values: Sequence[Day]) -> np.ndarray:
     days = pd.DatetimeIndex([pd.Timestamp(v) for v in values])
     if days.tz is not None or days.hasnans or not (days == days.normalize()).all():
         raise ValueError(f"query sessions must be tz-naive session dates, got e.g. {values[0]!r}")

@@ -12,16 +12,30 @@ session in SQL. The baseline sees only setups visible as of the query's session,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trading_pipeline.domain.memory.outcomes import DEFAULT_HORIZON
 from trading_pipeline.domain.memory.store import Day, SetupStore
+from trading_pipeline.domain.memory.vectors import FEATURES
+from trading_pipeline.domain.schema import KEY
 
 DEFAULT_K = 20
 FIGURE_COLUMNS = ["count", "mean", "median", "hit_rate"]
+FIGURE_GROUPS = ("neighbours", "baseline", "trades")
+# One row per answer of the memory (the setup_memory asset's table): the figures flattened, group_figure.
+SUMMARY_COLUMNS = [
+    *KEY,
+    "k",
+    "horizon",
+    "median_distance",
+    *(f"{group}_{column}" for group in FIGURE_GROUPS for column in FIGURE_COLUMNS),
+]
+MEMORY_FIELD = "similar_setups"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,37 @@ class SetupMemory:
             "neighbour_trades": _numbers(self.trades),
         }
 
+    def row(self) -> dict[str, object]:
+        """The answer as one row of ``SUMMARY_COLUMNS``."""
+        figures = {f"{g}_{c}": getattr(getattr(self, g), c) for g in FIGURE_GROUPS for c in FIGURE_COLUMNS}
+        return {
+            "date": self.session,
+            "symbol": self.symbol,
+            "k": self.k,
+            "horizon": self.horizon,
+            "median_distance": self.median_distance,
+            **figures,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SetupMemory:
+        """The answer a ``SUMMARY_COLUMNS`` row holds (as ``row`` wrote it)."""
+
+        def figures(group: str) -> OutcomeFigures:
+            rest = (float(row[f"{group}_{c}"]) for c in FIGURE_COLUMNS[1:])
+            return OutcomeFigures(int(row[f"{group}_count"]), *rest)
+
+        return cls(
+            symbol=str(row["symbol"]),
+            session=pd.Timestamp(row["date"]),
+            k=int(row["k"]),
+            horizon=int(row["horizon"]),
+            neighbours=figures("neighbours"),
+            baseline=figures("baseline"),
+            trades=figures("trades"),
+            median_distance=float(row["median_distance"]),
+        )
+
     def describe(self) -> str:
         if not self.neighbours.count:
             return f"no past setup visible on {self.session.date()}"
@@ -96,8 +141,38 @@ def similar_setups(
     out, e.g. to ask what other stocks did in this situation."""
     day = pd.Timestamp(session)
     found = store.query(vector, day, k, exclude_symbol=symbol if exclude_own_symbol else None)
+    same_sessions = store.outcomes_on(list(found["date"].value_counts().index), day)
+    return _memory(symbol, day, k, horizon, found, same_sessions)
+
+
+def similar_setups_many(
+    store: SetupStore, setups: pd.DataFrame, k: int = DEFAULT_K, horizon: int = DEFAULT_HORIZON
+) -> list[SetupMemory]:
+    """``similar_setups`` of every row of ``setups`` (date, symbol and the ``FEATURES``), in its order, with the
+    same figures: the neighbours in one ``query_many``, the baselines in one ``outcomes_on`` per session."""
+    if not len(setups):
+        return []
+    found = store.query_many(setups[list(FEATURES)].to_numpy(dtype="float64"), list(setups["date"]), k)
+    by_query = dict(iter(found.drop(columns="query").groupby(found["query"].to_numpy(), sort=False)))
+    empty = found.drop(columns="query").iloc[:0]
+    memories: dict[int, SetupMemory] = {}
+    positions = pd.Series(np.arange(len(setups))).groupby(setups["date"].to_numpy(), sort=True)
+    for session, queries in positions:
+        day = pd.Timestamp(session)
+        neighbours = {int(q): by_query.get(int(q), empty) for q in queries}
+        dates = pd.unique(pd.concat([n["date"] for n in neighbours.values()]))
+        same_sessions = store.outcomes_on(list(dates), day)
+        for q, near in neighbours.items():
+            mine = same_sessions[same_sessions["date"].isin(near["date"]).to_numpy()]
+            memories[q] = _memory(str(setups["symbol"].iloc[q]), day, k, horizon, near, mine)
+    return [memories[q] for q in range(len(setups))]
+
+
+def _memory(
+    symbol: str, day: pd.Timestamp, k: int, horizon: int, found: pd.DataFrame, same_sessions: pd.DataFrame
+) -> SetupMemory:
+    """The figures of neighbours ``found`` and of ``same_sessions``, every setup of their sessions."""
     per_session = found["date"].value_counts()
-    same_sessions = store.outcomes_on(list(per_session.index), day)
     weights = same_sessions["date"].map(per_session).to_numpy(dtype="int64")
     baseline = np.repeat(same_sessions["forward_return"].to_numpy(dtype="float64"), weights)
     return SetupMemory(
@@ -134,3 +209,28 @@ def _number(value: float) -> float | None:
 
 def _numbers(figures: OutcomeFigures) -> dict[str, float | int | None]:
     return {key: value if key == "count" else _number(value) for key, value in asdict(figures).items()}
+
+
+def summary_frame(memories: list[SetupMemory]) -> pd.DataFrame:
+    """``SUMMARY_COLUMNS``, one row per answer."""
+    frame = pd.DataFrame([m.row() for m in memories], columns=SUMMARY_COLUMNS)
+    counts = [f"{group}_count" for group in FIGURE_GROUPS]
+    return frame.astype({"k": "int64", "horizon": "int64", **dict.fromkeys(counts, "int64")})
+
+
+def with_memory(frame: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``similar_setups`` column: each (date, symbol)'s answer as prompt JSON (numbers only),
+    None where the memory has no setup vector for it. What an LLM step receives as data."""
+    keyed = {
+        (pd.Timestamp(r["date"]), str(r["symbol"])): SetupMemory.from_row(r).as_json()
+        for r in summaries[SUMMARY_COLUMNS].to_dict("records")
+    }
+    found = [keyed.get((pd.Timestamp(d), str(s))) for d, s in zip(frame["date"], frame["symbol"], strict=True)]
+    return frame.assign(**{MEMORY_FIELD: found})
+
+
+def memory_columns(summaries: pd.DataFrame) -> pd.DataFrame:
+    """The neighbours' figures of ``SUMMARY_COLUMNS`` rows as the memory check reads them (``MEMORY_COLUMNS``)."""
+    return summaries[[*KEY, *(f"neighbours_{c}" for c in FIGURE_COLUMNS)]].rename(
+        columns={f"neighbours_{c}": c for c in FIGURE_COLUMNS}
+    )

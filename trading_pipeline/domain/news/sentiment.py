@@ -64,3 +64,12 @@ def session_sentiment(session_articles: pd.DataFrame, scores: pd.Series, keys: p
     out = keys[KEY].merge(per_key, on=KEY, how="left", validate="one_to_one")
     out["news_count"] = out["news_count"].fillna(0).astype("int64")
     return out[SENTIMENT_COLUMNS]
+
+
+def with_sentiment(context: pd.DataFrame, sentiment: pd.DataFrame) -> pd.DataFrame:
+    """``context`` with the ``sentiment`` and ``news_count`` features of its (date, symbol) rows; unchanged when
+    ``sentiment`` has no rows at all (no news source: the features are absent, not neutral)."""
+    if sentiment.empty:
+        return context
+    features = sentiment[SENTIMENT_COLUMNS]
+    return context.merge(features, on=KEY, how="left", validate="one_to_one")

@@ -169,7 +169,7 @@ def test_paper_and_live_lock_every_place_a_launch_could_name():
     data providers) have no launch config at all."""
     locked = {("journal", "url"), ("session_store", "base_dir"), ("strategies", "plugins"),
               ("strategies", "entry_points")}  # fmt: skip
-    locked |= {("broker", "trading_url")}
+    locked |= {("broker", "trading_url"), ("memory", "path")}  # the memory's file stays inside DAGSTER_HOME
     not_locked_here = {
         ("alerter", "webhook_url"),  # where failure alerts go (the alerter reads TRADING_ALERT_WEBHOOK_URL)
     }

@@ -11,7 +11,15 @@ import pytest
 
 from trading_pipeline.domain.memory.outcomes import setup_outcomes
 from trading_pipeline.domain.memory.store import NumpySetupStore
-from trading_pipeline.domain.memory.summary import OutcomeFigures, neighbour_figures, similar_setups
+from trading_pipeline.domain.memory.summary import (
+    OutcomeFigures,
+    SetupMemory,
+    neighbour_figures,
+    similar_setups,
+    similar_setups_many,
+    summary_frame,
+    with_memory,
+)
 from trading_pipeline.domain.memory.vectors import FEATURES, setup_vectors
 from trading_pipeline_tests.domain.memory.conftest import sample_panel
 
@@ -118,3 +126,28 @@ def test_no_leak_from_the_future_on_real_data() -> None:
         assert len(neighbours) == 20
         pd.testing.assert_frame_equal(neighbours, truncated[symbol][0])
         assert summary == truncated[symbol][1]
+
+
+def test_many_answers_equal_one_by_one_and_survive_a_table_round_trip() -> None:
+    indicators, context = sample_panel("2009-12-31")
+    vectors = setup_vectors(indicators, context)
+    store = NumpySetupStore()
+    store.add(vectors, setup_outcomes(indicators))
+    early, later = vectors["date"].between(D("2001-03-01"), D("2001-06-30")), vectors["date"].dt.year == 2004
+    asked = vectors[early | later].reset_index(drop=True)
+    many = similar_setups_many(store, asked, k=20)
+    one_by_one = [
+        similar_setups(store, r["symbol"], r["date"], r[list(FEATURES)].to_numpy(dtype="float64"), k=20)
+        for _, r in asked.iterrows()
+    ]
+    assert [m.as_json() for m in many] == [m.as_json() for m in one_by_one]  # as_json: NaN as None compares
+    assert any(m.neighbours.count == 20 for m in many) and any(m.neighbours.count < 20 for m in many)
+    table = summary_frame(many)
+    assert all(
+        SetupMemory.from_row(r).as_json() == m.as_json() for r, m in zip(table.to_dict("records"), many, strict=True)
+    )
+    framed = with_memory(asked[["date", "symbol"]].iloc[:3], table)
+    assert framed["similar_setups"].tolist() == [m.as_json() for m in many[:3]]
+    assert with_memory(pd.DataFrame({"date": [D("1999-01-04")], "symbol": ["AAPL"]}), table)[
+        "similar_setups"
+    ].tolist() == [None]
