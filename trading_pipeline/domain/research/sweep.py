@@ -300,7 +300,7 @@ def _scored(sharpe: float | None) -> bool:
 def overfitting(results: Sequence[PointResult], n_blocks: int = PBO_BLOCKS) -> Overfitting:
     """DSR of the best point among all the points tried (every point is a trial; the Sharpes' variance is the scored
     points'), and PBO by CSCV of the points' daily returns over their common sessions (the oldest dropped so the
-    blocks are equal; fewer blocks when the range is short)."""
+    blocks are equal)."""
     best = best_point(results)
     if best is None:
         return Overfitting(None, None, "n/a: no point has a Sharpe ratio", None, "n/a: no point has a Sharpe ratio")
@@ -313,17 +313,26 @@ def overfitting(results: Sequence[PointResult], n_blocks: int = PBO_BLOCKS) -> O
             selected.sharpe, selected.n_obs, selected.skew, selected.kurtosis,
             n_trials=len(results), sharpe_variance=selected.sharpe_variance,
         )  # fmt: skip
-    blocks = min(n_blocks, len(returns) // 2 - len(returns) // 2 % 2)
     if len(results) < 2:
         return Overfitting(best, selected.dsr, selected.describe(), None, "n/a: one point, no selection")
-    if blocks < 2:
-        return Overfitting(best, selected.dsr, selected.describe(), None, f"n/a: {len(returns)} returns, too few")
-    matrix = returns[len(returns) % blocks :]
-    try:
-        pbo = probability_of_backtest_overfitting(matrix, blocks)
-    except ValueError as exc:  # e.g. a split where no point traded in sample: no selection to judge
-        return Overfitting(best, selected.dsr, selected.describe(), None, f"n/a: {exc}")
-    return Overfitting(best, selected.dsr, selected.describe(), pbo.pbo, pbo.describe())
+    pbo, text = _pbo(returns, n_blocks)
+    return Overfitting(best, selected.dsr, selected.describe(), pbo, text)
+
+
+def _pbo(returns: np.ndarray, n_blocks: int) -> tuple[float | None, str]:
+    """CSCV on the sessions from the first on which any point's equity moved (before it, no point had a position:
+    nothing to judge), with the most blocks up to ``n_blocks`` whose every in-sample half has a point with a Sharpe
+    (a book that trades rarely can be flat everywhere in a half of short blocks)."""
+    moved = np.flatnonzero((returns != 0).any(axis=1))
+    returns = returns[moved[0] :] if len(moved) else returns[:0]
+    reason = f"{len(returns)} returns after the first trade, too few"
+    for blocks in range(min(n_blocks, len(returns) // 2) // 2 * 2, 1, -2):
+        try:
+            verdict = probability_of_backtest_overfitting(returns[len(returns) % blocks :], blocks)
+            return verdict.pbo, verdict.describe()
+        except ValueError as exc:
+            reason = str(exc)
+    return None, f"n/a: {reason}"
 
 
 @dataclass(frozen=True)

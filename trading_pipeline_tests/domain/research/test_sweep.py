@@ -33,7 +33,9 @@ def test_a_grid_is_typed_and_every_combination_is_a_point():
         (["nonsense=1"], "cannot sweep"),
         (["risk_per_trade"], "NAME=V1,V2"),
         (["risk_per_trade=a"], "type float"),
-        (["risk_per_trade=0.1,0.1"], "repeat"),
+        (["risk_per_trade=0.01,0.010"], "repeat"),
+        (["book=a,b"], "cannot sweep 'book'"),
+        (["strategy="], "no values"),
         (["risk_per_trade=0.1", "risk_per_trade=0.2"], "twice"),
     ):
         with pytest.raises(ValueError, match=why):
@@ -111,3 +113,14 @@ def test_a_point_without_a_score_is_never_the_best():
     assert best_point([flat, flat]) is None
     nothing = overfitting([flat, flat])
     assert nothing.best is None and nothing.dsr is None and nothing.pbo is None and "no point" in nothing.dsr_text
+
+
+def test_pbo_starts_at_the_first_trade():
+    """Before any point holds a position every return is zero: CSCV judges the sessions from the first move on."""
+    moving = _curves(11, 3, 64)
+    results = [
+        _result(i, np.r_[np.full(30, r.equity.iloc[0]), r.equity.to_numpy()]) for i, r in enumerate(moving)
+    ]  # 30 flat sessions, then 64 returns
+    matrix = np.column_stack([r.equity.pct_change().dropna().to_numpy() for r in results])
+    assert (matrix[:30] == 0).all() and (matrix[30] != 0).any()
+    assert overfitting(results).pbo == pytest.approx(brute_force_pbo(matrix[30:], 16), abs=1e-12)
