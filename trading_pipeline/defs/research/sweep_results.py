@@ -93,7 +93,7 @@ def sweep_results(
         "initial_capital": trading.initial_capital, "max_quarantined_share": trading.max_quarantined_share,
     }  # fmt: skip
     points = sweep.expand_grid(grid, base)
-    if sweep.PIN in grid and reviewer.provider != "none":
+    if any(p.pin for p in points) and reviewer.provider != "none":
         raise ValueError(
             f"a pinned strategy's decisions are made without a review; the run's reviewer is {reviewer.provider}"
         )

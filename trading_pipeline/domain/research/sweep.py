@@ -41,6 +41,7 @@ from trading_pipeline.domain.sectors import load_sector_map
 from trading_pipeline.domain.walk_forward import Window, best_by_sharpe
 
 PIN = "strategy"
+SELECTOR = "selector"  # strategy=selector: the run's own selection (the regime policy, or an LLM), not a pin
 BOOK_SETTINGS: dict[str, type] = {"initial_capital": float, "max_quarantined_share": float}
 COST_SETTINGS: dict[str, type] = dict.fromkeys(CostModel.model_fields, float)
 DEFAULT_CAPITAL, DEFAULT_QUARANTINED_SHARE = 100_000.0, 0.20
@@ -95,7 +96,8 @@ def parse_grid(specs: Iterable[str]) -> dict[str, list]:
 
 @dataclass(frozen=True)
 class BookPoint:
-    """One point of a grid: the ``settings`` it varies (``strategy``: the pin, None = the run's decisions) over the
+    """One point of a grid: the ``settings`` it varies (``strategy``: the pin; ``selector`` or absent: the run's own
+    selection) over the
     ``base`` configuration it shares with every other point (the run's limits, costs and capital; else defaults)."""
 
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -114,7 +116,8 @@ class BookPoint:
 
     @property
     def pin(self) -> str | None:
-        return self.settings.get(PIN)
+        pin = self.settings.get(PIN)
+        return None if pin == SELECTOR else pin
 
     def limits(self) -> RiskLimits:
         return RiskLimits(**self._merged(RiskLimits.model_fields))

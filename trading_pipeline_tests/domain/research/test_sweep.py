@@ -29,6 +29,8 @@ def test_a_grid_is_typed_and_every_combination_is_a_point():
     assert points[1].limits().risk_per_trade == 0.01  # the grid's value over the base's
     assert points[1].costs().slippage_bps == 10.0 and points[1].pin == "Breakout"
     assert parse_grid(["max_open_positions=3"])["max_open_positions"] == [3]
+    policy, pinned = expand_grid(parse_grid(["strategy=selector,Breakout"]))
+    assert (policy.pin, pinned.pin) == (None, "Breakout")  # selector: the run's own selection
     for bad, why in (
         (["nonsense=1"], "cannot sweep"),
         (["risk_per_trade"], "NAME=V1,V2"),
