@@ -56,7 +56,8 @@ def equity_curves(curves: Mapping[str, pd.Series], title: str) -> MetadataValue:
 
 def sharpe_heat_map(table: pd.DataFrame, rows: str, columns: str, title: str) -> MetadataValue:
     """The Sharpe ratio over two swept parameters (other parameters' best per cell); n/a cells left blank."""
-    grid = table.pivot_table(index=rows, columns=columns, values="sharpe", aggfunc="max", dropna=False)
+    sharpes = table.assign(sharpe=table["sharpe"].astype("float64"))  # None (no Sharpe) as NaN
+    grid = sharpes.pivot_table(index=rows, columns=columns, values="sharpe", aggfunc="max", dropna=False)
     figure, axes = _figure(1)
     ax = axes[0][0]
     image = ax.imshow(grid.to_numpy(dtype="float64"), cmap="RdYlGn", aspect="auto")
