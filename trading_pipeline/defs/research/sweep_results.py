@@ -7,6 +7,7 @@ picture in the UI. A pinned strategy's decisions are made here from the same mar
 signals and validation steps make them for a backtest pinned to it.
 """
 
+import functools
 import json
 from datetime import date
 from pathlib import Path
@@ -99,6 +100,7 @@ def sweep_results(
         )
     name = config.name or context.run.tags.get(BACKTEST_NAME_TAG, trading.book)
 
+    @functools.cache  # a walk-forward runs its books in several batches: the decisions are still made once per pin
     def decisions_for(pin: str | None) -> sweep.Decisions:
         chosen = (
             validated_signals
@@ -107,20 +109,15 @@ def sweep_results(
         )
         return sweep.Decisions.from_assets(sessions, chosen, indicators, market_bars)
 
-    def book(i: int, task: sweep.Task) -> str:
-        return trading.book
-
+    whole = sweep.run_tasks(decisions_for, [sweep.Task(p) for p in points], trading.book, config.workers)
+    summary, kept = {}, [("", r) for r in whole]
     walk = config.train_months is not None or config.test_months is not None
     if walk:
         if config.train_months is None or config.test_months is None:
             raise ValueError("a walk-forward needs both train_months and test_months")
         steps = windows(sessions[0], sessions[-1], config.train_months, config.test_months)
-        walked = sweep.walk_forward(decisions_for, points, steps, book, config.workers)
-        whole = sweep.run_tasks(decisions_for, [sweep.Task(p) for p in points], book, config.workers)
+        walked = sweep.walk_forward(decisions_for, points, steps, trading.book, config.workers)
         summary, kept = _walk_summary(walked, whole)
-    else:
-        whole = sweep.run_tasks(decisions_for, [sweep.Task(p) for p in points], book, config.workers)
-        summary, kept = {}, [("", r) for r in whole]
     stats = sweep.overfitting(whole)
     table = sweep.results_table(whole, TABLE_COLUMNS)
     summary = {

@@ -13,6 +13,7 @@ so each window's grid costs only book runs.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import multiprocessing
@@ -248,10 +249,10 @@ def _run_task(args: tuple[str | None, Task, str]) -> PointResult:
 def run_tasks(
     decisions_for: Callable[[str | None], Decisions],
     tasks: Sequence[Task],
-    book: Callable[[int, Task], str],
+    book: str,
     workers: int | None = None,
 ) -> list[PointResult]:
-    """Run ``tasks`` in order of their results; the decisions of each pin are made once, in this process, before
+    """Run ``tasks`` as books named ``book``, results in their order; the decisions of each pin are made once, in this process, before
     the workers are forked, so every worker reads them without a copy being sent. ``workers`` 1 runs here."""
     pins = list(dict.fromkeys(t.point.pin for t in tasks))
     workers = min(workers or os.cpu_count() or 1, len(tasks))
@@ -259,7 +260,7 @@ def run_tasks(
     try:
         for pin in pins:
             _SHARED[pin] = decisions_for(pin)
-        args = [(t.point.pin, t, book(i, t)) for i, t in enumerate(tasks)]
+        args = [(t.point.pin, t, book) for t in tasks]
         if workers <= 1:
             return [_run_task(a) for a in args]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -280,13 +281,7 @@ class Overfitting:
     pbo_text: str
 
     def as_dict(self) -> dict:
-        return {
-            "best": self.best,
-            "dsr": self.dsr,
-            "dsr_text": self.dsr_text,
-            "pbo": self.pbo,
-            "pbo_text": self.pbo_text,
-        }
+        return dataclasses.asdict(self)
 
 
 def best_point(results: Sequence[PointResult]) -> int | None:
@@ -353,7 +348,7 @@ def walk_forward(
     decisions_for: Callable[[str | None], Decisions],
     points: Sequence[BookPoint],
     steps: Sequence[Window],
-    book: Callable[[int, Task], str],
+    book: str,
     workers: int | None = None,
 ) -> list[WalkStep]:
     """Each window's grid on its train range, then the best-scored point on the following test range (fresh
