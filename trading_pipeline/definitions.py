@@ -20,6 +20,7 @@ from trading_pipeline.defs.market.market_bars import market_bars
 from trading_pipeline.defs.profiles import Profile, current, offline
 from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
+from trading_pipeline.defs.research.sweep_results import sweep_job, sweep_results
 from trading_pipeline.defs.schedules import SCHEDULES
 from trading_pipeline.defs.sensors import SENSORS
 from trading_pipeline.defs.signals.indicators import indicators
@@ -47,15 +48,17 @@ ASSETS = [
     performance_report,
     audit_report,
 ]
+# Research: not part of the daily cycle; the sweep job materializes it with the decisions.
+RESEARCH_ASSETS = [sweep_results]
 CHECKS = [bars_valid, risk_checks, positions_reconciled, positions_protected]
 
 
 def build_defs(profile: Profile) -> Definitions:
     """Everything, bound to ``profile``'s resources and book (the CLI and tests build other profiles' too)."""
     return Definitions(
-        assets=[*ASSETS, *INTRADAY_ASSETS],
+        assets=[*ASSETS, *INTRADAY_ASSETS, *RESEARCH_ASSETS],
         asset_checks=CHECKS,
-        jobs=[*trading_jobs(profile.book), reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
+        jobs=[*trading_jobs(profile.book), sweep_job, reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
         schedules=SCHEDULES,
         sensors=SENSORS,
         resources=profile.resources,

@@ -24,7 +24,8 @@ from trading_pipeline.cli.backtest import Backtest, BacktestError, run_backtest
 from trading_pipeline.cli.desk import desk_status, print_status, run_cycle
 from trading_pipeline.cli.halts import SwitchError, run_halt, run_resume
 from trading_pipeline.cli.journal_check import print_journal_check
-from trading_pipeline.cli.reports import print_backtests, print_strategy_table, print_summary, print_walk_forward
+from trading_pipeline.cli.reports import print_backtests, print_strategy_table, print_summary
+from trading_pipeline.cli.sweep import print_sweep, print_walk_forward, run_sweep
 from trading_pipeline.defs.profiles import ProfileError
 from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
 from trading_pipeline.journal import JournalError
@@ -73,10 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     wf.add_argument("--train-months", required=True, type=int)
     wf.add_argument("--test-months", required=True, type=int)
     wf.add_argument(
-        "--param", required=True, metavar="NAME=V1,V2", help="e.g. strategy=trend,breakout or risk_per_trade=0.005,0.01"
-    )
-    wf.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
-    wf.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
+        "--param", required=True, action="append", metavar="NAME=V1,V2",
+        help="repeatable, e.g. strategy=TrendFollowing,Breakout or risk_per_trade=0.005,0.01",
+    )  # fmt: skip
+    sweep = commands.add_parser("sweep", help="backtest a grid of book parameters on decisions made once")
+    sweep.add_argument("--grid", required=True, action="append", metavar="NAME=V1,V2", help="repeatable")
+    sweep.add_argument("--start", required=True, type=date.fromisoformat)
+    sweep.add_argument("--end", required=True, type=date.fromisoformat)
+    sweep.add_argument("--name", help="kept with each point in the journal (default: the book)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep's summary as JSON")
+    for research in (wf, sweep):
+        research.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
+        research.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
+        research.add_argument("--book", default=research.prog.split()[-1], help="the sweep's book (its report folder)")
+        research.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     check = commands.add_parser("check-journal", help="check a book's journal against its invariants")
     check.add_argument("--book", required=True, help="the book to check")
     check.add_argument("--data", help="bars file the fills are checked against (default: the bundled sample)")
@@ -147,7 +158,14 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         print(run_resume(args.book, args.operator, args.reason))
         return 0
     if args.command == "walk-forward":
-        print_walk_forward(_backtest(args), args.param, args.train_months, args.test_months)
+        print_walk_forward(run_sweep(_backtest(args), args.param, args.workers, args.train_months, args.test_months))
+        return 0
+    if args.command == "sweep":
+        summary = run_sweep(_backtest(args), args.grid, args.workers)
+        if args.json:
+            print(json.dumps(summary, default=str))
+        else:
+            print_sweep(summary)
         return 0
     if args.command == "strategies":
         print_strategy_table(_backtest(args))

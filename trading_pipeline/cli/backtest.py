@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -106,8 +107,35 @@ def run_backtest(
     errors = preflight(backtest, instance, journal)
     if errors:
         raise BacktestError("\n".join(errors))
-    sessions = calendar.sessions(backtest.start, backtest.end)
     out_dir = report_dir(backtest, instance)
+    run_id = execute(
+        daily_cycle_job,
+        backtest,
+        instance,
+        log_level,
+        {FRESH_BOOK_TAG: "true"},
+        {"performance_report": {"config": {"out_dir": str(out_dir), "tearsheet": backtest.tearsheet}}},
+    )
+    report_path = out_dir / "metrics.json"
+    if not report_path.exists():
+        raise BacktestError(
+            f"run {run_id} wrote no report: a blocking check stopped it (see its asset checks in the UI)"
+        )
+    return BacktestResult(run_id=run_id, out_dir=out_dir, metrics=json.loads(report_path.read_text()))
+
+
+def execute(
+    job: Callable[[], JobDefinition],
+    backtest: Backtest,
+    instance: DagsterInstance,
+    log_level: str,
+    tags: dict,
+    ops: dict,
+) -> str:
+    """Run ``job`` (a module-level function returning it, for ``reconstructable``) over the backtest's range with its
+    book, data, strategy pin, plugins and limits, name and parameters as tags; its run id, or BacktestError with each
+    failed step's error."""
+    sessions = calendar.sessions(backtest.start, backtest.end)
     parameters = {
         "strategy": backtest.strategy,
         "symbols": backtest.symbols,
@@ -118,7 +146,7 @@ def run_backtest(
     # execute_job, not execute_in_process: the latter keeps every step's output in memory until the run
     # ends (~0.8 GB of DataFrames on 500 symbols x 5 years); the job still runs in this process.
     with execute_job(
-        reconstructable(daily_cycle_job),
+        reconstructable(job),
         instance=instance,
         raise_on_error=False,
         tags={
@@ -126,9 +154,9 @@ def run_backtest(
             RANGE_END_TAG: sessions[-1].strftime("%Y-%m-%d"),
             BOOK_TAG: backtest.book,
             KIND_TAG: "backtest",
-            FRESH_BOOK_TAG: "true",
             BACKTEST_NAME_TAG: backtest.name or backtest.book,
             BACKTEST_PARAMETERS_TAG: json.dumps(parameters, sort_keys=True),
+            **tags,
         },
         run_config={
             "resources": {
@@ -137,7 +165,7 @@ def run_backtest(
                 "selector": {"config": {"pin": backtest.strategy}},
                 "strategies": {"config": {"plugins": backtest.plugins}},
             },
-            "ops": {"performance_report": {"config": {"out_dir": str(out_dir), "tearsheet": backtest.tearsheet}}},
+            "ops": ops,
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
     ) as result:
@@ -147,12 +175,7 @@ def run_backtest(
         failed = [e.get_dagster_event() for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
         why = "; ".join(f"{e.step_key}: {step_error_text(e.step_failure_data.error)}" for e in failed)
         raise BacktestError(f"run {run_id} failed: {why or 'see the run in the Dagster UI'}")
-    report_path = out_dir / "metrics.json"
-    if not report_path.exists():
-        raise BacktestError(
-            f"run {run_id} wrote no report: a blocking check stopped it (see its asset checks in the UI)"
-        )
-    return BacktestResult(run_id=run_id, out_dir=out_dir, metrics=json.loads(report_path.read_text()))
+    return run_id
 
 
 def _sessions(backtest: Backtest, errors: list[str]) -> list[date]:

@@ -1,4 +1,4 @@
-"""What the CLI prints: a backtest's summary, each strategy alone, the kept backtests, a walk-forward."""
+"""What the CLI prints: a backtest's summary, each strategy alone, the kept backtests."""
 
 from __future__ import annotations
 
@@ -81,35 +81,3 @@ def print_backtests(dagster_home: Path, book: str | None, as_json: bool) -> None
 
 def cell(value) -> str:
     return "n/a" if value is None else (f"{value:,.4g}" if isinstance(value, float) else f"{value:,}")
-
-
-def print_walk_forward(template: Backtest, param_text: str, train_months: int, test_months: int) -> None:
-    """Backtest every value on each train window, run the best (by Sharpe) on the following test window, and
-    print train vs test side by side; every backtest is kept in the journal under a descriptive name."""
-    from trading_pipeline.domain.walk_forward import best_by_sharpe, parse_param, windows
-
-    param, values = parse_param(param_text)
-    steps = windows(template.start, template.end, train_months, test_months)
-
-    def backtest(start, end, value, label):
-        setting = {"strategy": value} if param == "strategy" else {"limits": {param: value}}
-        one = Backtest(
-            start, end, symbols=template.symbols, data=template.data, book=f"walk-forward:{param}={value}",
-            name=f"walk-forward {label} {param}={value}", tearsheet=False, **setting,
-        )  # fmt: skip
-        return run_backtest(one, log_level="WARNING").metrics
-
-    print(f"walk-forward over {param} in {values}: {len(steps)} window(s), best train Sharpe goes out of sample\n")
-    print("| window | train | best | train sharpe | train return | test | test sharpe | test return | test max_dd |")
-    print(f"|---:|---|---|{'---:|' * 2}---|{'---:|' * 3}")
-    for i, step in enumerate(steps, 1):
-        trained = [(v, backtest(step.train_start, step.train_end, v, f"#{i} train")) for v in values]
-        best = best_by_sharpe([(v, m.get("sharpe")) for v, m in trained])
-        train = dict(trained)[best]
-        test = backtest(step.test_start, step.test_end, best, f"#{i} test")
-        cells = [
-            str(i), f"{step.train_start}..{step.train_end}", str(best), cell(train.get("sharpe")),
-            cell(train.get("total_return")), f"{step.test_start}..{step.test_end}", cell(test.get("sharpe")),
-            cell(test.get("total_return")), cell(test.get("max_drawdown")),
-        ]  # fmt: skip
-        print(f"| {' | '.join(cells)} |", flush=True)

@@ -1,6 +1,6 @@
 """Walk-forward parameter selection: split a date range into consecutive train/test windows and pick, on each
 train window, the parameter value whose backtest had the best Sharpe ratio, to be judged out of sample on the
-test window that follows. Pure logic: running the backtests is the caller's business."""
+test window that follows. Pure logic: ``research.sweep.walk_forward`` runs the books."""
 
 from __future__ import annotations
 
@@ -10,16 +10,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-
-# What a sweep may vary: the selector's strategy pin, and TradingBook limits (name -> value type).
-SWEEPABLE: dict[str, type] = {
-    "strategy": str,
-    "risk_per_trade": float,
-    "atr_stop_multiple": float,
-    "max_position_pct": float,
-    "max_open_positions": int,
-    "min_confidence": float,
-}
 
 
 @dataclass(frozen=True)
@@ -57,27 +47,6 @@ def windows(start: date, end: date, train_months: int, test_months: int) -> list
             f"plus one test window of {test_months} month(s)"
         )
     return out
-
-
-def parse_param(spec: str) -> tuple[str, list]:
-    """``NAME=V1,V2,...`` as (name, typed values); the name must be sweepable and the values distinct."""
-    name, sep, values = spec.partition("=")
-    name = name.strip()
-    if not sep or not name:
-        raise ValueError(f"--param must look like NAME=V1,V2 (e.g. strategy=trend,breakout), got {spec!r}")
-    if name not in SWEEPABLE:
-        raise ValueError(f"cannot sweep {name!r}; sweepable parameters: {', '.join(SWEEPABLE)}")
-    kind = SWEEPABLE[name]
-    raw = [v.strip() for v in values.split(",") if v.strip()]
-    if not raw:
-        raise ValueError(f"--param {name}: no values given")
-    try:
-        typed = [kind(v) for v in raw]
-    except ValueError:
-        raise ValueError(f"--param {name}: values must be of type {kind.__name__}, got {raw}") from None
-    if len(set(typed)) != len(typed):
-        raise ValueError(f"--param {name}: values repeat: {raw}")
-    return name, typed
 
 
 def best_by_sharpe[T](sharpes: Sequence[tuple[T, float | None]]) -> T:

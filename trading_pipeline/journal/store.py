@@ -319,10 +319,12 @@ class Journal:
         start: DateLike,
         end: DateLike,
         metrics: Mapping[str, Any],
+        point: int = 0,
     ) -> None:
-        """Keep a backtest's results; a re-executed report of the same run replaces its row, never duplicates it."""
+        """Keep a backtest's results (a sweep's: one row per ``point`` of its run); a re-executed report of the same
+        run and point replaces its row, never duplicates it."""
         row = {
-            "run_id": require_label("run_id", run_id), "book": require_label("book", book), "name": require_label("name", name),
+            "run_id": require_label("run_id", run_id), "point": int(point), "book": require_label("book", book), "name": require_label("name", name),
             "parameters": json.dumps(dict(parameters), sort_keys=True, allow_nan=False),
             "code_version": require_label("code_version", code_version),
             "start": to_session_date(start), "end": to_session_date(end),
@@ -331,7 +333,7 @@ class Journal:
         }  # fmt: skip
         table = BacktestRow.__table__
         with self.writing("record a backtest") as conn:
-            conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(delete(table).where(table.c.run_id == run_id, table.c.point == int(point)))
             conn.execute(insert(table), [row])
 
     def read_backtests(self, book: str | None = None) -> pd.DataFrame:

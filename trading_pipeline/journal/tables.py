@@ -228,10 +228,13 @@ class BacktestRow(Base):
     the book replaces, so it is not in ``TABLES`` (``delete_book`` keeps it)."""
 
     __tablename__ = "backtests"
-    __table_args__ = (Index(None, "book"),)
+    __table_args__ = (Index(None, "book"), UniqueConstraint("run_id", "point"))
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(unique=True)
+    run_id: Mapped[str]
+    point: Mapped[int] = mapped_column(
+        server_default="0", comment="a sweep's point (one run keeps one row per point); 0 for a backtest"
+    )
     book: Mapped[str]
     name: Mapped[str]
     parameters: Mapped[str] = mapped_column(Text, comment="JSON: what was varied (strategy pin, limits, ...)")

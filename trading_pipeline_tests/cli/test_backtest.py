@@ -150,37 +150,49 @@ def test_backtests_are_kept_tagged_and_compared(dagster_home, capsys):
 def test_walk_forward_picks_on_train_and_reports_out_of_sample(dagster_home, capsys):
     code = main(
         [
-            "walk-forward",
-            "--start",
-            "2008-08-01",
-            "--end",
-            "2008-10-31",
-            "--train-months",
-            "1",
-            "--test-months",
-            "1",
-            "--param",
-            "strategy=TrendFollowing,MeanReversion",
-            "--symbols",
-            "AAPL,IBM,MSFT",
+            "walk-forward", "--start", "2008-08-01", "--end", "2008-10-31", "--train-months", "1", "--test-months", "1",
+            "--param", "strategy=TrendFollowing,MeanReversion", "--param", "risk_per_trade=0.01", "--symbols",
+            "AAPL,IBM,MSFT", "--workers", "2",
         ]
-    )
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and not line.startswith("| window")]
-    assert [(r[0], r[1], r[5]) for r in rows] == [
+    assert [(r[0], r[1], r[2]) for r in rows] == [
         ("| 1", "2008-08-01..2008-08-31", "2008-09-01..2008-09-30"),
         ("| 2", "2008-09-01..2008-09-30", "2008-10-01..2008-10-31"),
     ]
-    kept = {k["name"]: k for k in _kept(capsys)}
-    assert len(kept) == 6  # 2 windows x (2 train values + 1 test)
+    assert "Deflated Sharpe Ratio: DSR" in out and "Probability of Backtest Overfitting:" in out
+    kept = _kept(capsys)
     for window, row in enumerate(rows, 1):
-        best = row[2]
-        train = {v: kept[f"walk-forward #{window} train strategy={v}"]["metrics"]["sharpe"]
-                 for v in ("TrendFollowing", "MeanReversion")}  # fmt: skip
-        assert best == best_by_sharpe(list(train.items()))
-        test = kept[f"walk-forward #{window} test strategy={best}"]
+        train = {k["parameters"]["strategy"]: k for k in kept if k["name"] == f"walk-forward window {window} train"}
+        assert sorted(train) == ["MeanReversion", "TrendFollowing"]
+        sharpes = [(v, k["metrics"]["sharpe"]) for v, k in train.items() if k["metrics"]["sharpe"] is not None]
+        tests = [k for k in kept if k["name"] == f"walk-forward window {window} test"]
+        if not sharpes:  # no train point has a Sharpe: nothing is chosen, nothing is tested
+            assert row[3] == "n/a" and tests == []
+            continue
+        best = best_by_sharpe(sharpes)
+        assert row[3] == f"strategy={best}, risk_per_trade=0.01"
+        (test,) = tests
         assert test["parameters"]["strategy"] == best and test["start"] >= f"2008-{8 + window:02d}-01"
+        assert row[6] == (f"{test['metrics']['sharpe']:,.4g}" if test["metrics"]["sharpe"] is not None else "n/a")
+
+
+def test_sweep_prints_every_point_with_its_overfitting_statistics(dagster_home, capsys):
+    grid = ["--grid", "risk_per_trade=0.01,0.02", "--grid", "atr_stop_multiple=1.5,3"]
+    assert main(["sweep", *grid, "--start", "2011-03-01", "--end", "2011-12-30", "--name", "g", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    points = summary["points"]
+    assert [(p["risk_per_trade"], p["atr_stop_multiple"]) for p in points] == [
+        (0.01, 1.5), (0.01, 3.0), (0.02, 1.5), (0.02, 3.0)
+    ]  # fmt: skip
+    scored = [(i, p["sharpe"]) for i, p in enumerate(points) if p["sharpe"] is not None]
+    assert summary["overfitting"]["best"] == best_by_sharpe(scored)
+    assert 0 <= summary["overfitting"]["dsr"] <= 1 and 0 <= summary["overfitting"]["pbo"] <= 1
+    kept = [k for k in _kept(capsys) if k["run_id"] == summary["run_id"]]
+    assert [k["name"] for k in kept] == ["g"] * 4
+    assert [k["metrics"]["sharpe"] for k in kept] == [p["sharpe"] for p in points]
 
 
 def test_walk_forward_refuses_an_unsweepable_parameter(dagster_home, capsys):

@@ -1,6 +1,8 @@
 """performance_report: metrics, trade tables, a benchmarked tearsheet and the curves the UI plots."""
 
+import base64
 import json
+import struct
 
 import pandas as pd
 import pytest
@@ -46,6 +48,11 @@ def test_report_has_the_metrics_trade_tables_and_curves(instance, tmp_path):
     assert "unknown" not in by_strategy.index  # every fill traced to its order's strategy
     assert metadata["by_symbol"].value.splitlines()[0] == "| symbol | trades | win_rate | pnl | profit_factor |"
     assert len(metadata["by_strategy"].value.splitlines()) == 2 + len(by_strategy)
+    # The equity and drawdown curves as a picture: a base64 PNG in Markdown, which the UI renders.
+    picture = metadata["equity_and_drawdown"].value
+    assert picture.startswith("![equity and drawdown](data:image/png;base64,") and picture.endswith(")")
+    png = base64.b64decode(picture.split(",", 1)[1][:-1])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (640, 480)  # 8 x 6 inches at 80 dpi
 
     # One observation of `portfolio` per session of the range, with the journal's equity and drawdown.
     records = instance.get_event_records(

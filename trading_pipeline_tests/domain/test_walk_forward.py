@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from trading_pipeline.domain.walk_forward import Window, best_by_sharpe, parse_param, windows
+from trading_pipeline.domain.walk_forward import Window, best_by_sharpe, windows
 
 
 def test_windows_roll_forward_by_the_test_length():
@@ -24,22 +24,6 @@ def test_windows_refuse_ranges_too_short_or_bad_lengths():
         windows(date(2012, 1, 1), date(2013, 1, 1), 0, 1)
     with pytest.raises(ValueError, match="before start"):
         windows(date(2012, 1, 1), date(2011, 1, 1), 1, 1)
-
-
-def test_parse_param_types_and_validates():
-    assert parse_param("strategy=trend, breakout") == ("strategy", ["trend", "breakout"])
-    assert parse_param("risk_per_trade=0.005,0.01") == ("risk_per_trade", [0.005, 0.01])
-    assert parse_param("max_open_positions=3,5") == ("max_open_positions", [3, 5])
-    with pytest.raises(ValueError, match="cannot sweep 'book'"):
-        parse_param("book=a,b")
-    with pytest.raises(ValueError, match="must be of type float"):
-        parse_param("risk_per_trade=low")
-    with pytest.raises(ValueError, match="NAME=V1,V2"):
-        parse_param("strategy")
-    with pytest.raises(ValueError, match="no values"):
-        parse_param("strategy=")
-    with pytest.raises(ValueError, match="repeat"):
-        parse_param("risk_per_trade=0.01,0.010")
 
 
 def test_best_by_sharpe_prefers_numbers_then_order():

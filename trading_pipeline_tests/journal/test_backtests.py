@@ -49,3 +49,26 @@ def test_a_backtest_needs_a_name_and_finite_metrics(journal):
     with pytest.raises(ValueError, match="Out of range float"):
         _record(journal, "run-1", sharpe=float("nan"))
     assert journal.read_backtests().empty
+
+
+def test_a_sweep_keeps_one_row_per_point_of_its_run(journal):
+    for point, sharpe in enumerate((0.5, 1.5, None)):
+        journal.record_backtest(
+            run_id="sweep-1", point=point, book="sweep", name="grid", parameters={"risk_per_trade": 0.01 * (point + 1)},
+            code_version="0.1.0", start=date(2008, 8, 1), end=date(2008, 10, 31), metrics={"sharpe": sharpe},
+        )  # fmt: skip
+    journal.record_backtest(
+        run_id="sweep-1",
+        point=1,
+        book="sweep",
+        name="grid",
+        parameters={"risk_per_trade": 0.02},
+        code_version="0.1.0",
+        start=date(2008, 8, 1),
+        end=date(2008, 10, 31),
+        metrics={"sharpe": 9.0},
+    )  # fmt: skip  (the same point re-executed: replaced, the others kept)
+    kept = journal.read_backtests("sweep").sort_values("point")
+    assert kept["point"].tolist() == [0, 1, 2]
+    assert [m["sharpe"] for m in kept["metrics"]] == [0.5, 9.0, None]
+    assert set(kept["run_id"]) == {"sweep-1"} and set(kept["name"]) == {"grid"}

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from trading_pipeline.dagster_internals.events import log_observations
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
+from trading_pipeline.defs.reporting.charts import equity_and_drawdown
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -146,6 +147,7 @@ def _report(
     return metrics, {
         **{k: MetadataValue.float(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
         "report_dir": MetadataValue.path(str(out)),
+        "equity_and_drawdown": equity_and_drawdown(curve, f"{trading.book}: equity and drawdown"),
         **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
         **extra,
     }
