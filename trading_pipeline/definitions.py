@@ -6,6 +6,8 @@ complete resource set and the book the jobs are locked to. A profile that lacks 
 
 from dagster import Definitions, in_process_executor
 
+from trading_pipeline.defs.discovery.universe import universe
+from trading_pipeline.defs.discovery.watchlist import watchlist
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
 from trading_pipeline.defs.execution.halts import halt_trading_job, resume_trading_job
@@ -32,6 +34,8 @@ from trading_pipeline.defs.signals.validated_signals import validated_signals
 DEFAULT_RESOURCES = offline().resources
 
 ASSETS = [
+    universe,
+    watchlist,
     market_bars,
     indicators,
     market_context,

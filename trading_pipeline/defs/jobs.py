@@ -16,8 +16,8 @@ DAILY_CYCLE, INTRADAY_CYCLE, EVENT_CYCLE = "daily_cycle", "intraday_cycle", "eve
 
 _JOBS = {
     DAILY_CYCLE: (
-        ("market", "signals", "execution", "reporting"),
-        "market_bars → … → fills/portfolio → performance_report for one session or a range.",
+        ("discovery", "market", "signals", "execution", "reporting"),
+        "universe → market_bars → … → fills/portfolio → performance_report for one session or a range.",
     ),
     INTRADAY_CYCLE: (
         ("intraday",),

@@ -36,6 +36,7 @@ class Step(StrEnum):
     SELECTION = "selection"
     REVIEW = "review"
     AUDIT = "audit"
+    DISCOVERY = "discovery"
 
 
 # Outcomes that are real requests to the provider: they spend the budget and feed the circuit breaker.
