@@ -25,7 +25,7 @@ from trading_pipeline.domain.discovery.universe import SURVIVORSHIP_NOTE, UNIVER
 LOOKBACK_SESSIONS = 300
 FEATURE_COLUMNS = [*PRICE_FEATURES, "quarantined_share", "last_bar_clean"]
 COLUMNS = [*UNIVERSE_COLUMNS, *FEATURE_COLUMNS]
-CONFIGURED = "configured symbol (discovery off)"
+CONFIGURED = "configured (discovery off)"
 
 
 @session_table("discovery")
@@ -43,7 +43,7 @@ def universe(context: AssetExecutionContext, market_data: MarketData, discovery:
         source = discovery.source
     else:
         frame = configured_universe(market_data, sessions)
-        source = "the configured symbols"
+        source = "the configured symbols" if market_data.universe() else "every symbol the market data serves"
     eligible = frame.groupby("date")["eligible"].sum()
     membership = discovery.membership_path
     context.add_output_metadata(
@@ -76,10 +76,9 @@ def point_in_time_universe(bars: pd.DataFrame, sessions: list[date], discovery: 
 
 
 def configured_universe(market_data: MarketData, sessions: list[date]) -> pd.DataFrame:
-    """Every configured symbol on every session (the provider's symbols of the range when none is configured)."""
-    symbols = market_data.universe()
-    if symbols is None:
-        symbols = sorted(market_data.fetch(None, sessions[0], sessions[-1]).bars["symbol"].unique())
+    """Every configured symbol on every session; no row when none is configured (every symbol the market data
+    serves, as market_bars fetches them: listing them would cost a fetch and a row per bar for nothing)."""
+    symbols = market_data.universe() or []
     days = pd.DatetimeIndex(sessions)
     frame = pd.DataFrame(
         {
@@ -89,9 +88,8 @@ def configured_universe(market_data: MarketData, sessions: list[date]) -> pd.Dat
             "reason": CONFIGURED,
         }
     )
-    return frame.assign(**dict.fromkeys(PRICE_FEATURES, np.nan), quarantined_share=np.nan, last_bar_clean=False)[
-        COLUMNS
-    ]
+    features = dict.fromkeys(PRICE_FEATURES, np.nan)
+    return frame.assign(**features, quarantined_share=np.nan, last_bar_clean=False)[COLUMNS]
 
 
 def universe_symbols(frame: pd.DataFrame) -> list[str]:

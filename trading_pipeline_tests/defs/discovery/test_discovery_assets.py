@@ -64,6 +64,10 @@ def test_discovery_off_the_universe_is_the_configured_symbols_and_the_watchlist_
     assert frame["eligible"].all() and (frame["reason"] == CONFIGURED).all()
     assert result.output_for_node("watchlist").empty
     assert _journal(instance).read("watchlist", book="offline").empty
+    every = _discover(instance, "2012-03-01", "2012-03-02", discovery=SymbolDiscovery())
+    assert every.output_for_node("universe").empty  # none configured: every symbol market_bars gets, unlisted
+    metadata = every.asset_materializations_for_node("universe")[0].metadata
+    assert metadata["candidates_from"].value == "every symbol the market data serves"
 
 
 def test_the_universe_states_its_survivorship_bias_unless_a_membership_file_makes_it_point_in_time(instance, tmp_path):
