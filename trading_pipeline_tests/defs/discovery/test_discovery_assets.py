@@ -17,8 +17,10 @@ from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import load_bars_file
+from trading_pipeline.domain.discovery.trading import OFF_WATCHLIST
 from trading_pipeline.domain.discovery.universe import SURVIVORSHIP_NOTE
 from trading_pipeline.journal import Journal
+from trading_pipeline_tests.cycles import run_cycle
 
 ON = SymbolDiscovery(enabled=True, max_watchlist=3)
 
@@ -149,3 +151,17 @@ def test_no_forward_return_is_ever_filled_before_its_sessions_exist(instance, tm
     filled_on = [calendar.next_session(d) for d in horizon_end]
     assert filled_on == list(pd.to_datetime(returns["session"]))
     assert returns["forward_return"].notna().all() and {1.0, 5.0, 20.0} == set(returns["horizon"])
+
+
+def test_with_discovery_on_the_cycle_buys_only_what_the_session_watchlist_holds(instance):
+    run = run_cycle(instance, "2012-01-03", "2012-04-30", discovery=SymbolDiscovery(enabled=True, max_watchlist=1))
+    assert run.result.success
+    listed = run.table("watchlist")
+    assert (listed.groupby("session").size() == 1).all()
+    buys = run.table("orders").query("side == 'buy'")
+    assert len(buys) > 0
+    on_list = set(zip(listed["session"].astype(str), listed["symbol"], strict=True))
+    assert set(zip(buys["session"].astype(str), buys["symbol"], strict=True)) <= on_list
+    signals = run.result.output_for_node("signals")
+    refused = signals["reason"].str.startswith(OFF_WATCHLIST)
+    assert refused.any() and (signals.loc[refused, "action"] == "HOLD").all()
