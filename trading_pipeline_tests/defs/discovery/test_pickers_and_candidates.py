@@ -6,7 +6,10 @@ import json
 
 import pandas as pd
 import pytest
+from dagster import materialize
 
+from trading_pipeline.defs.discovery.universe import universe
+from trading_pipeline.defs.profiles import profile_from
 from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery
 from trading_pipeline.defs.resources.symbol_picker import AnthropicPicker, GroqPicker, OfflinePicker
 from trading_pipeline.domain.discovery.llm_picker import offline_picks
@@ -15,7 +18,7 @@ from trading_pipeline.journal import Journal
 from trading_pipeline.sandbox.alpaca_server import SECRET_KEY, AlpacaSandbox
 from trading_pipeline.sandbox.assets import Asset
 from trading_pipeline_tests.domain.discovery.panels import features
-from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key
+from trading_pipeline_tests.fakes.alpaca_fixtures import EVENING, fresh_key, sample_bars
 from trading_pipeline_tests.fakes.llm_servers import (
     ANTHROPIC_PATH,
     GROQ_PATH,
@@ -118,3 +121,31 @@ def test_paper_candidates_are_the_active_tradable_assets_on_the_listed_exchanges
         assert nyse.candidates() == ["IBM"]
     asked = [path for method, path, *_ in server.requests if method == "GET"]
     assert asked and all(path.startswith("/v2/assets") for path in asked)
+
+
+def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets(instance, monkeypatch):
+    """The universe asset with the paper profile's resources, both Alpaca APIs served by the local sandbox."""
+    bars = sample_bars(["AAPL", "IBM", "MSFT"], "2011-01-03", "2012-06-29")
+    assets = [Asset("AAPL"), Asset("IBM", exchange="NYSE"), Asset("MSFT", tradable=False)]
+    keys = {"ALPACA_API_KEY": fresh_key(), "ALPACA_SECRET_KEY": SECRET_KEY}
+    for variable, value in keys.items():
+        monkeypatch.setenv(variable, value)
+    with AlpacaSandbox(bars=bars, assets=assets, now=EVENING, serve_future_bars=True) as server:
+        profile = profile_from({"TRADING_PROFILE": "paper", **keys, "ALPACA_BASE_URL": server.url})
+        used = {name: profile.resources[name] for name in ("market_data", "session_store")}
+        paper = profile.resources["discovery"]
+        assert isinstance(paper, AlpacaAssetsDiscovery) and paper.trading_url == server.url
+        discovery = AlpacaAssetsDiscovery.from_env(trading_url=server.url, enabled=True)
+        result = materialize(
+            [universe],
+            instance=instance,
+            resources={**used, "discovery": discovery},
+            tags={
+                "dagster/asset_partition_range_start": "2012-06-01",
+                "dagster/asset_partition_range_end": "2012-06-05",
+            },
+        )
+    frame = result.output_for_node("universe")
+    assert set(frame["symbol"]) == {"AAPL", "IBM"} and frame["eligible"].all()
+    metadata = result.asset_materializations_for_node("universe")[0].metadata
+    assert metadata["candidates_from"].value.startswith("Alpaca assets")
