@@ -137,7 +137,9 @@ class OrderSpec:
         for name in ("qty", "limit_price", "stop_price", "trail_percent", "trail_price", "take_profit", "stop_loss"):
             _positive(name, getattr(self, name))
         needs = {"limit": ("limit_price",), "stop": ("stop_price",), "stop_limit": ("limit_price", "stop_price")}
-        for name in needs.get(self.kind, ()):
+        # An oco's limit is its take-profit (Alpaca and alpaca-py accept it without a top-level limit_price).
+        required = () if self.order_class == "oco" else needs.get(self.kind, ())
+        for name in required:
             if getattr(self, name) is None:
                 raise ValueError(f"{self.symbol}: a {self.kind} order needs {name}")
         for name in ("limit_price", "stop_price"):

@@ -304,6 +304,27 @@ def test_a_position_whose_stop_was_cancelled_at_the_broker_is_protected_again(al
     assert broker.unprotected(third.state) == {}
 
 
+def test_a_position_with_a_target_whose_exits_were_cancelled_gets_an_oco_pair_again(alpaca_server):
+    broker = _broker(alpaca_server)
+    target = _bar("IBM", D1)["close"] * 1.2
+    ibm = _order("IBM", 10, take_profit=target)
+    first = _run(broker, _fresh(), D1, [ibm])
+    alpaca_server.advance_to(_evening(D2))
+    second = _run(broker, first.state, D2)
+    stop = next(o for o in _working(alpaca_server, "IBM") if o.type == "stop")
+    alpaca_server.expire(stop.client_order_id, "canceled")  # cancelled in the dashboard: its partner goes too
+    assert _working(alpaca_server, "IBM") == []
+    alpaca_server.advance_to(_evening(D3))
+    third = _run(broker, second.state, D3)
+    (pair,) = [o for o in _working(alpaca_server, "IBM") if o.order_class == "oco" and o.type == "limit"]
+    (leg,) = [alpaca_server.orders[i] for i in pair.legs]
+    assert (pair.side, pair.qty, pair.time_in_force) == ("sell", 10, "gtc")
+    assert pair.limit_price == round_to_tick(target, "sell")
+    assert (leg.type, leg.qty, leg.stop_price) == ("stop", 10, round_to_tick(ibm.stop_price, "sell"))
+    assert {(o.order_type, o.qty) for o in third.state.pending} == {("limit", 10), ("stop", 10)}
+    assert broker.unprotected(third.state) == {}
+
+
 def test_a_missed_session_is_caught_up_settled_as_it_was_and_its_orders_never_sent(alpaca_server):
     broker = _broker(alpaca_server)
     first = _run(broker, _fresh(), D1, [_order("AAPL", 10)])
