@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import pandas as pd
+from alpaca.trading.enums import AssetClass, AssetStatus
+from alpaca.trading.requests import GetAssetsRequest
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from trading_pipeline.domain.discovery.chain import DiscoverySettings
 from trading_pipeline.domain.discovery.ensemble import DEFAULT_WEIGHTS, EnsembleCombiner
 from trading_pipeline.domain.discovery.universe import load_membership
+from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient
 
 ALPACA_EXCHANGES = ("NYSE", "NASDAQ", "ARCA", "AMEX", "BATS")
 
@@ -74,11 +77,12 @@ class AlpacaAssetsDiscovery(SymbolDiscovery):
         return f"Alpaca assets (active, tradable, on {', '.join(self.exchanges)})"
 
     def candidates(self) -> list[str] | None:
-        from alpaca.trading.client import TradingClient
-        from alpaca.trading.enums import AssetClass, AssetStatus
-        from alpaca.trading.requests import GetAssetsRequest
-
-        client = TradingClient(self.api_key, self.secret_key, paper=self.paper, url_override=self.trading_url)
+        """One GET /v2/assets through the project's governed client (rate limit and retries of the account)."""
+        client = GovernedTradingClient(
+            AlpacaSettings(
+                api_key=self.api_key, secret_key=self.secret_key, paper=self.paper, trading_url=self.trading_url
+            )
+        )
         assets = client.get_all_assets(GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY))
         return tradable_symbols(
             [{"symbol": a.symbol, "tradable": a.tradable, "status": a.status, "exchange": a.exchange} for a in assets],
