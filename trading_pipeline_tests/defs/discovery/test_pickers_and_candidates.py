@@ -149,3 +149,15 @@ def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets
     assert set(frame["symbol"]) == {"AAPL", "IBM"} and frame["eligible"].all()
     metadata = result.asset_materializations_for_node("universe")[0].metadata
     assert metadata["candidates_from"].value.startswith("Alpaca assets")
+
+
+def test_past_the_runs_budget_the_offline_ranking_answers_and_says_so(journal):
+    two_sessions = pd.concat([_candidates(), _candidates().assign(date=pd.Timestamp("2021-06-02"))], ignore_index=True)
+    with ScriptedLLMServer(groq_completion(_answer("BBB"))) as server:
+        picker = GroqPicker(api_key=KEY, base_url=server.base_url, max_calls_per_run=1)
+        picks = picker.pick(two_sessions, _run(journal))
+    assert len(server.requests) == 1
+    first, second = (picks[picks["date"] == day] for day in sorted(picks["date"].unique()))
+    assert first["symbol"].tolist() == ["BBB"] and first["outcome"].tolist() == ["ok"]
+    assert second["symbol"].tolist() == ["CCC", "AAA", "BBB"] and (second["outcome"] == "budget").all()
+    assert second["reason"].str.contains("LLM fallback").all()
