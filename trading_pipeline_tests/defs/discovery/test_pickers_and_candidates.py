@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 from dagster import materialize
 
+from trading_pipeline.definitions import DEFAULT_RESOURCES
 from trading_pipeline.defs.discovery.universe import universe
+from trading_pipeline.defs.discovery.watchlist import watchlist
 from trading_pipeline.defs.profiles import profile_from
-from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery
+from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery, SymbolDiscovery
+from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.symbol_picker import AnthropicPicker, GroqPicker, OfflinePicker
 from trading_pipeline.domain.discovery.llm_picker import offline_picks
 from trading_pipeline.domain.llm.calls import LLMRun
@@ -161,3 +164,34 @@ def test_past_the_runs_budget_the_offline_ranking_answers_and_says_so(journal):
     assert first["symbol"].tolist() == ["BBB"] and first["outcome"].tolist() == ["ok"]
     assert second["symbol"].tolist() == ["CCC", "AAA", "BBB"] and (second["outcome"] == "budget").all()
     assert second["reason"].str.contains("LLM fallback").all()
+
+
+def test_the_watchlist_step_asks_again_after_an_invalid_answer_and_keeps_the_valid_one(instance, tmp_path):
+    def first_candidate(request: RecordedRequest):
+        return groq_completion(_answer(request.user_data["candidates"][0]["symbol"]))
+
+    journal = JournalResource(url=f"sqlite:///{tmp_path / 'journal.db'}")
+    with ScriptedLLMServer(first_candidate) as server:
+        server.script(groq_completion(_answer("TSLA")))
+        result = materialize(
+            [universe, watchlist],
+            instance=instance,
+            resources={
+                **DEFAULT_RESOURCES,
+                "discovery": SymbolDiscovery(enabled=True, max_watchlist=3),
+                "symbol_picker": GroqPicker(api_key=KEY, base_url=server.base_url, max_retries=0),
+                "journal": journal,
+            },
+            tags={
+                "dagster/asset_partition_range_start": "2012-03-01",
+                "dagster/asset_partition_range_end": "2012-03-01",
+            },
+        )
+    assert result.success and len(server.requests) == 2
+    calls = Journal(journal.url).read("llm_calls", book="offline")
+    assert calls["outcome"].tolist() == ["invalid", "ok"]
+    assert (
+        "rejected" in json.dumps(server.requests[1].user_data) or "previous_rejection" in server.requests[1].user_data
+    )
+    reasons = result.output_for_node("watchlist")["reason"]
+    assert reasons.str.contains("model likes").any() and not reasons.str.contains("LLM fallback").any()
