@@ -6,6 +6,9 @@ complete resource set and the book the jobs are locked to. A profile that lacks 
 
 from dagster import Definitions, in_process_executor
 
+from trading_pipeline.defs.discovery.schedules import DISCOVERY_SCHEDULES, DISCOVERY_SENSORS
+from trading_pipeline.defs.discovery.universe import universe
+from trading_pipeline.defs.discovery.watchlist import watchlist
 from trading_pipeline.defs.execution.breaker_reset import reset_circuit_breaker_job
 from trading_pipeline.defs.execution.execution import execution
 from trading_pipeline.defs.execution.halts import halt_trading_job, resume_trading_job
@@ -35,6 +38,8 @@ from trading_pipeline.defs.signals.validated_signals import validated_signals
 DEFAULT_RESOURCES = offline().resources
 
 ASSETS = [
+    universe,
+    watchlist,
     market_bars,
     indicators,
     market_context,
@@ -59,8 +64,8 @@ def build_defs(profile: Profile) -> Definitions:
         assets=[*ASSETS, *INTRADAY_ASSETS, *RESEARCH_ASSETS],
         asset_checks=CHECKS,
         jobs=[*trading_jobs(profile.book), sweep_job, reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
-        schedules=SCHEDULES,
-        sensors=SENSORS,
+        schedules=[*SCHEDULES, *DISCOVERY_SCHEDULES],
+        sensors=[*SENSORS, *DISCOVERY_SENSORS],
         resources=profile.resources,
         # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a
         # trading cycle's steps are small (a crash still fails the run, visibly).

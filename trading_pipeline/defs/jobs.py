@@ -13,11 +13,12 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 from trading_pipeline.defs.tags import book_tags
 
 DAILY_CYCLE, INTRADAY_CYCLE, EVENT_CYCLE = "daily_cycle", "intraday_cycle", "event_cycle"
+DISCOVERY_CYCLE = "discovery_cycle"
 
 _JOBS = {
     DAILY_CYCLE: (
-        ("market", "signals", "execution", "reporting"),
-        "market_bars → … → fills/portfolio → performance_report for one session or a range.",
+        ("discovery", "market", "signals", "execution", "reporting"),
+        "universe → market_bars → … → fills/portfolio → performance_report for one session or a range.",
     ),
     INTRADAY_CYCLE: (
         ("intraday",),
@@ -26,6 +27,10 @@ _JOBS = {
     EVENT_CYCLE: (
         ("intraday",),
         "Launched by the price-move sensor: the intraday cycle at once, tagged with the symbol and its move.",
+    ),
+    DISCOVERY_CYCLE: (
+        ("discovery",),
+        "Before each session's open: its universe and watchlist, from the close before (the daily cycle redoes them).",
     ),
 }
 

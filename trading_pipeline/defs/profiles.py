@@ -28,6 +28,7 @@ from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
+from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery, SymbolDiscovery
 from trading_pipeline.defs.resources.intraday_data import AlpacaIntradayData, ReplayIntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.launch_lock import LockedAlpacaBroker, deployed, locked_resources
@@ -47,6 +48,7 @@ from trading_pipeline.defs.resources.review import AnthropicReviewer, NoReview
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
+from trading_pipeline.defs.resources.symbol_picker import AnthropicPicker, GroqPicker, OfflinePicker, SymbolPicker
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VALUE, LIVE_CONFIRM_VARIABLE
 
 PROFILE_VARIABLE = "TRADING_PROFILE"
@@ -100,6 +102,8 @@ def offline(environ: Mapping[str, str] | None = None) -> Profile:
         "trading": TradingBook(book="offline"),
         "intraday_data": ReplayIntradayData(),
         "order_updates": SimulatedOrderUpdates(),
+        "discovery": SymbolDiscovery(),
+        "symbol_picker": OfflinePicker(),
     }
     providers = {
         "market data": "bundled daily bars (replay)",
@@ -112,6 +116,8 @@ def offline(environ: Mapping[str, str] | None = None) -> Profile:
         "journal": "SQLite under DAGSTER_HOME unless TRADING_JOURNAL_URL",
         "memory of setups": memory_provider,
         "news": "none (no sentiment features)",
+        "symbol discovery": "off (the discovery resource's enabled); candidates: the market data's symbols",
+        "llm picker": "deterministic ranking",
     }
     return Profile("offline", resources, providers, keys={})
 
@@ -144,6 +150,8 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "trading": deployed(TradingBook, f"{name.title()}TradingBook", book=name)(),
         "intraday_data": AlpacaIntradayData(market_data=data, symbols=symbols),
         "order_updates": AlpacaOrderUpdates(broker=broker),
+        "discovery": AlpacaAssetsDiscovery.from_env(trading_url=url, paper=name == "paper"),
+        "symbol_picker": _picker(has_groq, has_anthropic),
     }
     resources |= locked_resources()  # a launch cannot move the journal, write outside DAGSTER_HOME or add plugins
     where = f" at {url}" if url else ""
@@ -159,9 +167,20 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "journal": "TRADING_JOURNAL_URL (PostgreSQL under compose), else SQLite under DAGSTER_HOME",
         "memory of setups": memory_provider,
         "news": f"Alpaca{where}, scored by " + ("Groq" if has_groq else f"VADER ({GROQ_KEY} not set)"),
+        "symbol discovery": f"off (the discovery resource's enabled); candidates: Alpaca assets{where}",
+        "llm picker": "Groq" if has_groq else "Anthropic" if has_anthropic else "deterministic ranking (no LLM key)",
     }
     keys = {variable: bool(environ.get(variable)) for variable in (*ALPACA_KEYS, GROQ_KEY, ANTHROPIC_KEY)}
     return Profile(name, resources, providers, keys)
+
+
+def _picker(has_groq: bool, has_anthropic: bool) -> SymbolPicker:
+    """Groq when its key is set (it also selects strategies), else Anthropic, else the deterministic ranking."""
+    if has_groq:
+        return GroqPicker(api_key=EnvVar(GROQ_KEY))
+    if has_anthropic:
+        return AnthropicPicker(api_key=EnvVar(ANTHROPIC_KEY))
+    return OfflinePicker()
 
 
 def _symbols(environ: Mapping[str, str]) -> list[str]:

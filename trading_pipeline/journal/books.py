@@ -50,6 +50,8 @@ BOOK_TABLES = (
     "book_states",
     "audit_reports",
     "strategy_choices",
+    "watchlist",
+    "watchlist_returns",
 )
 # A holder that has not refreshed its heartbeat for this long is gone (it refreshes every HEARTBEAT_EVERY).
 HEARTBEAT_EVERY = timedelta(seconds=10)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import DateTime, Double, Table
+from sqlalchemy import Date, DateTime, Double, Table
 
 from trading_pipeline.domain.book import SIDES
 from trading_pipeline.domain.llm.calls import CHOICE_OUTCOMES, Outcome, Step
@@ -51,6 +51,8 @@ RULES: dict[str, Rules] = {
     "llm_calls": Rules(choices={"outcome": frozenset(Outcome), "step": frozenset(Step)}),
     "audit_reports": Rules(unique=(("session",),)),
     "strategy_choices": Rules(choices={"outcome": CHOICE_OUTCOMES}, unique=(("session", "symbol"),)),
+    "watchlist": Rules(unique=(("session", "symbol"),), may_be_empty=("divergence",)),
+    "watchlist_returns": Rules(unique=(("suggested_on", "symbol", "horizon"),)),
 }
 
 
@@ -132,6 +134,8 @@ def validated_columns(
             values[column.name] = _float_values(rows[column.name], label, bool(column.nullable), positive)
         elif isinstance(column.type, DateTime):
             values[column.name] = _timestamp_values(rows[column.name], label)
+        elif isinstance(column.type, Date):
+            values[column.name] = _date_values(rows[column.name], label)
         else:
             values[column.name] = _string_values(
                 rows[column.name], label, bool(column.nullable), column.name in rules.may_be_empty
@@ -198,6 +202,17 @@ def _string_values(series: pd.Series, label: str, nullable: bool, may_be_empty: 
     if not may_be_empty and present.eq("").any():
         raise ValueError(f"{label} has empty strings")
     return series.to_numpy(dtype=object, na_value=None)
+
+
+def _date_values(series: pd.Series, label: str) -> np.ndarray:
+    """A date column other than the session (e.g. the session a later row refers to): every value a date."""
+    try:
+        parsed = pd.to_datetime(series, format="ISO8601") if series.dtype == object else pd.to_datetime(series)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{label}: not a date: {exc}") from None
+    if parsed.isna().any():
+        raise ValueError(f"{label}: {int(parsed.isna().sum())} missing date(s)")
+    return np.asarray(parsed.dt.date, dtype=object)
 
 
 def _timestamp_values(series: pd.Series, label: str) -> np.ndarray:

@@ -207,6 +207,44 @@ class StrategyChoiceRow(Base):
     run_id: Mapped[str]
 
 
+class WatchlistRow(Base):
+    """A session's watchlist: the symbols the ensemble of pickers suggests watching, ranked, with who picked them."""
+
+    __tablename__ = "watchlist"
+    __table_args__ = (Index(None, "book", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date, comment="the session the symbol is on the watchlist")
+    run_id: Mapped[str]
+    symbol: Mapped[str]
+    rank: Mapped[float]
+    score: Mapped[float] = mapped_column(comment="the ensemble's weighted score in [0, 1]")
+    pickers: Mapped[str] = mapped_column(comment="the pickers that selected it, e.g. 'metric+fuzzy'")
+    reason: Mapped[str] = mapped_column(Text)
+    divergence: Mapped[str] = mapped_column(
+        Text, comment="who selected and who rejected it; empty when the pickers agree"
+    )
+
+
+class WatchlistReturnRow(Base):
+    """The forward return of a watchlist entry over ``horizon`` sessions, and the equal-weight universe's, written
+    by the run of the session that made it known (``session`` = suggested_on + horizon sessions): never earlier."""
+
+    __tablename__ = "watchlist_returns"
+    __table_args__ = (Index(None, "book", "session"), Index(None, "book", "suggested_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    book: Mapped[str]
+    session: Mapped[date] = mapped_column(Date, comment="the session whose close made the return known")
+    run_id: Mapped[str]
+    suggested_on: Mapped[date] = mapped_column(Date, comment="the watchlist's session")
+    symbol: Mapped[str]
+    horizon: Mapped[float] = mapped_column(comment="sessions")
+    forward_return: Mapped[float | None] = mapped_column(comment="None: no clean close on one of the two sessions")
+    universe_return: Mapped[float | None] = mapped_column(comment="mean forward return of the eligible universe")
+
+
 class AlertRow(Base):
     """An operational alert (e.g. a failed run): append-only, not per book, so it is not in ``TABLES``."""
 
@@ -334,5 +372,7 @@ TABLES: dict[str, Table] = {
         LLMCallRow,
         AuditReportRow,
         StrategyChoiceRow,
+        WatchlistRow,
+        WatchlistReturnRow,
     )
 }

@@ -26,6 +26,7 @@ MARTS = [
     "risk_rejections_by_rule",
     "llm_decision_quality",
     "llm_call_summary",
+    "picker_performance",
 ]
 # Sort keys that make each mart's rows comparable across databases.
 MART_KEYS = {
@@ -35,6 +36,7 @@ MART_KEYS = {
     "risk_rejections_by_rule": ["book", "source", "rule", "action"],
     "llm_decision_quality": ["book", "provider", "choice_outcome", "strategy"],
     "llm_call_summary": ["book", "step", "provider", "model"],
+    "picker_performance": ["book", "picker", "horizon"],
 }
 # The offline backtest's rule-based selector makes no model call: three recorded calls of a model provider
 # (answered, failed, replaced by the deterministic fallback) are added to both journals before dbt runs.
@@ -58,6 +60,7 @@ def built(backtest_journals, tmp_path_factory):
         journal = Journal(url)
         journal.llm_calls.record_llm_calls(backtest_journals.book, "analytics-test-run", LLM_CALLS)
         _record_llm_choices(journal, backtest_journals.book)
+        _record_watchlist(journal, backtest_journals.book)
         # A run's rows staged and never committed (a failed run's): no book's results.
         staged = journal.read("equity", book=backtest_journals.book).head(3).drop(columns=["book", "run_id"])
         journal.replace_equity(f"{backtest_journals.book}#failed-run", staged["session"], staged, "failed-run")
@@ -88,6 +91,36 @@ def _record_llm_choices(journal: Journal, book: str) -> None:
         "provider": f"groq/{MODEL}", "outcome": "ok", "reason": "chosen by the model",
     }).drop_duplicates(["session", "symbol"])  # fmt: skip
     journal.replace_strategy_choices(book, choices["session"].unique(), choices, "analytics-test-run")
+
+
+def _watchlist(journal: Journal, book: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Discovery's tables for the offline backtest (which runs with discovery off): on two sessions the symbol
+    the book bought, and on the first a symbol it did not buy, each with its pickers and known returns."""
+    buys = journal.read("orders", book=book).query("side == 'buy'").sort_values("session")
+    (s1, a), (s2, b) = buys.drop_duplicates("session")[["session", "symbol"]].head(2).itertuples(index=False)
+    watch = pd.DataFrame(
+        {
+            "session": [s1, s1, s2],
+            "symbol": [a, "NOT_BOUGHT", b],
+            "rank": [1.0, 2.0, 1.0],
+            "score": [0.9, 0.7, 0.8],
+            "pickers": ["metric+llm", "fuzzy", "metric+fuzzy+llm"],
+            "reason": ["r"] * 3,
+            "divergence": ["", "selected by fuzzy; rejected by metric", ""],
+        }
+    )
+    returns = pd.DataFrame({
+        "session": [s2] * 4, "suggested_on": [s1, s1, s2, s1], "symbol": [a, "NOT_BOUGHT", b, a],
+        "horizon": [1.0, 1.0, 1.0, 5.0], "forward_return": [0.02, -0.01, 0.0, 0.05],
+        "universe_return": [0.01, 0.01, 0.01, 0.03],
+    })  # fmt: skip
+    return watch, returns
+
+
+def _record_watchlist(journal: Journal, book: str) -> None:
+    watch, returns = _watchlist(journal, book)
+    journal.replace_rows("watchlist", book, watch["session"].unique(), watch, "analytics-test-run")
+    journal.replace_rows("watchlist_returns", book, returns["session"].unique(), returns, "analytics-test-run")
 
 
 def _read_marts(backend: str, home: Path, postgres) -> dict[str, pd.DataFrame]:
@@ -122,6 +155,25 @@ def test_llm_calls_are_summarized_per_provider(built, backtest_journals, backend
     quality = built[backend]["tables"]["llm_decision_quality"]
     assert int(quality["choices"].sum()) > 0 and set(quality["choice_outcome"]) == {"ok"}
     assert int(quality["traded_choices"].sum()) > 0
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_picker_performance_scores_each_picker_and_the_ensemble_against_the_universe(built, backtest_journals, backend):
+    watch, returns = _watchlist(Journal(backtest_journals.sqlite_url), backtest_journals.book)
+    mart = built[backend]["tables"]["picker_performance"]
+    for picker in ("ensemble", "metric", "fuzzy", "llm"):
+        chosen = [picker == "ensemble" or picker in names.split("+") for names in watch["pickers"]]
+        mine = watch[chosen]
+        joined = returns.merge(mine, left_on=["suggested_on", "symbol"], right_on=["session", "symbol"])
+        traded = (mine["symbol"] != "NOT_BOUGHT").mean()
+        for horizon, group in joined.groupby("horizon"):
+            excess = group["forward_return"] - group["universe_return"]
+            (row,) = mart[(mart["picker"] == picker) & (mart["horizon"] == horizon)].to_dict("records")
+            assert (int(row["suggestions"]), int(row["scored"])) == (len(mine), len(group)), (picker, horizon)
+            assert float(row["hit_rate"]) == pytest.approx((excess > 0).mean())
+            assert float(row["mean_excess_return"]) == pytest.approx(excess.mean())
+            assert float(row["trade_rate"]) == pytest.approx(traded)
+    assert len(mart) == 7  # no fuzzy entry has a 5-session return yet
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgres"])

@@ -10,19 +10,21 @@ from dagster import EnvVar
 from trading_pipeline.defs.profiles import ProfileError, profile_from
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.broker import SimulatedBroker
+from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery
 from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.market_data import FallbackMarketData, ReplayMarketData
 from trading_pipeline.defs.resources.narrative import AnthropicNarrator, TemplateNarrator
 from trading_pipeline.defs.resources.order_updates import AlpacaOrderUpdates
 from trading_pipeline.defs.resources.review import AnthropicReviewer, NoReview
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
+from trading_pipeline.defs.resources.symbol_picker import AnthropicPicker, GroqPicker, OfflinePicker
 from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VALUE, LIVE_CONFIRM_VARIABLE
 
 KEYS = {"ALPACA_API_KEY": "key-id-123", "ALPACA_SECRET_KEY": "very-secret-456"}
 RESOURCE_NAMES = {
     "market_data", "selector", "reviewer", "narrator", "broker", "trading", "journal", "session_store",
     "strategies", "intraday_data", "order_updates", "alerter", "accounts", "report_folder", "memory", "news",
-    "sentiment",
+    "sentiment", "discovery", "symbol_picker",
 }  # fmt: skip
 
 
@@ -72,6 +74,18 @@ def test_paper_uses_the_llms_whose_keys_are_set():
     assert isinstance(profile.resources["reviewer"], AnthropicReviewer)
     assert isinstance(profile.resources["narrator"], AnthropicNarrator)
     assert profile.providers["strategy selection"] == "Groq"
+    assert isinstance(profile.resources["symbol_picker"], GroqPicker)
+
+
+def test_discovery_is_off_everywhere_and_its_llm_picker_follows_the_keys():
+    offline, paper = profile_from({}), profile_from({"TRADING_PROFILE": "paper", **KEYS})
+    assert not offline.resources["discovery"].enabled and not paper.resources["discovery"].enabled
+    assert isinstance(offline.resources["symbol_picker"], OfflinePicker)
+    assert isinstance(paper.resources["symbol_picker"], OfflinePicker)
+    assert isinstance(paper.resources["discovery"], AlpacaAssetsDiscovery)
+    anthropic = profile_from({"TRADING_PROFILE": "paper", **KEYS, "ANTHROPIC_API_KEY": "a"})
+    assert isinstance(anthropic.resources["symbol_picker"], AnthropicPicker)
+    assert anthropic.resources["symbol_picker"].api_key == EnvVar("ANTHROPIC_API_KEY")
 
 
 def test_keys_are_environment_references_never_values():

@@ -7,8 +7,10 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MetadataValue
 from pydantic import Field, field_validator
 
+from trading_pipeline.defs.discovery.universe import universe_symbols
 from trading_pipeline.defs.partitions import session_dates
 from trading_pipeline.defs.resources.book import TradingBook
+from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import BarsDelivery, MarketData
 from trading_pipeline.defs.session_table import session_table
@@ -45,7 +47,9 @@ class BarsConfig(Config):
 def market_bars(
     context: AssetExecutionContext,
     config: BarsConfig,
+    universe: pd.DataFrame,
     market_data: MarketData,
+    discovery: SymbolDiscovery,
     trading: TradingBook,
     journal: JournalResource,
 ) -> pd.DataFrame:
@@ -55,13 +59,16 @@ def market_bars(
     the symbol. A bar dated on no session belongs to no session's table: it is journaled (under the run's
     first session on or after its date) and listed in the metadata. Which provider served each symbol,
     every fallback taken and every symbol no provider had are shown in the metadata and journaled (rules
-    ``provider_fallback`` and ``no_provider``) on the range's last session.
+    ``provider_fallback`` and ``no_provider``) on the range's last session. With discovery on, the symbols are
+    the universe's candidates; off, the market data's configured universe, as the universe lists it.
     """
     sessions = session_dates(context.partition_keys)
-    delivery = market_data.deliver(sessions[0], sessions[-1])
+    symbols = universe_symbols(universe) if discovery.enabled else None
+    delivery = market_data.deliver(sessions[0], sessions[-1], symbols)
     history = market_data.bars(
         calendar.session_offset(sessions[0], -JUMP_LOOKBACK_SESSIONS).date(),
         calendar.previous_session(sessions[0]).date(),
+        symbols,
     )
     accepted = parse_accepted_moves(config.accepted_moves)
     validated = validate_bars(pd.concat([history, delivery.bars], ignore_index=True), config.max_close_move, accepted)

@@ -64,13 +64,13 @@ class MarketData(ConfigurableResource):
     def fetch(self, symbols: list[str] | None, start: date, end: date) -> ProviderBars:
         """Bars of ``symbols`` (None: the provider's whole universe, where it has one) and why others are absent."""
 
-    def deliver(self, start: date, end: date) -> BarsDelivery:
-        """The universe's bars with their provenance.
+    def deliver(self, start: date, end: date, symbols: list[str] | None = None) -> BarsDelivery:
+        """The bars of ``symbols`` (None: the universe) with their provenance.
 
         A single provider serves every symbol it has; a symbol it does not know, or failed to fetch (rather
         than one merely without bars in the range), is an error naming the symbol and the reason.
         """
-        got = self.fetch(self.universe(), start, end)
+        got = self.fetch(self.universe() if symbols is None else symbols, start, end)
         failed = {s: r for s, r in got.missing.items() if r != NO_BARS}
         if failed:
             shown = "; ".join(f"{s}: {r}" for s, r in sorted(failed.items())[:10])
@@ -78,9 +78,10 @@ class MarketData(ConfigurableResource):
         served = dict.fromkeys(sorted(got.bars["symbol"].unique()), self.provider)
         return BarsDelivery(bars=got.bars, served_by=served, unserved=dict(got.missing))
 
-    def bars(self, start: date, end: date) -> pd.DataFrame:
-        """Raw (unvalidated) bars of the universe with start <= date <= end, in schema.BAR_COLUMNS."""
-        return self.deliver(start, end).bars
+    def bars(self, start: date, end: date, symbols: list[str] | None = None) -> pd.DataFrame:
+        """Raw (unvalidated) bars of ``symbols`` (None: the universe) with start <= date <= end, in
+        schema.BAR_COLUMNS."""
+        return self.deliver(start, end, symbols).bars
 
     def universe(self) -> list[str] | None:
         return None if self.symbols is None else sorted({s.strip().upper() for s in self.symbols})
@@ -246,9 +247,9 @@ class FallbackMarketData(MarketData):
         delivery = self._walk(symbols, start, end)
         return ProviderBars(bars=delivery.bars, missing=delivery.unserved)
 
-    def deliver(self, start: date, end: date) -> BarsDelivery:
+    def deliver(self, start: date, end: date, symbols: list[str] | None = None) -> BarsDelivery:
         """Symbols no provider had are reported in ``unserved`` (market_bars' metadata), not raised."""
-        return self._walk(self.universe(), start, end)
+        return self._walk(self.universe() if symbols is None else symbols, start, end)
 
     def _walk(self, symbols: list[str] | None, start: date, end: date) -> BarsDelivery:
         remaining = None if symbols is None else list(symbols)

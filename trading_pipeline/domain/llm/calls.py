@@ -37,6 +37,7 @@ class Step(StrEnum):
     REVIEW = "review"
     AUDIT = "audit"
     SENTIMENT = "sentiment"
+    DISCOVERY = "discovery"
 
 
 # Outcomes that are real requests to the provider: they spend the budget and feed the circuit breaker.

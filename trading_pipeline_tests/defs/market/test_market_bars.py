@@ -8,6 +8,7 @@ from dagster import materialize
 from pydantic import ValidationError
 
 from trading_pipeline.definitions import DEFAULT_RESOURCES
+from trading_pipeline.defs.discovery.universe import universe
 from trading_pipeline.defs.market.bar_checks import bars_valid
 from trading_pipeline.defs.market.market_bars import BarsConfig, market_bars
 from trading_pipeline.defs.resources.book import TradingBook
@@ -43,7 +44,7 @@ def _write_bars(tmp_path: Path) -> Path:
 
 def _run(instance, path: Path, run_config: dict | None = None, **resources):
     return materialize(
-        [market_bars, bars_valid, indicators],
+        [universe, market_bars, bars_valid, indicators],
         instance=instance,
         resources={**DEFAULT_RESOURCES, "market_data": ReplayMarketData(path=str(path)), **resources},
         raise_on_error=False,
@@ -134,7 +135,7 @@ def test_a_failing_check_names_each_session_and_its_symbols_and_real_moves_can_b
 def test_a_range_without_bars_fails_at_once_naming_range_provider_and_symbols(instance, tmp_path):
     path = _write_bars(tmp_path)
     result = materialize(
-        [market_bars, bars_valid],
+        [universe, market_bars, bars_valid],
         instance=instance,
         resources={**DEFAULT_RESOURCES, "market_data": ReplayMarketData(path=str(path), symbols=["bbb", "AAA"])},
         raise_on_error=False,
