@@ -191,7 +191,15 @@ def test_alpaca_fills_partial_fills_cancels_and_rejections_reach_the_journal_onc
 
 def test_every_alpaca_status_has_a_journal_status():
     assert set(JOURNAL_STATUS) == OPEN_STATUSES | CLOSED_STATUSES
-    assert set(JOURNAL_STATUS.values()) == {"submitted", "partially_filled", "filled", "cancelled", "rejected"}
+    assert set(JOURNAL_STATUS.values()) == {
+        "submitted",
+        "partially_filled",
+        "filled",
+        "cancelled",
+        "rejected",
+        "replaced",
+    }
+    assert JOURNAL_STATUS["replaced"] == "replaced"  # a moved stop: its successor carries on, nothing was cancelled
     assert set(JOURNAL_STATUS.values()) <= {s.value for s in OrderStatus}
 
 

@@ -24,7 +24,6 @@ from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
-from trading_pipeline.integrations.fetch import ProviderBars, empty_bars
 from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import BookJournal
 
@@ -216,10 +215,7 @@ def _benchmark(market_data: MarketData, symbol: str | None, curve: pd.Series) ->
     if symbol is None:
         return None, {"benchmark": MetadataValue.text("none configured")}
     start, end = curve.index[0].date(), curve.index[-1].date()
-    try:
-        got = market_data.fetch([symbol.upper()], start, end)
-    except RuntimeError as error:  # a provider chain that served nothing says why
-        got = ProviderBars(bars=empty_bars(), missing={symbol.upper(): str(error)})
+    got = market_data.fetch([symbol.upper()], start, end)  # a chain that served nothing says why in ``missing``
     bars = got.bars[got.bars["symbol"] == symbol.upper()]
     if bars.empty:
         reason = got.missing.get(symbol.upper(), "no bars")

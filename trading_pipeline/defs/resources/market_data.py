@@ -29,7 +29,7 @@ from trading_pipeline.integrations.alpaca_client import (
     RetryPolicy,
 )
 from trading_pipeline.integrations.bar_cache import BarCache
-from trading_pipeline.integrations.fetch import NO_BARS, ProviderBars
+from trading_pipeline.integrations.fetch import NO_BARS, ProviderBars, empty_bars
 from trading_pipeline.integrations.yfinance_data import YFinanceUnavailable
 
 log = logging.getLogger(__name__)
@@ -248,8 +248,20 @@ class FallbackMarketData(MarketData):
         return ProviderBars(bars=delivery.bars, missing=delivery.unserved)
 
     def deliver(self, start: date, end: date, symbols: list[str] | None = None) -> BarsDelivery:
-        """Symbols no provider had are reported in ``unserved`` (market_bars' metadata), not raised."""
-        return self._walk(self.universe() if symbols is None else symbols, start, end)
+        """Symbols no provider had are reported in ``unserved`` (market_bars' metadata), not raised; a delivery with
+        no bar at all is an error naming each provider's reason."""
+        delivery = self._walk(self.universe() if symbols is None else symbols, start, end)
+        if delivery.bars.empty:
+            raise RuntimeError(f"no provider of {self.provider} served any bar for {start}..{end}: {_why(delivery)}")
+        return delivery
+
+    def bars(self, start: date, end: date, symbols: list[str] | None = None) -> pd.DataFrame:
+        """History before a range (warm-up, look-backs) may be empty where a provider answered that it has no bars
+        then (the data begins later); it is an error only when no provider answered at all."""
+        delivery = self._walk(self.universe() if symbols is None else symbols, start, end)
+        if delivery.bars.empty and not any(f["reason"] == NO_BARS for f in delivery.fallbacks):
+            raise RuntimeError(f"no provider of {self.provider} answered for {start}..{end}: {_why(delivery)}")
+        return delivery.bars
 
     def _walk(self, symbols: list[str] | None, start: date, end: date) -> BarsDelivery:
         remaining = None if symbols is None else list(symbols)
@@ -283,9 +295,12 @@ class FallbackMarketData(MarketData):
                 fallbacks.append({"symbol": symbol, "provider": provider.provider, "reason": reason})
                 reasons.setdefault(symbol, []).append(f"{provider.provider}: {reason}")
             remaining = [s for s in remaining if s not in served]
-        if not frames:
-            detail = "; ".join(f"{f['provider']} ({f['symbol']}): {f['reason']}" for f in fallbacks[:10])
-            raise RuntimeError(f"no provider of {self.provider} served any bar for {start}..{end}: {detail}")
         unserved = {s: " | ".join(reasons.get(s, [NO_BARS])) for s in (remaining or [])}
+        if not frames:
+            return BarsDelivery(bars=empty_bars(), served_by={}, fallbacks=fallbacks, unserved=unserved)
         bars = pd.concat(frames, ignore_index=True).sort_values(["symbol", "date"], ignore_index=True)
         return BarsDelivery(bars=bars, served_by=dict(sorted(served.items())), fallbacks=fallbacks, unserved=unserved)
+
+
+def _why(delivery: BarsDelivery) -> str:
+    return "; ".join(f"{f['provider']} ({f['symbol']}): {f['reason']}" for f in delivery.fallbacks[:10])

@@ -101,6 +101,8 @@ class NumpySetupStore:
     def add_new(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
         """``add`` of the setups not stored yet (a re-run of a range adds nothing); how many were added."""
         rows = setup_rows(vectors, outcomes)
+        if rows.empty or self._table.empty:  # an empty frame's columns carry no dtype to merge on
+            return self.add(rows, rows) if len(rows) else 0
         stored = rows[KEY].merge(self._table[KEY], on=KEY, how="left", indicator=True)["_merge"] == "both"
         fresh = rows[~stored.to_numpy()]
         return self.add(fresh, fresh) if len(fresh) else 0

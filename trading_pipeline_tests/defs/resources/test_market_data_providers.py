@@ -101,6 +101,23 @@ def test_symbols_nobody_has_are_reported_and_nothing_at_all_is_an_error(server):
         FallbackMarketData(order=["alpaca"], replay=ReplayMarketData()).deliver(START, END)
 
 
+def test_history_before_the_data_begins_is_empty_but_history_nobody_answered_for_is_an_error(server, closed_proxy):
+    """A warm-up or look-back before the providers' data is empty (Alpaca answered: no bars then), even with yfinance
+    unreachable; when every provider failed to answer, it is an error, never an empty history."""
+    chain = FallbackMarketData(
+        symbols=["AAPL"], alpaca=_alpaca(server), yfinance=YFinanceMarketData(proxy=closed_proxy, timeout_s=2),
+        order=["alpaca", "yfinance"],
+    )  # fmt: skip
+    before = (date(2009, 8, 3), date(2010, 8, 31))  # the sandbox's bars start in 2011
+    assert chain.bars(*before).empty
+    with pytest.raises(RuntimeError, match="served any bar"):
+        chain.deliver(*before)  # the traded range itself must have bars
+    failure = Scripted(500, {"code": 50010000, "message": "internal server error"})
+    server.script("GET", "/v2/stocks/bars", failure, failure)
+    with pytest.raises(RuntimeError, match=r"no provider of fallback.* answered for .*HTTP 500"):
+        chain.bars(*before)
+
+
 def test_alpaca_market_data_caches_on_disk(server, tmp_path):
     provider = _alpaca(server, symbols=["AAPL", "IBM"], cache_dir=str(tmp_path))
     first = provider.bars(START, END)
