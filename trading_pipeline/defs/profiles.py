@@ -28,10 +28,15 @@ from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
-from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery, SymbolDiscovery
+from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.intraday_data import AlpacaIntradayData, ReplayIntradayData
 from trading_pipeline.defs.resources.journal import JournalResource
-from trading_pipeline.defs.resources.launch_lock import LockedAlpacaBroker, deployed, locked_resources
+from trading_pipeline.defs.resources.launch_lock import (
+    LockedAlpacaAssetsDiscovery,
+    LockedAlpacaBroker,
+    deployed,
+    locked_resources,
+)
 from trading_pipeline.defs.resources.llm import GroqSelector
 from trading_pipeline.defs.resources.market_data import (
     AlpacaMarketData,
@@ -150,7 +155,9 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "trading": deployed(TradingBook, f"{name.title()}TradingBook", book=name)(),
         "intraday_data": AlpacaIntradayData(market_data=data, symbols=symbols),
         "order_updates": AlpacaOrderUpdates(broker=broker),
-        "discovery": AlpacaAssetsDiscovery.from_env(trading_url=url, paper=name == "paper"),
+        "discovery": deployed(
+            LockedAlpacaAssetsDiscovery, f"{name.title()}AssetsDiscovery", trading_url=url, paper=name == "paper"
+        ).from_env(),
         "symbol_picker": _picker(has_groq, has_anthropic),
     }
     resources |= locked_resources()  # a launch cannot move the journal, write outside DAGSTER_HOME or add plugins

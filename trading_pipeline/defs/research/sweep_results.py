@@ -234,7 +234,7 @@ def _picture(table: pd.DataFrame, swept: list[str], results: list[sweep.PointRes
 SWEEP = "sweep"
 sweep_job = define_asset_job(
     SWEEP,
-    selection=AssetSelection.groups("market", "signals", "research"),
+    selection=AssetSelection.groups("discovery", "market", "signals", "research"),
     executor_def=in_process_executor,
     description="The decisions over a range, then sweep_results: a grid of books on them (config: ops.sweep_results).",
 )

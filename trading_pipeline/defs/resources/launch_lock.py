@@ -32,6 +32,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, create_model
 
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
+from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery
 from trading_pipeline.defs.resources.journal import JOURNAL_URL_VARIABLE, JournalResource
 from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, ReportFolder, default_report_dir
 from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
@@ -168,3 +169,17 @@ class LockedAlpacaBroker(AlpacaBroker):
                     "launch config; to change it, change the deployment's environment."
                 )
         super().setup_for_execution(context)
+
+
+class LockedAlpacaAssetsDiscovery(AlpacaAssetsDiscovery):
+    """The deployment's discovery: a launch cannot send the Alpaca keys elsewhere or switch paper and live, nor read
+    a membership file the deployment did not name."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        for field in ("trading_url", "paper", "membership_path"):
+            if getattr(self, field) != deployed_value(context, self, field):
+                raise LaunchConfigRefused(
+                    f"{launch_field(context, field)} cannot be set at launch {UNDER}: discovery's candidates come from "
+                    "the API, mode and membership file the deployment chose. Remove it from the launch config; to "
+                    "change it, change the deployment's Definitions or environment."
+                )

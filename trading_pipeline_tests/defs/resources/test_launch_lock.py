@@ -170,6 +170,7 @@ def test_paper_and_live_lock_every_place_a_launch_could_name():
     locked = {("journal", "url"), ("session_store", "base_dir"), ("strategies", "plugins"),
               ("strategies", "entry_points")}  # fmt: skip
     locked |= {("broker", "trading_url"), ("memory", "path")}  # the memory's file stays inside DAGSTER_HOME
+    locked |= {("discovery", "trading_url"), ("discovery", "membership_path")}
     not_locked_here = {
         ("alerter", "webhook_url"),  # where failure alerts go (the alerter reads TRADING_ALERT_WEBHOOK_URL)
     }
@@ -275,3 +276,22 @@ def test_a_launch_cannot_send_the_keys_elsewhere_or_switch_paper_and_live(field,
         with build_resources({"broker": paper["broker"]}, resource_config=config):
             pass
     assert f"resources.broker.config.{field} cannot be set at launch" in str(refused.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("trading_url", "http://collector.example:8080"), ("paper", False), ("membership_path", "/etc/passwd")],
+)
+def test_a_launch_cannot_point_discovery_elsewhere(field, value, monkeypatch):
+    for name, key in FAKE_KEYS.items():
+        monkeypatch.setenv(name, key)
+    discovery = PROFILES["paper"].resources["discovery"]
+    with build_resources(
+        {"discovery": discovery}, resource_config={"discovery": {"config": {"max_watchlist": 5, **KEYS_BY_NAME}}}
+    ):
+        pass  # a launch may tune discovery
+    config = {"discovery": {"config": {field: value, **KEYS_BY_NAME}}}
+    with pytest.raises(DagsterResourceFunctionError) as refused:
+        with build_resources({"discovery": discovery}, resource_config=config):
+            pass
+    assert f"resources.discovery.config.{field} cannot be set at launch" in str(refused.value.__cause__)
