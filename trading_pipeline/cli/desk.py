@@ -10,21 +10,18 @@ settled, their orders journaled not_sent), as the daily schedule does.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter, build_resources
 
-from trading_pipeline.cli.halts import QUIET, SwitchError, run_failure
+from trading_pipeline.cli.halts import QUIET, SwitchError, instance_journal, run_failure
 from trading_pipeline.defs.jobs import DAILY_CYCLE
 from trading_pipeline.defs.profiles import Profile, current
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
-from trading_pipeline.defs.resources.journal import journal_url
 from trading_pipeline.defs.schedules import missed_sessions
 from trading_pipeline.defs.tags import BOOK_TAG, TRIGGER_TAG, book_tags
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.book import BookState
-from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import run_rows
 from trading_pipeline.journal.halts import active_halt
 
@@ -43,7 +40,7 @@ def profile_daily_cycle(profile: Profile) -> JobDefinition:
 def desk_status(instance: DagsterInstance, profile: Profile | None = None) -> dict[str, Any]:
     """Everything ``status`` prints, as data (``--json``)."""
     profile = profile or current()
-    journal = _journal(instance)
+    journal = instance_journal(instance)
     book = profile.book
     saved = journal.load_book_state(book, before="9999-12-31")
     state = None if saved is None else BookState.from_dict(saved[1])
@@ -99,7 +96,7 @@ def run_cycle(session: date | None, instance: DagsterInstance, profile: Profile 
     missed sessions first; one line per run."""
     profile = profile or current()
     book = profile.book
-    journal = _journal(instance)
+    journal = instance_journal(instance)
     if session is None:
         session = _latest_closed(profile)
     if not calendar.is_session(session):
@@ -108,7 +105,7 @@ def run_cycle(session: date | None, instance: DagsterInstance, profile: Profile 
     missed: list[date] = []
     if profile.resources["broker"].kind != "simulated" and saved is not None:
         # Attended, the operator catches up every missed session (the schedule stops at MAX_CATCH_UP).
-        missed = missed_sessions(saved[0], session) or _all_missed(saved[0], session)
+        missed = missed_sessions(saved[0], session, limit=None)
     job = profile_daily_cycle(profile)
     lines: list[str] = []
     for day in (*missed, session):
@@ -131,16 +128,6 @@ def run_cycle(session: date | None, instance: DagsterInstance, profile: Profile 
             + f", {len(fills)} fill(s) booked"
         )
     return lines
-
-
-def _journal(instance: DagsterInstance) -> Journal:
-    journal = Journal(journal_url(Path(instance.root_directory)))
-    journal.create_schema()
-    return journal
-
-
-def _all_missed(last: date, session: date) -> list[date]:
-    return [d.date() for d in calendar.sessions(calendar.next_session(last), session) if d.date() < session]
 
 
 def _latest_closed(profile: Profile) -> date:

@@ -43,7 +43,7 @@ def resume_job() -> JobDefinition:
 def run_halt(book: str, operator: str, reason: str, flatten: bool, instance: DagsterInstance | None = None) -> str:
     """Halt ``book`` through ``halt_trading_job``; what was done, in one line."""
     instance = instance or DagsterInstance.get()
-    journal = _journal(instance)
+    journal = instance_journal(instance)
     _preflight(instance, journal, book, operator, reason, halting=True)
     config = {"operator": operator, "reason": reason, "flatten": flatten}
     run_id = _switch(halt_job, "halt_trading", config, book, instance)
@@ -63,13 +63,14 @@ def run_halt(book: str, operator: str, reason: str, flatten: bool, instance: Dag
 def run_resume(book: str, operator: str, reason: str, instance: DagsterInstance | None = None) -> str:
     """Lift ``book``'s halt through ``resume_trading_job``; what was done, in one line."""
     instance = instance or DagsterInstance.get()
-    journal = _journal(instance)
+    journal = instance_journal(instance)
     _preflight(instance, journal, book, operator, reason, halting=False)
     run_id = _switch(resume_job, "resume_trading", {"operator": operator, "reason": reason}, book, instance)
     return f"book {book} resumed by {operator}: {reason} (run {run_id})"
 
 
-def _journal(instance: DagsterInstance) -> Journal:
+def instance_journal(instance: DagsterInstance) -> Journal:
+    """The journal of ``instance``'s DAGSTER_HOME (or TRADING_JOURNAL_URL), its schema at head."""
     journal = Journal(journal_url(Path(instance.root_directory)))
     journal.create_schema()
     return journal

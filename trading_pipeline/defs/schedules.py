@@ -36,7 +36,8 @@ from trading_pipeline.domain.market_hours import QUEUED_FROM
 MAX_CATCH_UP = 10
 
 
-def _tick(context: ScheduleEvaluationContext) -> pd.Timestamp:
+def tick_time(context: ScheduleEvaluationContext) -> pd.Timestamp:
+    """The tick's scheduled time in New York (every schedule of the project reads it so)."""
     moment = context.scheduled_execution_time
     if moment is None:
         raise ValueError("the schedule was evaluated without a scheduled execution time")
@@ -44,7 +45,8 @@ def _tick(context: ScheduleEvaluationContext) -> pd.Timestamp:
     return (stamp if stamp.tz is not None else stamp.tz_localize("UTC")).tz_convert(calendar.EXCHANGE_TZ)
 
 
-def _session_skip(day: date) -> SkipReason | None:
+def session_skip(day: date) -> SkipReason | None:
+    """Why ``day`` gets no session run (not a session, or beyond the partitions), or None."""
     if not calendar.is_session(day):
         return SkipReason(f"{day} is not an NYSE session")
     if not sessions_partitions.has_partition_key(day.isoformat()):
@@ -59,13 +61,13 @@ def daily_run_time(session: date, minutes_after_close: int) -> pd.Timestamp:
     return max(calendar.session_close(session), floor) + pd.Timedelta(minutes=minutes_after_close)
 
 
-def missed_sessions(last_closed: date | None, day: date) -> list[date]:
+def missed_sessions(last_closed: date | None, day: date, limit: int | None = MAX_CATCH_UP) -> list[date]:
     """The sessions after the book's last closed one and before ``day``; none for a new book, or a gap longer
-    than ``MAX_CATCH_UP`` (too old to replay unattended)."""
+    than ``limit`` (too old to replay unattended; None: any gap, for an operator who asks)."""
     if last_closed is None:
         return []
     missed = [d.date() for d in calendar.sessions(calendar.next_session(last_closed), day) if d.date() < day]
-    return missed if len(missed) <= MAX_CATCH_UP else []
+    return missed if limit is None or len(missed) <= limit else []
 
 
 def build_daily_schedule(
@@ -87,9 +89,9 @@ def build_daily_schedule(
     def daily_cycle_schedule(
         context: ScheduleEvaluationContext, trading: TradingBook, broker: Broker, journal: JournalResource
     ):
-        moment = _tick(context)
+        moment = tick_time(context)
         day = moment.date()
-        skip = _session_skip(day)
+        skip = session_skip(day)
         if skip is not None:
             return skip
         due = daily_run_time(day, minutes_after_close)
@@ -128,9 +130,9 @@ def build_intraday_schedule(default_status=DefaultScheduleStatus.STOPPED) -> Sch
         description="The intraday cycle every 15 minutes in NYSE regular hours, on the bar just completed.",
     )
     def intraday_cycle_schedule(context: ScheduleEvaluationContext, trading: TradingBook):
-        moment = _tick(context)
+        moment = tick_time(context)
         day = moment.date()
-        skip = _session_skip(day)
+        skip = session_skip(day)
         if skip is not None:
             return skip
         if moment not in rules.tick_times(day, BAR_MINUTES):

@@ -6,7 +6,6 @@ The watchlist of a session needs only the close before it, so it is ready before
 The daily cycle after the close materializes them again, the LLM picker's answers then served from its cache.
 """
 
-import pandas as pd
 from dagster import (
     AssetKey,
     DefaultScheduleStatus,
@@ -22,11 +21,11 @@ from dagster import (
 )
 
 from trading_pipeline.defs.jobs import DISCOVERY_CYCLE
-from trading_pipeline.defs.partitions import sessions_partitions
 from trading_pipeline.defs.resources.alerts import Alert, Alerter
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.schedules import session_skip, tick_time
 from trading_pipeline.defs.tags import TRIGGER_TAG, book_tags
 from trading_pipeline.domain import calendar
 
@@ -52,14 +51,10 @@ def build_discovery_schedule(
     def discovery_schedule(context: ScheduleEvaluationContext, discovery: SymbolDiscovery, trading: TradingBook):
         if not discovery.enabled:
             return SkipReason("discovery is off (the discovery resource's enabled)")
-        moment = context.scheduled_execution_time
-        if moment is None:
-            raise ValueError("the schedule was evaluated without a scheduled execution time")
-        day = pd.Timestamp(moment).tz_convert(calendar.EXCHANGE_TZ).date()
-        if not calendar.is_session(day):
-            return SkipReason(f"{day} is not an NYSE session")
-        if not sessions_partitions.has_partition_key(day.isoformat()):
-            return SkipReason(f"{day} is not a partition of the sessions (beyond the published calendar?)")
+        day = tick_time(context).date()
+        skip = session_skip(day)
+        if skip is not None:
+            return skip
         return RunRequest(
             run_key=f"{DISCOVERY_CYCLE}:{day.isoformat()}",
             partition_key=day.isoformat(),
