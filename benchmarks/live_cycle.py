@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--symbols", default="5,50")
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--steps", action="store_true", help="print each cycle's slowest steps")
     args = parser.parse_args()
     os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="live_cycle_home_"))
 
@@ -50,7 +51,7 @@ def main() -> int:
     medians = {}
     for size in (int(s) for s in args.symbols.split(",")):
         symbols = sorted(panel.loc[panel["date"] <= pd_ts(sessions[0]), "symbol"].unique())[:size]
-        times = cycle_times(panel[panel["symbol"].isin(symbols)], symbols, sessions)
+        times = cycle_times(panel[panel["symbol"].isin(symbols)], symbols, sessions, args.steps)
         medians[size] = statistics.median(t for t, _, _ in times)
         out = statistics.median(o for _, o, _ in times)
         report = statistics.median(r for _, _, r in times)
@@ -82,7 +83,7 @@ def pd_ts(day: date):
     return pd.Timestamp(day)
 
 
-def cycle_times(bars, symbols: list[str], sessions: list[date]) -> list[tuple[float, float, float]]:
+def cycle_times(bars, symbols: list[str], sessions: list[date], show_steps: bool) -> list[tuple[float, float, float]]:
     from dagster import instance_for_test
 
     from trading_pipeline.definitions import build_defs
@@ -121,6 +122,9 @@ def cycle_times(bars, symbols: list[str], sessions: list[date]) -> list[tuple[fl
                 print(f"cycle {day} failed (see the run in {home})", file=sys.stderr)
                 raise SystemExit(1)
             steps = step_seconds(instance, result.run_id)
+            if show_steps:
+                slowest = sorted(steps.items(), key=lambda item: -item[1])[:12]
+                print(f"    {day}: {total:.2f} s; " + ", ".join(f"{key} {s:.2f}" for key, s in slowest))
             times.append(
                 (total, total - sum(s for k, s in steps.items() if k not in ORDERS_OUT), steps["performance_report"])
             )

@@ -59,14 +59,31 @@ def test_offline_the_features_are_absent_and_metadata_says_so(instance):
     run = run_cycle(instance, START, END)
     assert run.result.success
     assert _table(instance, "news_sentiment").empty
-    assert _metadata(run.result, "news_sentiment")["features"] == "absent: no news source"
+    expected = "absent: the selector (rules) reads no news, so none was fetched"
+    assert _metadata(run.result, "news_sentiment")["features"] == expected
 
 
-def test_late_news_is_invisible_and_a_hostile_headline_changes_no_rule(instance):
-    offline = run_cycle(instance, START, END, trading=TradingBook(book="offline"))
-    rules_offline = _table(instance, "strategy_selection"), _table(instance, "validated_signals")
+def test_the_deterministic_policy_fetches_no_news(instance):
     with AlpacaSandbox(now=at("2012-03-12", 12), news=ARTICLES) as sandbox:
-        with_news = run_cycle(instance, START, END, news=_news(sandbox), trading=TradingBook(book="news"))
+        run = run_cycle(instance, START, END, news=_news(sandbox))
+        assert run.result.success
+        assert sandbox.count("GET", "/v1beta1/news") == 0
+    assert _table(instance, "news_sentiment").empty
+
+
+def test_late_news_is_invisible_and_a_hostile_headline_changes_no_rule(instance, monkeypatch):
+    # A selector that reads the news (a model answering the same whatever it is shown); the rules after it
+    # (validation, sizing) must then decide the same with and without the hostile headline.
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_news_test")
+    with ScriptedLLMServer(groq_choosing("Breakout")) as groq:
+        selector = GroqSelector(api_key=EnvVar("GROQ_API_KEY"), base_url=groq.base_url)
+        offline = run_cycle(instance, START, END, selector=selector, trading=TradingBook(book="offline"))
+        assert _metadata(offline.result, "news_sentiment")["features"] == "absent: no news source"
+        rules_offline = _table(instance, "strategy_selection"), _table(instance, "validated_signals")
+        with AlpacaSandbox(now=at("2012-03-12", 12), news=ARTICLES) as sandbox:
+            with_news = run_cycle(
+                instance, START, END, news=_news(sandbox), selector=selector, trading=TradingBook(book="news")
+            )
     assert offline.result.success and with_news.result.success
     table = _table(instance, "news_sentiment").set_index(["date", "symbol"])
     vader = SentimentIntensityAnalyzer()
@@ -79,7 +96,7 @@ def test_late_news_is_invisible_and_a_hostile_headline_changes_no_rule(instance)
     }  # 4 came after the range's last decision: in no session
     assert with_articles["sentiment"].to_dict() == expected
     assert with_articles["news_count"].eq(1).all() and table.loc[table["news_count"] == 0, "sentiment"].isna().all()
-    # The deterministic policy, the validation and the orders do not read the news, hostile or not.
+    # The choices (the model's), the validation and the orders do not change with the news, hostile or not.
     pd.testing.assert_frame_equal(_table(instance, "strategy_selection"), rules_offline[0])
     pd.testing.assert_frame_equal(_table(instance, "validated_signals"), rules_offline[1])
     decided = ["session", "symbol", "side", "qty", "order_type", "limit_price", "stop_price", "strategy", "confidence"]

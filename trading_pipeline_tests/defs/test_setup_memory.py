@@ -11,7 +11,7 @@ from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.profiles import profile_from
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.llm import GroqSelector
-from trading_pipeline.defs.resources.memory import LocalSetupMemory, PgVectorSetupMemory
+from trading_pipeline.defs.resources.memory import LocalSetupMemory, MemoryCheckConfig, PgVectorSetupMemory
 from trading_pipeline.defs.resources.review import AnthropicReviewer
 from trading_pipeline.domain.memory.store import NumpySetupStore
 from trading_pipeline.domain.memory.summary import SetupMemory, similar_setups, similar_setups_many, summary_frame
@@ -56,9 +56,21 @@ def _check_metadata(result) -> dict:
     return {k: getattr(v, "value", v) for k, v in outputs[-1].step_output_data.metadata.items()}
 
 
-def test_the_memory_is_built_in_the_backfill_from_the_past_only(instance):
-    run = run_cycle(instance, START, END)
+CHECK_ON = LocalSetupMemory(check=MemoryCheckConfig(enabled=True))
+
+
+def test_nothing_builds_or_asks_the_memory_when_no_step_reads_it(instance):
+    run = run_cycle(instance, START, END)  # the deterministic policy, no review, the check off
     assert run.result.success
+    assert _table(instance, "setup_memory").empty
+    assert not (Path(instance.root_directory) / "trading_pipeline/memory/setups.parquet").exists()
+    assert _metadata(run.result, "setup_memory")["readers"].startswith("none")
+
+
+def test_the_memory_is_built_in_the_backfill_from_the_past_only(instance):
+    run = run_cycle(instance, START, END, memory=CHECK_ON)
+    assert run.result.success
+    assert _metadata(run.result, "setup_memory")["readers"] == "memory check"
     table = _table(instance, "setup_memory")
     assert list(table.columns) == VECTOR_COLUMNS
     assert table["date"].between(pd.Timestamp(START), pd.Timestamp(END)).all()
@@ -70,7 +82,7 @@ def test_the_memory_is_built_in_the_backfill_from_the_past_only(instance):
     assert memory["date"].max() < pd.Timestamp(START)
     added = _metadata(run.result, "setup_memory")["setups_added"]
     assert added == len(memory) > 900  # a year of the four offline symbols
-    again = run_cycle(instance, START, END, trading=TradingBook(book="again"))
+    again = run_cycle(instance, START, END, memory=CHECK_ON, trading=TradingBook(book="again"))
     assert _metadata(again.result, "setup_memory")["setups_added"] == 0  # stored once
     pd.testing.assert_frame_equal(_table(instance, "setup_memory"), table)
 
@@ -90,6 +102,8 @@ def test_llm_selector_and_reviewer_receive_the_figures_as_data(instance, monkeyp
             reviewer=AnthropicReviewer(api_key=EnvVar("ANTHROPIC_API_KEY"), base_url=anthropic.base_url),
         )
     assert run.result.success
+    readers = _metadata(run.result, "setup_memory")["readers"].split(", ")
+    assert [r.split(" ")[0] for r in readers] == ["selector", "reviewer"], readers
     store, vectors = _stored(instance), _table(instance, "setup_memory")
     for request in groq.requests:
         document = request.user_data
@@ -109,8 +123,8 @@ def test_llm_selector_and_reviewer_receive_the_figures_as_data(instance, monkeyp
 def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(instance):
     def cycle(book: str, **check):
         config = {"ops": {"performance_report": {"config": {"tearsheet": False}}}}
-        if check:
-            config["ops"]["validated_signals"] = {"ops": {"memory_check": {"config": check}}}
+        if check:  # as a user turns it on in the launchpad
+            config["resources"] = {"memory": {"config": {"check": check}}}
         result = materialize(
             [*ASSETS, *CHECKS],
             instance=instance,
@@ -147,8 +161,8 @@ def test_the_memory_check_is_off_by_default_and_scales_losing_setups_when_on(ins
 
 
 def test_pgvector_memory_is_filled_and_answers_as_the_numpy_memory(instance, pgvector_database):
-    assert run_cycle(instance, START, END).result.success
-    memory = PgVectorSetupMemory(url=pgvector_database.url())
+    assert run_cycle(instance, START, END, memory=CHECK_ON).result.success
+    memory = PgVectorSetupMemory(url=pgvector_database.url(), check=MemoryCheckConfig(enabled=True))
     on_pgvector = run_cycle(instance, START, END, memory=memory, trading=TradingBook(book="pgvector"))
     assert on_pgvector.result.success
     assert _metadata(on_pgvector.result, "setup_memory")["memory"] == "pgvector (setups)"

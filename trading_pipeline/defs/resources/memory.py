@@ -16,18 +16,38 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import Config, ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from trading_pipeline.defs.resources.launch_lock import LaunchConfigRefused, deployed_value, inside_home, launch_field
+from trading_pipeline.domain.memory.check import MemoryCheck
 from trading_pipeline.domain.memory.outcomes import DEFAULT_HORIZON
 from trading_pipeline.domain.memory.store import NumpySetupStore, SetupStore
 from trading_pipeline.domain.memory.summary import DEFAULT_K, similar_setups_many, summary_frame
 from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
 
 
+class MemoryCheckConfig(Config):
+    """domain.memory.check.MemoryCheck, off by default: the walk-forward study (README) found that it picks weak
+    weeks rather than weak setups and leaves the returns of what is traded unchanged."""
+
+    enabled: bool = False
+    max_loss_rate: float = 0.6
+    min_neighbours: int = 10
+    scale: float = 0.5
+
+    def rule(self) -> MemoryCheck:
+        return MemoryCheck(self.max_loss_rate, self.min_neighbours, self.scale)
+
+
 class SetupMemoryStore(ConfigurableResource):
-    """The store of past setups the setup_memory asset fills and queries."""
+    """The store of past setups the setup_memory asset fills and queries, and the switch of the memory check
+    (here, not on the check's op, so that setup_memory knows whether anything in the run reads the memory)."""
+
+    check: MemoryCheckConfig = Field(
+        default_factory=MemoryCheckConfig,
+        description="The memory check of validated_signals (off by default: the study found no gain).",
+    )
 
     @abstractmethod
     def open(self) -> SetupStore:

@@ -3,7 +3,8 @@
 Only articles known (published, or updated) before a session's decision count for it (``domain/news``); an
 article known after the last decision of the range is in none of its sessions. The scores are features the
 LLM selector receives with the market context; the deterministic policy does not read them (no study has
-shown value). Without a news source the table is empty and the features are absent, not neutral.
+shown value), so under it no news is fetched or scored. Without a news source, or a reader, the table is
+empty and the features are absent, not neutral.
 """
 
 import pandas as pd
@@ -15,6 +16,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
 from trading_pipeline.defs.resources.news import NewsFeed, SentimentScorer
+from trading_pipeline.defs.resources.selector import StrategySelector
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.news.sentiment import SENTIMENT_COLUMNS, session_sentiment
@@ -29,17 +31,22 @@ def news_sentiment(
     sentiment: SentimentScorer,
     journal: JournalResource,
     trading: TradingBook,
+    selector: StrategySelector,
 ) -> pd.DataFrame:
     """``sentiment`` (mean score in [-1, 1]) and ``news_count`` per (session, symbol) of the market context."""
     sessions = session_dates(context.partition_keys)
     symbols = sorted(market_context["symbol"].astype(str).unique())
+    if not selector.reads_data:
+        reason = f"absent: the selector ({selector.provider}) reads no news, so none was fetched"
+        context.add_output_metadata({"news": news.provider, "features": reason})
+        return _no_sentiment()
     # The news since the decision before the range, up to the range's last decision.
     start = decision_time(calendar.previous_session(sessions[0])).to_pydatetime()
     end = decision_time(sessions[-1]).to_pydatetime()
     articles = news.articles(symbols, start, end) if symbols else None
     if articles is None:
         context.add_output_metadata({"news": news.provider, "features": "absent: no news source"})
-        return pd.DataFrame(columns=SENTIMENT_COLUMNS).astype({"sentiment": "float64", "news_count": "int64"})
+        return _no_sentiment()
     seen = session_articles(articles, sessions)
     seen = seen[seen["symbol"].isin(symbols)]
     scored = seen.drop_duplicates("id")[["id", "date"]].merge(articles, on="id", how="left", validate="one_to_one")
@@ -57,3 +64,7 @@ def news_sentiment(
         }
     )
     return frame
+
+
+def _no_sentiment() -> pd.DataFrame:
+    return pd.DataFrame(columns=SENTIMENT_COLUMNS).astype({"sentiment": "float64", "news_count": "int64"})

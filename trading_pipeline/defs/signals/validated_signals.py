@@ -12,7 +12,7 @@ from trading_pipeline.defs.resources.llm import LLM_OP_RETRY
 from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.domain.llm.review import apply_reviews
-from trading_pipeline.domain.memory.check import MemoryCheck, check_memory
+from trading_pipeline.domain.memory.check import check_memory
 from trading_pipeline.domain.memory.summary import memory_columns, with_memory
 from trading_pipeline.domain.strategies.base import MIN_SIGNAL_CONFIDENCE
 from trading_pipeline.domain.validation import ValidationThresholds, validate_signals
@@ -47,32 +47,20 @@ def quant_validation(
     return frame
 
 
-class MemoryCheckConfig(Config):
-    """domain.memory.check.MemoryCheck, off by default: the walk-forward study (README) found that it picks weak
-    weeks rather than weak setups and leaves the returns of what is traded unchanged."""
-
-    enabled: bool = False
-    max_loss_rate: float = 0.6
-    min_neighbours: int = 10
-    scale: float = 0.5
-
-
 @op(ins={"validated": In(pd.DataFrame), "setup_memory": In(pd.DataFrame)}, out=Out(pd.DataFrame))
 def memory_check(
     context: OpExecutionContext,
-    config: MemoryCheckConfig,
     validated: pd.DataFrame,
     setup_memory: pd.DataFrame,
     memory: SetupMemoryStore,
 ) -> pd.DataFrame:
     """When enabled, a BUY whose nearest past setups mostly lost has its confidence scaled down, the figures in
     ``validation``; when off, the signals pass unchanged."""
-    if not config.enabled:
-        context.add_output_metadata({"memory_check": "off (MemoryCheckConfig.enabled; the study found no gain)"})
+    if not memory.check.enabled:
+        context.add_output_metadata({"memory_check": "off (memory.check.enabled; the study found no gain)"})
         return validated
-    check = MemoryCheck(config.max_loss_rate, config.min_neighbours, config.scale)
     answers = memory.answers(_setups_of(setup_memory, validated[validated["action"] == "BUY"]))
-    frame = check_memory(validated, memory_columns(answers), check)
+    frame = check_memory(validated, memory_columns(answers), memory.check.rule())
     buys = frame["action"] == "BUY"
     context.add_output_metadata(
         {

@@ -90,6 +90,13 @@ def setup_vectors(indicators: pd.DataFrame, context: pd.DataFrame) -> pd.DataFra
     return out
 
 
+def no_vectors() -> pd.DataFrame:
+    """An empty ``VECTOR_COLUMNS`` frame with setup_vectors' dtypes."""
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=object)}).assign(
+        **{name: pd.Series(dtype="float64") for name in FEATURES}
+    )
+
+
 def on_grid(z: np.ndarray) -> np.ndarray:
     """Z-scores clipped to ±Z_CLIP and rounded to the nearest multiple of 1/GRID."""
     return np.round(np.clip(z, -Z_CLIP, Z_CLIP) * GRID) / GRID
