@@ -81,6 +81,10 @@ def parse_bars_query(query: Mapping[str, str], now: datetime) -> BarsQuery:
     )
 
 
+def _local_day(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_convert(calendar.EXCHANGE_TZ).tz_localize(None).normalize()
+
+
 def _stamped_daily(daily: pd.DataFrame) -> pd.DataFrame:
     """Daily bars stamped at midnight New York time, as Alpaca stamps them."""
     stamps = pd.to_datetime(daily["date"]).dt.tz_localize(calendar.EXCHANGE_TZ)
@@ -111,7 +115,12 @@ def bars_page(
 ) -> dict[str, Any]:
     """One page of bars for ``query`` as Alpaca's JSON (``bars`` by symbol, ``next_page_token``)."""
     if query.minutes is None:
-        source = daily[daily["symbol"].isin(query.symbols)]
+        days = pd.to_datetime(daily["date"])
+        # A day either side of the window in New York dates: only those rows are stamped, then filtered exactly.
+        near = days.between(
+            _local_day(query.start) - pd.Timedelta(days=1), _local_day(query.end) + pd.Timedelta(days=1)
+        )
+        source = daily[near & daily["symbol"].isin(query.symbols)]
         if not serve_future:  # a session's bar exists from its close on
             source = source[pd.to_datetime(source["date"]) <= pd.Timestamp(last_closed_day(now))]
         frame = _stamped_daily(source)

@@ -22,6 +22,7 @@ from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
+from trading_pipeline.domain.calendar import last_session_of_week
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
 from trading_pipeline.journal import Journal
@@ -37,7 +38,11 @@ class ReportConfig(Config):
         description="Where the files go; None means <DAGSTER_HOME>/trading_pipeline/reports/<book>. Under the paper "
         "and live profiles, inside DAGSTER_HOME only (a relative path is taken from there).",
     )
-    tearsheet: bool = Field(default=True, description="Write the quantstats HTML tearsheet (takes a few seconds).")
+    tearsheet: bool = Field(
+        default=True,
+        description="Write the quantstats HTML tearsheet (2-4 s): a backtest's on every run, a trading book's on the "
+        "last session of each week and when it has none yet.",
+    )
     benchmark: str | None = Field(
         default="SPY", description="Tearsheet benchmark: this symbol's closes from market_data; None: no benchmark."
     )
@@ -72,7 +77,9 @@ def performance_report(
     equity = book.read("equity", end=end)
     curve = equity.set_index("session")["equity"]
     try:
-        metrics, metadata = _report(context, config, trading, book, market_data, report_folder, equity, sessions)
+        metrics, metadata = _report(
+            context, config, trading, book, market_data, report_folder, equity, sessions, broker.kind == "simulated"
+        )
     except Exception as error:
         if broker.kind == "simulated":
             raise
@@ -110,8 +117,11 @@ def _report(
     report_folder: ReportFolder,
     equity: pd.DataFrame,
     sessions: list,
+    backtest: bool,
 ) -> tuple[dict, dict]:
-    """The metrics, the trade files, the tearsheet (from two sessions on: one needs a return) and the curve."""
+    """The metrics, the trade files, the tearsheet (from two sessions on: one needs a return) and the curve.
+    A trading book's tearsheet is weekly: drawn every session it would cost each cycle seconds for a page that
+    changes by one return (the metrics, files and picture are current every session)."""
     end = sessions[-1]
     fills = book.read("fills", end=end)
     orders = book.read("orders", end=end)
@@ -137,6 +147,16 @@ def _report(
     if config.tearsheet and len(curve) < MIN_TEARSHEET_SESSIONS:
         extra["tearsheet"] = MetadataValue.text(
             f"none: {len(curve)} session(s) of equity, a tearsheet needs {MIN_TEARSHEET_SESSIONS} (one daily return)"
+        )
+    elif (
+        config.tearsheet
+        and not backtest
+        and (out / "tearsheet.html").exists()
+        and pd.Timestamp(end) < last_session_of_week(end)
+    ):
+        extra["tearsheet"] = MetadataValue.text(
+            f"weekly for a trading book: the next on {last_session_of_week(end).date()}; {out / 'tearsheet.html'} "
+            "is the last one"
         )
     elif config.tearsheet:
         benchmark, extra = _benchmark(market_data, config.benchmark, curve)

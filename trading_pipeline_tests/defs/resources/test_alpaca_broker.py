@@ -6,6 +6,7 @@ expects is recomputed from those bars.
 """
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from dagster import AssetSelection, materialize
@@ -516,6 +517,30 @@ def _report_metadata(result) -> dict:
         if m.asset_key.path == ["performance_report"]
     ]
     return materialization.metadata
+
+
+def test_a_trading_books_tearsheet_is_weekly_and_its_first_as_soon_as_there_is_a_return(instance):
+    trading = TradingBook(book="alpaca-weekly")
+    with _cycle_server(date(2012, 6, 29)) as server:
+        shown = {}
+        for day in (date(2012, 6, 29), date(2012, 7, 2), date(2012, 7, 3)):  # Friday, Monday, Tuesday
+            server.advance_to(_evening(day))
+            run = run_cycle(
+                instance, day.isoformat(), day.isoformat(), tearsheet=True, broker=_broker(server), trading=trading
+            )
+            assert run.result.success
+            shown[day] = (
+                _report_metadata(run.result)["tearsheet"].value
+                if "tearsheet" in _report_metadata(run.result)
+                else "drawn"
+            )
+            if day == date(2012, 7, 2):
+                drawn = next((Path(instance.root_directory) / "trading_pipeline/reports").rglob("tearsheet.html"))
+                first = drawn.stat().st_mtime_ns
+    assert shown[date(2012, 6, 29)].startswith("none: 1 session(s)")
+    assert shown[date(2012, 7, 2)] == "drawn"  # none existed yet
+    assert shown[date(2012, 7, 3)].startswith("weekly for a trading book: the next on 2012-07-06")
+    assert drawn.stat().st_mtime_ns == first  # not redrawn midweek
 
 
 def test_a_first_live_cycle_has_no_tearsheet_and_a_report_failure_never_fails_a_cycle_whose_orders_left(
