@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter, ExecuteInProcessResult, materialize
 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.resources.journal import default_journal_url
@@ -45,3 +45,21 @@ def run_cycle(instance: DagsterInstance, start: str, end: str, tearsheet: bool =
     trading = resources.get("trading", DEFAULT_RESOURCES["trading"])
     journal = Journal(default_journal_url(Path(instance.root_directory)))
     return CycleRun(result=result, journal=journal, book=trading.book)
+
+
+def asset_metadata(instance: DagsterInstance, result, asset: str) -> dict:
+    """The metadata of ``asset``'s last materialization in ``result``, with the details (tables, pictures) a
+    step over a range puts on one observation of the asset (``defs/details.py``)."""
+    materialized = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
+    metadata = dict(materialized[-1].materialization.metadata)
+    for record in asset_observations(instance, result.run_id, asset):
+        metadata.update(record.asset_observation.metadata)
+    return metadata
+
+
+def asset_observations(instance: DagsterInstance, run_id: str, asset: str) -> list:
+    """The observations of ``asset`` a run stored (a step's batch of them is not in its result's events)."""
+    records = instance.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_OBSERVATION, asset_key=AssetKey(asset))
+    )
+    return sorted((r for r in records if r.run_id == run_id), key=lambda r: r.storage_id)

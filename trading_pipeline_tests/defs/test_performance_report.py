@@ -10,6 +10,7 @@ from dagster import AssetKey, DagsterEventType, EventRecordsFilter, materialize
 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.domain import calendar
+from trading_pipeline_tests.cycles import asset_metadata, asset_observations
 
 START, END = "2008-08-01", "2008-10-31"
 
@@ -23,10 +24,17 @@ def _report(instance, out, **config):
         tags={"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": END},
         run_config={"ops": {"performance_report": {"config": {"out_dir": str(out), **config}}}},
     )
-    # A range run materializes every partition of the range with the same report metadata.
-    last = [m for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("performance_report")][-1]
-    assert last.partition == END
-    return result, last.materialization.metadata
+    # A range run materializes every partition of the range with the same summary; the tables and the picture
+    # are on one observation of the range's last session, not copied per session.
+    materialized = [
+        m for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("performance_report")
+    ]
+    assert materialized[-1].partition == END
+    assert all("equity_and_drawdown" not in m.materialization.metadata for m in materialized)
+    observed = asset_observations(instance, result.run_id, "performance_report")
+    assert [r.partition_key for r in observed] == [END]
+    assert materialized[-1].materialization.metadata["details"].value.startswith("equity_and_drawdown, by_strategy")
+    return result, asset_metadata(instance, result, "performance_report")
 
 
 def test_report_has_the_metrics_trade_tables_and_curves(instance, tmp_path):

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MetadataValue
 from pydantic import Field, field_validator
 
+from trading_pipeline.defs.details import with_details
 from trading_pipeline.defs.discovery.universe import universe_symbols
 from trading_pipeline.defs.partitions import session_dates
 from trading_pipeline.defs.resources.book import TradingBook
@@ -94,22 +95,23 @@ def market_bars(
         ),
     )
     served = pd.Series(delivery.served_by, name="provider").rename_axis("symbol").reset_index()
-    context.add_output_metadata(
-        {
-            "provider": market_data.provider,
-            "symbols": int(bars["symbol"].nunique()),
-            "quarantined_bars": len(quarantined),
-            "non_session_bars": MetadataValue.md(
-                _table(off_session.assign(date=off_session["date"].dt.date).head(MAX_LISTED))
-            ),
-            "price_jumps": MetadataValue.md(_table(jumps.head(MAX_LISTED))),
-            "providers_used": sorted(set(delivery.served_by.values())),
-            "served_by": MetadataValue.md(_table(served)),
-            "fallbacks": len(delivery.fallbacks),
-            "fallbacks_taken": MetadataValue.md(_table(pd.DataFrame(delivery.fallbacks).head(MAX_LISTED))),
-            "unserved_symbols": sorted(delivery.unserved),
-        }
-    )
+    summary = {
+        "provider": market_data.provider,
+        "symbols": int(bars["symbol"].nunique()),
+        "quarantined_bars": len(quarantined),
+        "providers_used": sorted(set(delivery.served_by.values())),
+        "fallbacks": len(delivery.fallbacks),
+        "unserved_symbols": sorted(delivery.unserved),
+    }
+    tables = {
+        "non_session_bars": MetadataValue.md(
+            _table(off_session.assign(date=off_session["date"].dt.date).head(MAX_LISTED))
+        ),
+        "price_jumps": MetadataValue.md(_table(jumps.head(MAX_LISTED))),
+        "served_by": MetadataValue.md(_table(served)),
+        "fallbacks_taken": MetadataValue.md(_table(pd.DataFrame(delivery.fallbacks).head(MAX_LISTED))),
+    }
+    context.add_output_metadata(with_details(context, summary, tables))
     return bars
 
 

@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, M
 from pydantic import Field
 
 from trading_pipeline.dagster_internals.events import log_observations
+from trading_pipeline.defs.details import with_details
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.reporting.charts import equity_and_drawdown
 from trading_pipeline.defs.resources.book import TradingBook
@@ -163,13 +164,16 @@ def _report(
         _tearsheet(curve, benchmark, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
     if config.curve_observations:
         _log_curve(context, equity, sessions)
-    return metrics, {
+    summary = {
         **{k: MetadataValue.float(float(v)) for k, v in metrics.items() if isinstance(v, int | float)},
         "report_dir": MetadataValue.path(str(out)),
-        "equity_and_drawdown": equity_and_drawdown(curve, f"{trading.book}: equity and drawdown"),
-        **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
         **extra,
     }
+    details = {
+        "equity_and_drawdown": equity_and_drawdown(curve, f"{trading.book}: equity and drawdown"),
+        **{f"by_{by}": MetadataValue.md(_markdown(table)) for by, table in tables.items()},
+    }
+    return metrics, with_details(context, summary, details)
 
 
 @functools.cache

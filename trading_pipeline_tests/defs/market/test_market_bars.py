@@ -17,6 +17,7 @@ from trading_pipeline.defs.resources.market_data import ReplayMarketData
 from trading_pipeline.defs.signals.indicators import indicators
 from trading_pipeline.domain import calendar
 from trading_pipeline.journal import Journal
+from trading_pipeline_tests.cycles import asset_metadata
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH", "III", "JJJ"]
 START, END = "2012-06-11", "2012-06-22"  # the file starts on 2012-06-01: a week of history before the range
@@ -57,9 +58,8 @@ def _check(result):
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == "bars_valid")
 
 
-def _bars_metadata(result) -> dict:
-    events = [m for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == "market_bars"]
-    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
+def _bars_metadata(instance, result) -> dict:
+    return {key: value.value for key, value in asset_metadata(instance, result, "market_bars").items()}
 
 
 def _quarantine_events(instance) -> set[tuple[str, str, str]]:
@@ -89,7 +89,7 @@ def test_every_quarantine_is_journaled_and_listed_and_clean_bars_flow_on(instanc
     assert check.metadata["quarantined_bars"].value == len(expected)
     listed = check.metadata["quarantined"].value
     assert "non_session (bar dated 2012-06-16)" in listed and "BBB" in listed and "price_jump" in listed
-    metadata = _bars_metadata(result)
+    metadata = _bars_metadata(instance, result)
     assert metadata["quarantined_bars"] == len(expected)
     assert "| AAA      | 2012-06-16 | non_session" in metadata["non_session_bars"]
     assert "DDD" in metadata["price_jumps"] and "2012-06-20" in metadata["price_jumps"]
@@ -124,7 +124,7 @@ def test_a_failing_check_names_each_session_and_its_symbols_and_real_moves_can_b
         ("BBB", "nan"),
         ("AAA", "non_session (bar dated 2012-06-16)"),
     }
-    assert "| True " in _bars_metadata(passed)["price_jumps"]
+    assert "| True " in _bars_metadata(instance, passed)["price_jumps"]
 
     # A higher limit lets EEE's tripling through; DDD's -99% is beyond any limit below 99.
     wider = {"ops": {"market_bars": {"config": {"max_close_move": 2.5}}}}

@@ -14,7 +14,7 @@ from trading_pipeline.defs.resources.market_data import (
     YFinanceMarketData,
 )
 from trading_pipeline.sandbox.alpaca_server import SECRET_KEY, AlpacaSandbox, Scripted
-from trading_pipeline_tests.cycles import run_cycle
+from trading_pipeline_tests.cycles import asset_metadata, run_cycle
 from trading_pipeline_tests.fakes.alpaca_fixtures import fresh_key, sample_bars
 
 START, END = date(2012, 6, 4), date(2012, 6, 8)
@@ -143,7 +143,7 @@ def test_market_bars_through_dagster_records_who_served_each_symbol(instance, se
         m for m in run.result.get_asset_materialization_events() if m.asset_key.path[-1] == "market_bars"
     ]
     assert len(materializations) == 5  # one per session of the range, from one fetch
-    metadata = materializations[-1].materialization.metadata
+    metadata = asset_metadata(instance, run.result, "market_bars")
     assert "| AAPL     | alpaca:iex" in metadata["served_by"].value
     assert "| MSFT     | replay:daily_5stocks.parquet" in metadata["served_by"].value
     assert metadata["fallbacks"].value == 4  # FB and MSFT: Alpaca had no bars, yfinance was offline
