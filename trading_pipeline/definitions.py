@@ -23,6 +23,7 @@ from trading_pipeline.defs.market.market_bars import market_bars
 from trading_pipeline.defs.profiles import Profile, current, offline
 from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
+from trading_pipeline.defs.reporting.tearsheet import weekly_tearsheet_job, weekly_tearsheet_schedule
 from trading_pipeline.defs.research.sweep_results import sweep_job, sweep_results
 from trading_pipeline.defs.schedules import SCHEDULES
 from trading_pipeline.defs.sensors import SENSORS
@@ -63,8 +64,15 @@ def build_defs(profile: Profile) -> Definitions:
     return Definitions(
         assets=[*ASSETS, *INTRADAY_ASSETS, *RESEARCH_ASSETS],
         asset_checks=CHECKS,
-        jobs=[*trading_jobs(profile.book), sweep_job, reset_circuit_breaker_job, halt_trading_job, resume_trading_job],
-        schedules=[*SCHEDULES, *DISCOVERY_SCHEDULES],
+        jobs=[
+            *trading_jobs(profile.book),
+            sweep_job,
+            reset_circuit_breaker_job,
+            halt_trading_job,
+            resume_trading_job,
+            weekly_tearsheet_job,
+        ],
+        schedules=[*SCHEDULES, *DISCOVERY_SCHEDULES, weekly_tearsheet_schedule],
         sensors=[*SENSORS, *DISCOVERY_SENSORS],
         resources=profile.resources,
         # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a

@@ -121,12 +121,6 @@ def next_session(day: DayLike) -> pd.Timestamp:
     return _session_at(int(_sessions().searchsorted(ts, side="right")), ts)
 
 
-def last_session_of_week(day: DayLike) -> pd.Timestamp:
-    """The last session of ``day``'s week (Monday to Sunday): a Friday, or the day before a Friday holiday."""
-    ts = _day(day)
-    return previous_session(ts + pd.Timedelta(days=7 - ts.weekday()))
-
-
 def session_offset(day: DayLike, n: int) -> pd.Timestamp:
     """The session ``n`` sessions after (n > 0) or before (n < 0) ``day``.
 

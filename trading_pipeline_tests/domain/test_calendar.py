@@ -141,11 +141,3 @@ def test_sessions_early_closes_and_the_horizon_come_from_the_file():
 def test_extending_past_what_the_library_publishes_is_refused(tmp_path):
     with pytest.raises(ValueError, match="publishes sessions up to"):
         calendar.write_calendar_file("2100-01-01", tmp_path / "calendar.csv")
-
-
-def test_the_last_session_of_a_week_is_its_friday_or_the_session_before_a_friday_holiday():
-    # Checked against the NYSE calendar: 2012-07-06 a Friday, 2012-04-06 Good Friday (closed), 2012-12-28.
-    assert calendar.last_session_of_week("2012-07-02") == pd.Timestamp("2012-07-06")
-    assert calendar.last_session_of_week("2012-07-06") == pd.Timestamp("2012-07-06")
-    assert calendar.last_session_of_week("2012-04-02") == pd.Timestamp("2012-04-05")
-    assert calendar.last_session_of_week("2012-07-08") == pd.Timestamp("2012-07-06")  # a Sunday: its own week

@@ -3,10 +3,8 @@
 import functools
 import importlib.metadata
 import json
-import logging
 import subprocess
 import traceback
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -17,20 +15,24 @@ from trading_pipeline.dagster_internals.events import log_observations
 from trading_pipeline.defs.details import with_details
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.reporting.charts import equity_and_drawdown
+from trading_pipeline.defs.reporting.tearsheet import (
+    BENCHMARK_FIELD,
+    MIN_TEARSHEET_SESSIONS,
+    WEEKLY_TEARSHEET,
+    draw_tearsheet,
+)
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.resources.report_folder import ReportFolder
 from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, BACKTEST_PARAMETERS_TAG
-from trading_pipeline.domain.calendar import last_session_of_week
 from trading_pipeline.domain.llm.lookahead import lookahead_exposure
 from trading_pipeline.domain.metrics import performance_metrics, round_trips, trade_table
 from trading_pipeline.journal import Journal
 from trading_pipeline.journal.books import BookJournal
 
 PORTFOLIO = AssetKey("portfolio")
-MIN_TEARSHEET_SESSIONS = 2  # quantstats draws from daily returns: one needs two closes
 
 
 class ReportConfig(Config):
@@ -41,12 +43,10 @@ class ReportConfig(Config):
     )
     tearsheet: bool = Field(
         default=True,
-        description="Write the quantstats HTML tearsheet (2-4 s): a backtest's on every run, a trading book's on the "
-        "last session of each week and when it has none yet.",
+        description="Write a backtest's quantstats HTML tearsheet (2-4 s); a trading book's is weekly, by the "
+        "weekly_tearsheet job.",
     )
-    benchmark: str | None = Field(
-        default="SPY", description="Tearsheet benchmark: this symbol's closes from market_data; None: no benchmark."
-    )
+    benchmark: str | None = BENCHMARK_FIELD
     curve_observations: bool = Field(
         default=True,
         description="Log one observation of `portfolio` per session with its equity and drawdown (~0.4 s per 1,000).",
@@ -121,8 +121,7 @@ def _report(
     backtest: bool,
 ) -> tuple[dict, dict]:
     """The metrics, the trade files, the tearsheet (from two sessions on: one needs a return) and the curve.
-    A trading book's tearsheet is weekly: drawn every session it would cost each cycle seconds for a page that
-    changes by one return (the metrics, files and picture are current every session)."""
+    A trading book's tearsheet is drawn weekly by its own job (``tearsheet.py``)."""
     end = sessions[-1]
     fills = book.read("fills", end=end)
     orders = book.read("orders", end=end)
@@ -145,23 +144,20 @@ def _report(
         table.to_csv(out / f"by_{by}.csv")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     extra: dict = {}
-    if config.tearsheet and len(curve) < MIN_TEARSHEET_SESSIONS:
+    if config.tearsheet and not backtest:
+        last = out / "tearsheet.html"
+        drawn = f"the last one: {last}" if last.exists() else "none drawn yet"
+        extra["tearsheet"] = MetadataValue.text(
+            f"weekly for a trading book: the {WEEKLY_TEARSHEET} job draws it (Saturdays 06:00 New York, or launch "
+            f"it); {drawn}"
+        )
+    elif config.tearsheet and len(curve) < MIN_TEARSHEET_SESSIONS:
         extra["tearsheet"] = MetadataValue.text(
             f"none: {len(curve)} session(s) of equity, a tearsheet needs {MIN_TEARSHEET_SESSIONS} (one daily return)"
         )
-    elif (
-        config.tearsheet
-        and not backtest
-        and (out / "tearsheet.html").exists()
-        and pd.Timestamp(end) < last_session_of_week(end)
-    ):
-        extra["tearsheet"] = MetadataValue.text(
-            f"weekly for a trading book: the next on {last_session_of_week(end).date()}; {out / 'tearsheet.html'} "
-            "is the last one"
-        )
     elif config.tearsheet:
-        benchmark, extra = _benchmark(market_data, config.benchmark, curve)
-        _tearsheet(curve, benchmark, out / "tearsheet.html", title=f"trading_pipeline - {trading.book}")
+        title = f"trading_pipeline - {trading.book}"
+        extra = draw_tearsheet(curve, market_data, config.benchmark, out / "tearsheet.html", title)
     if config.curve_observations:
         _log_curve(context, equity, sessions)
     summary = {
@@ -233,25 +229,6 @@ def _log_curve(context: AssetExecutionContext, equity: pd.DataFrame, sessions: l
     )
 
 
-def _benchmark(market_data: MarketData, symbol: str | None, curve: pd.Series) -> tuple[pd.Series | None, dict]:
-    """The benchmark's daily returns over the curve's sessions, from the same market data as the book; an
-    absent symbol is reported in metadata, and the tearsheet is made without a benchmark."""
-    if symbol is None:
-        return None, {"benchmark": MetadataValue.text("none configured")}
-    start, end = curve.index[0].date(), curve.index[-1].date()
-    got = market_data.fetch([symbol.upper()], start, end)  # a chain that served nothing says why in ``missing``
-    bars = got.bars[got.bars["symbol"] == symbol.upper()]
-    if bars.empty:
-        reason = got.missing.get(symbol.upper(), "no bars")
-        return None, {
-            "benchmark": MetadataValue.text(f"{symbol.upper()} absent from {market_data.provider}: {reason}; "
-                                            "tearsheet without benchmark")
-        }  # fmt: skip
-    closes = bars.set_index(pd.DatetimeIndex(bars["date"]))["close"].astype("float64").sort_index()
-    returns = closes.reindex(pd.DatetimeIndex(curve.index)).ffill().pct_change().dropna()
-    return returns, {"benchmark": MetadataValue.text(f"{symbol.upper()} ({market_data.provider})")}
-
-
 def _lookahead_metadata(journal: Journal, book: BookJournal, end) -> dict:
     """Flags a backtest whose decisions a live LLM made after the sessions had closed (the model may know
     how the period ended), or that replays LLM decisions recorded by another run."""
@@ -260,20 +237,3 @@ def _lookahead_metadata(journal: Journal, book: BookJournal, end) -> dict:
     exposure = lookahead_exposure(journal.read("llm_calls", book=book.book, end=end), replayed_llm)
     flag = {"lookahead_exposed": MetadataValue.bool(exposure.exposed)}
     return {**flag, "lookahead": MetadataValue.text(exposure.describe())} if exposure.exposed else flag
-
-
-def _tearsheet(curve: pd.Series, benchmark: pd.Series | None, path: Path, title: str) -> None:
-    """quantstats is offline; it only complains loudly about fonts, which we silence."""
-    import quantstats as qs
-
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    returns = curve.pct_change().dropna()
-    returns.index = pd.DatetimeIndex(returns.index)
-    with warnings.catch_warnings():
-        # quantstats labels its yearly axes with matplotlib's set_ticklabels without fixing the ticks first; the
-        # warning is about its plotting code, not about our figures.
-        warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
-        # A live book's first sessions are short or flat: quantstats says so per statistic, and shows them as NaN/0.
-        warnings.filterwarnings("ignore", message="(Insufficient data|No non-zero returns)", category=UserWarning)
-        warnings.filterwarnings("ignore", message="Degrees of freedom", category=RuntimeWarning)  # its beta on 1 return
-        qs.reports.html(returns, benchmark=benchmark, output=str(path), title=title)

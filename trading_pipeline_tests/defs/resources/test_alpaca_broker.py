@@ -13,6 +13,7 @@ from dagster import AssetSelection, materialize
 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES
 from trading_pipeline.defs.execution.reconciliation import positions_reconciled
+from trading_pipeline.defs.reporting.tearsheet import weekly_tearsheet_job, weekly_tearsheet_schedule
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker, SessionGap, SessionNotCurrent
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.domain.book import BookState, Order, client_order_id, fill_id
@@ -519,28 +520,38 @@ def _report_metadata(result) -> dict:
     return materialization.metadata
 
 
-def test_a_trading_books_tearsheet_is_weekly_and_its_first_as_soon_as_there_is_a_return(instance):
+def test_a_trading_books_tearsheet_is_drawn_by_the_weekly_job_not_by_its_cycles(instance):
     trading = TradingBook(book="alpaca-weekly")
+    resources = {**DEFAULT_RESOURCES, "trading": trading}
+    folder = Path(instance.root_directory) / "trading_pipeline" / "reports" / trading.book
+
     with _cycle_server(date(2012, 6, 29)) as server:
-        shown = {}
-        for day in (date(2012, 6, 29), date(2012, 7, 2), date(2012, 7, 3)):  # Friday, Monday, Tuesday
-            server.advance_to(_evening(day))
-            run = run_cycle(
-                instance, day.isoformat(), day.isoformat(), tearsheet=True, broker=_broker(server), trading=trading
-            )
-            assert run.result.success
-            shown[day] = (
-                _report_metadata(run.result)["tearsheet"].value
-                if "tearsheet" in _report_metadata(run.result)
-                else "drawn"
-            )
-            if day == date(2012, 7, 2):
-                drawn = next((Path(instance.root_directory) / "trading_pipeline/reports").rglob("tearsheet.html"))
-                first = drawn.stat().st_mtime_ns
-    assert shown[date(2012, 6, 29)].startswith("none: 1 session(s)")
-    assert shown[date(2012, 7, 2)] == "drawn"  # none existed yet
-    assert shown[date(2012, 7, 3)].startswith("weekly for a trading book: the next on 2012-07-06")
-    assert drawn.stat().st_mtime_ns == first  # not redrawn midweek
+        run = run_cycle(instance, "2012-06-29", "2012-06-29", tearsheet=True, broker=_broker(server), trading=trading)
+        assert run.result.success
+        assert _op_metadata(weekly_tearsheet_job.execute_in_process(instance=instance, resources=resources))[
+            "tearsheet"
+        ].startswith("none: book 'alpaca-weekly' has 1 session(s) of equity")
+        server.advance_to(_evening(date(2012, 7, 2)))
+        run = run_cycle(instance, "2012-07-02", "2012-07-02", tearsheet=True, broker=_broker(server), trading=trading)
+        assert run.result.success
+        said = _report_metadata(run.result)["tearsheet"].value
+        assert (
+            said.startswith("weekly for a trading book: the weekly_tearsheet job draws it") and "none drawn yet" in said
+        )
+        assert not (folder / "tearsheet.html").exists()  # the cycle drew none
+        drawn = _op_metadata(weekly_tearsheet_job.execute_in_process(instance=instance, resources=resources))
+        assert drawn["through"] == "2012-07-02" and drawn["sessions"] == 2
+        assert "Cumulative Returns" in (folder / "tearsheet.html").read_text()
+        server.advance_to(_evening(date(2012, 7, 3)))
+        run = run_cycle(instance, "2012-07-03", "2012-07-03", tearsheet=True, broker=_broker(server), trading=trading)
+        assert f"the last one: {folder / 'tearsheet.html'}" in _report_metadata(run.result)["tearsheet"].value
+    assert weekly_tearsheet_schedule.cron_schedule == "0 6 * * 6"  # Saturdays, after the week's last cycle
+    assert weekly_tearsheet_schedule.execution_timezone == "America/New_York"
+
+
+def _op_metadata(result) -> dict:
+    outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    return {k: getattr(v, "value", v) for k, v in outputs[-1].step_output_data.metadata.items()}
 
 
 def test_a_first_live_cycle_has_no_tearsheet_and_a_report_failure_never_fails_a_cycle_whose_orders_left(
@@ -550,7 +561,7 @@ def test_a_first_live_cycle_has_no_tearsheet_and_a_report_failure_never_fails_a_
     with _cycle_server(date(2012, 6, 29)) as server:
         run = run_cycle(instance, "2012-06-29", "2012-06-29", tearsheet=True, broker=_broker(server), trading=trading)
         assert run.result.success
-        assert _report_metadata(run.result)["tearsheet"].value.startswith("none: 1 session(s) of equity")
+        assert "none drawn yet" in _report_metadata(run.result)["tearsheet"].value
 
         def broken(*args, **kwargs):
             raise OSError("disk full")
