@@ -4,7 +4,8 @@ settlement and protection of what the previous session filled), for 5 and 50 sym
 
     .venv/bin/python benchmarks/live_cycle.py [--symbols 5,50] [--sessions 3] [--data ...csv.gz]
 
-Each size gets a fresh instance, journal and sandbox account; the sandbox's clock moves to each session's evening
+Each size gets a fresh DAGSTER_HOME with the project's dagster.yaml (as `trading-pipeline cycle` makes one), journal
+and sandbox account; the sandbox's clock moves to each session's evening
 and the cycle runs, so the first cycle starts a book and the next ones settle fills and place exits. Printed: each
 cycle's wall time, the median, and the ratio between sizes. The sandbox serves from the same process (its HTTP
 handling is counted: a real broker's round trips cost more).
@@ -77,6 +78,18 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return seconds
 
 
+def project_instance(home: Path):
+    """The instance `trading-pipeline cycle` and `make ui` use: the project's dagster.yaml in a new DAGSTER_HOME
+    (SQLite with the batched event log, or PostgreSQL when ``DAGSTER_POSTGRES_*`` is set)."""
+    from dagster import DagsterInstance
+
+    from trading_pipeline.instance import RUN_ENVIRONMENT, write_instance_config
+
+    write_instance_config(home)  # PostgreSQL when DAGSTER_POSTGRES_* is set, as under compose
+    os.environ.update(RUN_ENVIRONMENT)
+    return DagsterInstance.from_config(str(home))
+
+
 def pd_ts(day: date):
     import pandas as pd
 
@@ -84,8 +97,6 @@ def pd_ts(day: date):
 
 
 def cycle_times(bars, symbols: list[str], sessions: list[date], show_steps: bool) -> list[tuple[float, float, float]]:
-    from dagster import instance_for_test
-
     from trading_pipeline.definitions import build_defs
     from trading_pipeline.defs.profiles import profile_from
     from trading_pipeline.sandbox.alpaca_server import API_KEY_PREFIX, NEW_YORK, SECRET_KEY, AlpacaSandbox
@@ -96,7 +107,7 @@ def cycle_times(bars, symbols: list[str], sessions: list[date], show_steps: bool
     times = []
     with (
         tempfile.TemporaryDirectory() as home,
-        instance_for_test(temp_dir=home) as instance,
+        project_instance(Path(home)) as instance,
         AlpacaSandbox(bars=bars, now=evening(sessions[0])) as server,
     ):
         env = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from trading_pipeline.dagster_internals.event_log import event_log_config
+from trading_pipeline.dagster_internals.event_log import event_log_config, postgres_event_log_config
 from trading_pipeline.defs.tags import BACKFILL_TAG, BOOK_LOCK_TAG
 
 # Dagster reads these at run time; the CLI, the Makefile and the tests all set them.
@@ -36,11 +36,24 @@ POSTGRES_ENV = {
 
 
 def postgres_storage_config() -> dict:
-    """The ``storage`` entry of dagster.yaml on PostgreSQL (dagster-postgres: runs, event log and schedules).
-
-    dagster-postgres batches a ranged run's events itself, so the batched SQLite storage above is not needed there.
+    """The storage entries of dagster.yaml on PostgreSQL (dagster-postgres: runs, event log and schedules). The event
+    log is dagster-postgres' with pooled connections (``dagster_internals.pg_event_log``): the stock one connects
+    anew for each event. dagster-postgres batches a ranged run's events itself, as the batched SQLite storage does.
     """
-    return {"postgres": {"postgres_db": {key: {"env": var} for key, var in POSTGRES_ENV.items()}}}
+    postgres_db = {key: {"env": var} for key, var in POSTGRES_ENV.items()}
+    return {
+        "run_storage": {
+            "module": "dagster_postgres.run_storage",
+            "class": "PostgresRunStorage",
+            "config": {"postgres_db": postgres_db},
+        },
+        "event_log_storage": postgres_event_log_config(postgres_db),
+        "schedule_storage": {
+            "module": "dagster_postgres.schedule_storage",
+            "class": "PostgresScheduleStorage",
+            "config": {"postgres_db": postgres_db},
+        },
+    }
 
 
 def concurrency_config() -> dict:
@@ -88,7 +101,7 @@ def write_instance_config(dagster_home: Path, postgres: bool | None = None) -> P
         missing = [var for var in POSTGRES_ENV.values() if var not in os.environ]
         if missing:
             raise ValueError(f"a PostgreSQL Dagster instance needs the environment variables {missing}")
-        storage = {"storage": postgres_storage_config()}
+        storage = postgres_storage_config()
     else:
         storage = {"event_log_storage": event_log_config(dagster_home)}
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,11 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     from dagster import AssetKey, BackfillPolicy, DagsterInstance, DailyPartitionsDefinition, MaterializeResult, asset, materialize
     from dagster._core.storage.event_log import SqliteEventLogStorage
+    from dagster_postgres.event_log import PostgresEventLogStorage
     from trading_pipeline.instance import write_instance_config
 
     assert event_log.BatchedSqliteEventLogStorage is SqliteEventLogStorage
+    assert event_log.PooledPostgresEventLogStorage is PostgresEventLogStorage
     messages = [str(w.message) for w in caught if w.category.__name__ == "UnverifiedDagsterWarning"]
     assert len(messages) == 1 and "9.9.9 is installed" in messages[0], messages
 

@@ -148,7 +148,8 @@ def test_runs_launched_through_graphql_succeed_on_the_postgres_deployment(deploy
 def test_deploy_instance_storage_is_the_one_the_project_writes():
     """deploy/dagster.yaml and ``write_instance_config`` agree on the PostgreSQL storage (one source of truth)."""
     deployed = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    assert deployed["storage"] == postgres_storage_config()
+    assert {key: deployed[key] for key in postgres_storage_config()} == postgres_storage_config()
+    assert "storage" not in deployed
     assert deployed["concurrency"] == concurrency_config()
     assert deployed["run_coordinator"]["class"] == "QueuedRunCoordinator"
 
@@ -160,7 +161,7 @@ def test_write_instance_config_targets_postgres_from_the_environment(tmp_path, m
 
     assert wants_postgres()
     written = yaml.safe_load(write_instance_config(tmp_path / "pg").read_text())
-    assert written["storage"] == postgres_storage_config()
+    assert {key: written[key] for key in postgres_storage_config()} == postgres_storage_config()
     assert written["concurrency"] == concurrency_config()
     assert "value-of-password" not in (tmp_path / "pg" / "dagster.yaml").read_text()  # names, never values
 
@@ -169,7 +170,7 @@ def test_write_instance_config_targets_postgres_from_the_environment(tmp_path, m
         write_instance_config(tmp_path / "incomplete")
     monkeypatch.delenv(POSTGRES_ENV["hostname"])
     sqlite = yaml.safe_load(write_instance_config(tmp_path / "sqlite").read_text())
-    assert "storage" not in sqlite and sqlite["event_log_storage"]["class"] == "BatchedSqliteEventLogStorage"
+    assert "run_storage" not in sqlite and sqlite["event_log_storage"]["class"] == "BatchedSqliteEventLogStorage"
 
 
 # A value that looks like a credential: long random-looking text, or a URL with a password.
