@@ -18,6 +18,8 @@ from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.signals.indicators import WARMUP_SESSIONS
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import MAX_CLOSE_MOVE, parse_accepted_moves, price_jumps, validate_bars
+from trading_pipeline.domain.book import BookState
+from trading_pipeline.journal.books import BookJournal
 
 # Jumps are looked for over the sessions the indicators warm up on: a jump inside an indicator's window is
 # always seen, and even a one-session run knows each symbol's previous close.
@@ -61,10 +63,15 @@ def market_bars(
     first session on or after its date) and listed in the metadata. Which provider served each symbol,
     every fallback taken and every symbol no provider had are shown in the metadata and journaled (rules
     ``provider_fallback`` and ``no_provider``) on the range's last session. With discovery on, the symbols are
-    the universe's candidates; off, the market data's configured universe, as the universe lists it.
+    the universe's candidates and what the book holds (a position whose symbol left the candidates is still
+    valued, protected and sold); off, the market data's configured universe, as the universe lists it.
     """
     sessions = session_dates(context.partition_keys)
-    symbols = universe_symbols(universe) if discovery.enabled else None
+    symbols = (
+        _with_holdings(universe_symbols(universe), journal.book(context, trading.book), sessions[0])
+        if (discovery.enabled)
+        else None
+    )
     delivery = market_data.deliver(sessions[0], sessions[-1], symbols)
     history = market_data.bars(
         calendar.session_offset(sessions[0], -JUMP_LOOKBACK_SESSIONS).date(),
@@ -113,6 +120,13 @@ def market_bars(
     }
     context.add_output_metadata(with_details(context, summary, tables))
     return bars
+
+
+def _with_holdings(candidates: list[str], book: BookJournal, first: date) -> list[str]:
+    """The candidates and the symbols the book held at the close before ``first``."""
+    saved = book.load_state(before=first)
+    held = BookState.from_dict(saved[1]).positions if saved else {}
+    return sorted(set(candidates) | set(held))
 
 
 def _jumps(

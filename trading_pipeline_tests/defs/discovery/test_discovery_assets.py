@@ -165,3 +165,24 @@ def test_with_discovery_on_the_cycle_buys_only_what_the_session_watchlist_holds(
     signals = run.result.output_for_node("signals")
     refused = signals["reason"].str.startswith(OFF_WATCHLIST)
     assert refused.any() and (signals.loc[refused, "action"] == "HOLD").all()
+
+
+def test_a_held_symbol_that_is_no_longer_a_candidate_keeps_its_bars_and_can_be_sold(instance):
+    before = run_cycle(instance, "2012-01-03", "2012-03-30")
+    assert before.result.success
+    held = before.table("positions").query("session == session.max() and qty > 0")["symbol"].tolist()
+    assert held, "the first range must leave a position for this test"
+    symbol = held[0]
+    others = sorted(set(load_bars_file(SAMPLE_BARS)["symbol"]) - {symbol})
+    # Discovery on, with candidates that no longer include the held symbol.
+    after = run_cycle(instance, "2012-04-02", "2012-06-29", discovery=ON, market_data=ReplayMarketData(symbols=others))
+    assert after.result.success
+    bars = after.result.output_for_node("market_bars").query("symbol == @symbol")
+    assert symbol not in set(after.table("watchlist")["symbol"])  # never bought again
+    # Every session it is held, it is valued at that session's close from the bars (and its exits checked).
+    positions = after.table("positions").query("symbol == @symbol and qty > 0")
+    positions = positions[pd.to_datetime(positions["session"]) >= pd.Timestamp("2012-04-02")]
+    assert len(positions)
+    closes = bars.set_index(bars["date"].dt.date)["close"]
+    for session, close in zip(positions["session"], positions["close"], strict=True):
+        assert close == pytest.approx(closes[pd.Timestamp(session).date()])
