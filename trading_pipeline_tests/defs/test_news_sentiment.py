@@ -59,6 +59,7 @@ def test_offline_the_features_are_absent_and_metadata_says_so(instance):
     run = run_cycle(instance, START, END)
     assert run.result.success
     assert _table(instance, "news_sentiment").empty
+    assert "sentiment" not in _table(instance, "market_context").columns  # absent, not neutral
     expected = "absent: the selector (rules) reads no news, so none was fetched"
     assert _metadata(run.result, "news_sentiment")["features"] == expected
 
@@ -135,6 +136,12 @@ def test_groq_scores_headlines_as_data_and_the_selector_sees_the_scores(instance
     assert (calls.loc[calls["step"] == "sentiment", "outcome"] == "ok").sum() == 3
     table = _table(instance, "news_sentiment")
     assert table.loc[table["news_count"] > 0, "sentiment"].eq(-0.5).all()
+    # The scores are market_context columns, row for row; offline (test_offline_...) they are absent.
+    context = _table(instance, "market_context")
+    joined = context.merge(table, on=["date", "symbol"], suffixes=("", "_news"), validate="one_to_one")
+    assert len(joined) == len(context) == len(table)
+    assert joined["news_count"].equals(joined["news_count_news"])
+    pd.testing.assert_series_equal(joined["sentiment"], joined["sentiment_news"], check_names=False)
     selection = [r.user_data for r in groq.requests if "symbols" in r.user_data]
     msft_on_7th = next(
         row for doc in selection if doc["session"] == "2012-03-07" for row in doc["symbols"] if row["symbol"] == "MSFT"

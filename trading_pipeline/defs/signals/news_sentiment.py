@@ -1,14 +1,14 @@
 """news_sentiment: the mean sentiment and count of the news each (session, symbol)'s decision may see.
 
 Only articles known (published, or updated) before a session's decision count for it (``domain/news``); an
-article known after the last decision of the range is in none of its sessions. The scores are features the
-LLM selector receives with the market context; the deterministic policy does not read them (no study has
+article known after the last decision of the range is in none of its sessions. The scores become columns of
+market_context, which the LLM selector receives; the deterministic policy does not read them (no study has
 shown value), so under it no news is fetched or scored. Without a news source, or a reader, the table is
-empty and the features are absent, not neutral.
+empty and the features are absent from market_context, not neutral.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, AssetIn
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
 from trading_pipeline.defs.partitions import session_dates
@@ -21,21 +21,23 @@ from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.news.sentiment import SENTIMENT_COLUMNS, session_sentiment
 from trading_pipeline.domain.news.visibility import decision_time, session_articles
+from trading_pipeline.domain.schema import KEY
 
 
-@session_table("signals", retry_policy=LLM_OP_RETRY)
+@session_table("signals", retry_policy=LLM_OP_RETRY, ins={"indicators": AssetIn(metadata={"columns": KEY})})
 def news_sentiment(
     context: AssetExecutionContext,
-    market_context: pd.DataFrame,
+    indicators: pd.DataFrame,
     news: NewsFeed,
     sentiment: SentimentScorer,
     journal: JournalResource,
     trading: TradingBook,
     selector: StrategySelector,
 ) -> pd.DataFrame:
-    """``sentiment`` (mean score in [-1, 1]) and ``news_count`` per (session, symbol) of the market context."""
+    """``sentiment`` (mean score in [-1, 1]) and ``news_count`` per (session, symbol) of the range's indicators
+    (the rows of market_context)."""
     sessions = session_dates(context.partition_keys)
-    symbols = sorted(market_context["symbol"].astype(str).unique())
+    symbols = sorted(indicators["symbol"].astype(str).unique())
     if not selector.reads_data:
         reason = f"absent: the selector ({selector.provider}) reads no news, so none was fetched"
         context.add_output_metadata({"news": news.provider, "features": reason})
@@ -52,7 +54,7 @@ def news_sentiment(
     scored = seen.drop_duplicates("id")[["id", "date"]].merge(articles, on="id", how="left", validate="one_to_one")
     with retry_only_invalid_answers():
         scores, outcomes = sentiment.score(scored, llm_run(context.op_execution_context, journal, trading))
-    frame = session_sentiment(seen, scores, market_context)
+    frame = session_sentiment(seen, scores, indicators[KEY])
     context.add_output_metadata(
         {
             "news": news.provider,

@@ -14,19 +14,17 @@ from trading_pipeline.defs.resources.selector import CHOICE_COLUMNS, StrategySel
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.domain.llm.calls import RULES_OUTCOME
 from trading_pipeline.domain.memory.summary import with_memory
-from trading_pipeline.domain.news.sentiment import with_sentiment
 
 
 @op(
     retry_policy=LLM_OP_RETRY,
-    ins={"market_context": In(pd.DataFrame), "setup_memory": In(pd.DataFrame), "news_sentiment": In(pd.DataFrame)},
+    ins={"market_context": In(pd.DataFrame), "setup_memory": In(pd.DataFrame)},
     out=Out(pd.DataFrame, io_manager_key="session_store"),
 )
 def select_strategies(
     context: OpExecutionContext,
     market_context: pd.DataFrame,
     setup_memory: pd.DataFrame,
-    news_sentiment: pd.DataFrame,
     selector: StrategySelector,
     journal: JournalResource,
     trading: TradingBook,
@@ -36,12 +34,12 @@ def select_strategies(
     """Anything outside the registered strategies is refused here, whatever the selector answered. The asset's
     session tables are the record of every choice; the journal keeps those an LLM made or a replay served
     (strategy_choices), which no rerun could make again. The deterministic policy's are recomputed at will.
-    A model also sees each symbol's similar past setups and news sentiment (numbers only, as data); for the
-    deterministic policy, which reads neither, the memory is not asked."""
+    A model also sees each symbol's similar past setups and the market context's news sentiment (numbers only,
+    as data); for the deterministic policy, which reads neither, the memory is not asked."""
     available = strategies.names
     data = market_context
     if selector.reads_data:
-        data = with_sentiment(with_memory(market_context, memory.answers(setup_memory)), news_sentiment)
+        data = with_memory(market_context, memory.answers(setup_memory))
     with retry_only_invalid_answers():
         selection = selector.select(data, available, llm_run(context, journal, trading))
     unknown = sorted(set(selection["strategy"].unique()) - set(available))
@@ -72,8 +70,6 @@ def select_strategies(
     group_name="signals",
     kinds={"pandas"},
 )
-def strategy_selection(
-    market_context: pd.DataFrame, setup_memory: pd.DataFrame, news_sentiment: pd.DataFrame
-) -> pd.DataFrame:
+def strategy_selection(market_context: pd.DataFrame, setup_memory: pd.DataFrame) -> pd.DataFrame:
     """Which deterministic strategy decides each (session, symbol)."""
-    return select_strategies(market_context, setup_memory, news_sentiment)
+    return select_strategies(market_context, setup_memory)
