@@ -26,6 +26,7 @@ from dagster import EnvVar
 
 from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
@@ -217,6 +218,8 @@ def _common() -> dict[str, Any]:
         "report_folder": ReportFolder(),
         # Failed-run alerts always reach the journal; TRADING_ALERT_WEBHOOK_URL adds a Slack-compatible webhook.
         "alerter": Alerter(),
+        # What counts as a bad bar, for every step that validates bars (market_bars and the histories before it).
+        "bar_rules": BarRules(),
     }
 
 

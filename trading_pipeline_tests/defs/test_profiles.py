@@ -24,7 +24,7 @@ KEYS = {"ALPACA_API_KEY": "key-id-123", "ALPACA_SECRET_KEY": "very-secret-456"}
 RESOURCE_NAMES = {
     "market_data", "selector", "reviewer", "narrator", "broker", "trading", "journal", "session_store",
     "strategies", "intraday_data", "order_updates", "alerter", "accounts", "report_folder", "memory", "news",
-    "sentiment", "discovery", "symbol_picker",
+    "sentiment", "discovery", "symbol_picker", "bar_rules",
 }  # fmt: skip
 
 

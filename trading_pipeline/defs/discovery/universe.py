@@ -12,11 +12,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain import calendar
-from trading_pipeline.domain.bars import validate_bars
 from trading_pipeline.domain.discovery.features import PRICE_FEATURES, discovery_features
 from trading_pipeline.domain.discovery.universe import SURVIVORSHIP_NOTE, UNIVERSE_COLUMNS, eligible_universe
 
@@ -29,7 +29,9 @@ CONFIGURED = "configured (discovery off)"
 
 
 @session_table("discovery")
-def universe(context: AssetExecutionContext, market_data: MarketData, discovery: SymbolDiscovery) -> pd.DataFrame:
+def universe(
+    context: AssetExecutionContext, market_data: MarketData, discovery: SymbolDiscovery, bar_rules: BarRules
+) -> pd.DataFrame:
     """One row per (session, candidate): eligible or not and why, with the features of the close before.
 
     The bundled S&P 500 panels are survivorship-biased (their members are those of early 2018); a membership
@@ -38,7 +40,8 @@ def universe(context: AssetExecutionContext, market_data: MarketData, discovery:
     sessions = session_dates(context.partition_keys)
     if discovery.enabled:
         candidates = discovery.candidates() or market_data.universe()
-        bars = discovery_bars(market_data, candidates, sessions[0], calendar.previous_session(sessions[-1]).date())
+        last = calendar.previous_session(sessions[-1]).date()
+        bars = discovery_bars(market_data, bar_rules, candidates, sessions[0], last)
         frame = point_in_time_universe(bars, sessions, discovery)
         source = discovery.source
     else:
@@ -59,10 +62,13 @@ def universe(context: AssetExecutionContext, market_data: MarketData, discovery:
     return frame
 
 
-def discovery_bars(market_data: MarketData, symbols: list[str] | None, first: date, last: date) -> pd.DataFrame:
-    """The validated bars of ``symbols`` from ``LOOKBACK_SESSIONS`` before ``first`` through ``last``."""
+def discovery_bars(
+    market_data: MarketData, rules: BarRules, symbols: list[str] | None, first: date, last: date
+) -> pd.DataFrame:
+    """The bars of ``symbols`` from ``LOOKBACK_SESSIONS`` before ``first`` through ``last``, validated by the
+    same rules as market_bars (a real move it accepts does not make a symbol ineligible here)."""
     start = calendar.session_offset(first, -LOOKBACK_SESSIONS).date()
-    return validate_bars(market_data.fetch(symbols, start, last).bars)
+    return rules.validate(market_data.fetch(symbols, start, last).bars)
 
 
 def point_in_time_universe(bars: pd.DataFrame, sessions: list[date], discovery: SymbolDiscovery) -> pd.DataFrame:

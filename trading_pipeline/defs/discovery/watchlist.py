@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext, MetadataValue
 from trading_pipeline.defs.discovery.universe import discovery_bars, point_in_time_universe
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -40,6 +41,7 @@ def watchlist(
     discovery: SymbolDiscovery,
     symbol_picker: SymbolPicker,
     market_data: MarketData,
+    bar_rules: BarRules,
     journal: JournalResource,
     trading: TradingBook,
 ) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def watchlist(
     )
     watch = settings.ensemble.combine(picks)
     book.replace("watchlist", sessions, watch.rename(columns={"date": "session"})[JOURNAL_COLUMNS])
-    returns = known_returns(book, watch, universe, market_data, discovery, sessions)
+    returns = known_returns(book, watch, universe, market_data, bar_rules, discovery, sessions)
     book.replace("watchlist_returns", sessions, returns)
     per_session = watch.groupby("date").size()
     context.add_output_metadata(
@@ -87,6 +89,7 @@ def known_returns(
     watch: pd.DataFrame,
     universe: pd.DataFrame,
     market_data: MarketData,
+    bar_rules: BarRules,
     discovery: SymbolDiscovery,
     sessions: list[date],
 ) -> pd.DataFrame:
@@ -105,7 +108,8 @@ def known_returns(
     closes, members = _closes_known_before(universe), universe[["date", "symbol", "eligible"]]
     if len(earlier):
         days = sorted(pd.to_datetime(earlier["session"]).dt.date.unique())
-        history = discovery_bars(market_data, discovery.candidates() or market_data.universe(), days[0], before)
+        candidates = discovery.candidates() or market_data.universe()
+        history = discovery_bars(market_data, bar_rules, candidates, days[0], before)
         older = history[history["date"] < closes["date"].min()]
         closes = pd.concat([older[["date", "symbol", "close", "quarantined"]], closes], ignore_index=True)
         members = pd.concat(

@@ -4,12 +4,12 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue
-from pydantic import Field, field_validator
+from dagster import AssetExecutionContext, MetadataValue
 
 from trading_pipeline.defs.details import with_details
 from trading_pipeline.defs.discovery.universe import universe_symbols
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -17,7 +17,7 @@ from trading_pipeline.defs.resources.market_data import BarsDelivery, MarketData
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.signals.indicators import WARMUP_SESSIONS
 from trading_pipeline.domain import calendar
-from trading_pipeline.domain.bars import MAX_CLOSE_MOVE, parse_accepted_moves, price_jumps, validate_bars
+from trading_pipeline.domain.bars import price_jumps
 from trading_pipeline.domain.book import BookState
 from trading_pipeline.journal.books import BookJournal
 
@@ -27,30 +27,11 @@ JUMP_LOOKBACK_SESSIONS = WARMUP_SESSIONS
 MAX_LISTED = 200
 
 
-class BarsConfig(Config):
-    max_close_move: float = Field(
-        default=MAX_CLOSE_MOVE,
-        gt=0,
-        description="Largest close-to-close move, as a factor: 0.5 quarantines a symbol from a close above 1.5x "
-        "or below 1/1.5x of its previous close on.",
-    )
-    accepted_moves: list[str] = Field(
-        default=[],
-        description='Real moves beyond that limit, as "SYMBOL:YYYY-MM-DD" (e.g. "AAPL:2000-09-29"): not quarantined.',
-    )
-
-    @field_validator("accepted_moves")
-    @classmethod
-    def _parseable(cls, texts: list[str]) -> list[str]:
-        parse_accepted_moves(texts)
-        return texts
-
-
 @session_table("market")
 def market_bars(
     context: AssetExecutionContext,
-    config: BarsConfig,
     universe: pd.DataFrame,
+    bar_rules: BarRules,
     market_data: MarketData,
     discovery: SymbolDiscovery,
     trading: TradingBook,
@@ -78,8 +59,7 @@ def market_bars(
         calendar.previous_session(sessions[0]).date(),
         symbols,
     )
-    accepted = parse_accepted_moves(config.accepted_moves)
-    validated = validate_bars(pd.concat([history, delivery.bars], ignore_index=True), config.max_close_move, accepted)
+    validated = bar_rules.validate(pd.concat([history, delivery.bars], ignore_index=True))
     in_range = (validated["date"] >= pd.Timestamp(sessions[0])).to_numpy()
     on_session = validated["date"].isin(pd.DatetimeIndex(sessions)).to_numpy()
     bars = validated[in_range & on_session].reset_index(drop=True)
@@ -91,7 +71,7 @@ def market_bars(
         )
     quarantined = validated[in_range & validated["quarantined"].to_numpy()]
     off_session = validated[in_range & ~on_session][["symbol", "date", "quarantine_reason"]]
-    jumps = _jumps(context, validated, config.max_close_move, accepted)
+    jumps = _jumps(context, validated, bar_rules.max_close_move, bar_rules.accepted())
     if len(delivery.unserved):
         context.log.warning(f"no provider had bars for {sorted(delivery.unserved)}")
     journal.book(context, trading.book).record_risk_events(
@@ -147,7 +127,7 @@ def _jumps(
         )
         context.log.warning(
             f"{len(refused)} price jump(s) quarantine their symbol from then on: {shown}; "
-            "if a move is real, add it to market_bars' accepted_moves"
+            "if a move is real, add it to the bar_rules resource's accepted_moves"
         )
     return jumps
 

@@ -28,6 +28,7 @@ from pydantic import Field
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.reporting.charts import equity_curves, sharpe_heat_map
 from trading_pipeline.defs.reporting.performance_report import code_version
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
@@ -80,6 +81,7 @@ def sweep_results(
     broker: Broker,
     journal: JournalResource,
     market_data: MarketData,
+    bar_rules: BarRules,
     strategies: StrategyCatalog,
     reviewer: SignalReviewer,
     report_folder: ReportFolder,
@@ -105,7 +107,7 @@ def sweep_results(
         chosen = (
             validated_signals
             if pin is None
-            else _pinned(pin, sessions[0], indicators, market_context, market_data, strategies)
+            else _pinned(pin, sessions[0], indicators, market_context, market_data, bar_rules, strategies)
         )
         return sweep.Decisions.from_assets(sessions, chosen, indicators, market_bars)
 
@@ -161,12 +163,13 @@ def _pinned(
     indicators: pd.DataFrame,
     context: pd.DataFrame,
     market_data: MarketData,
+    bar_rules: BarRules,
     strategies: StrategyCatalog,
 ) -> pd.DataFrame:
     """The validated signals of a backtest pinned to ``pin``, with the signals and validation steps' default
     track-record window and thresholds."""
     selection = RuleBasedSelector(pin=pin).select(context, strategies.names)
-    history = indicators_with_lookback(market_data, indicators, first, TRACK_RECORD_WINDOW)
+    history = indicators_with_lookback(market_data, bar_rules, indicators, first, TRACK_RECORD_WINDOW)
     frame = signals_with_track_record(history, selection, strategies.registry, TRACK_RECORD_WINDOW)
     frame = frame[frame["date"] >= pd.Timestamp(first)].reset_index(drop=True)
     return validate_signals(frame, context, ValidationThresholds())

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext, Config
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.review import SignalReviewer
@@ -42,6 +43,7 @@ def setup_memory(
     config: SetupMemoryConfig,
     indicators: pd.DataFrame,
     market_data: MarketData,
+    bar_rules: BarRules,
     memory: SetupMemoryStore,
     selector: StrategySelector,
     reviewer: SignalReviewer,
@@ -55,7 +57,9 @@ def setup_memory(
         return no_vectors()
     first = session_dates(context.partition_keys)[0]
     # The z-scores of the earliest remembered setup need a full window of the symbol's bars before it.
-    history = indicators_with_lookback(market_data, indicators, first, ZSCORE_WINDOW + config.history_sessions)
+    history = indicators_with_lookback(
+        market_data, bar_rules, indicators, first, ZSCORE_WINDOW + config.history_sessions
+    )
     vectors = setup_vectors(history, market_context(history))
     vectors = vectors[vectors["date"] >= calendar.session_offset(first, -config.history_sessions)]
     added = memory.remember(vectors, setup_outcomes(history, DEFAULT_HORIZON))

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, Config, MetadataValue
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.discovery import SymbolDiscovery
 from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
@@ -29,6 +30,7 @@ def signals(
     strategy_selection: pd.DataFrame,
     watchlist: pd.DataFrame,
     market_data: MarketData,
+    bar_rules: BarRules,
     strategies: StrategyCatalog,
     discovery: SymbolDiscovery,
 ) -> pd.DataFrame:
@@ -36,7 +38,7 @@ def signals(
     (from the market data provider); each row keeps the output of its selected strategy. With discovery on, a
     BUY of a symbol off the session's watchlist is a HOLD saying so (exits always pass)."""
     first = session_dates(context.partition_keys)[0]
-    history = indicators_with_lookback(market_data, indicators, first, config.track_record_window)
+    history = indicators_with_lookback(market_data, bar_rules, indicators, first, config.track_record_window)
     frame = signals_with_track_record(history, strategy_selection, strategies.registry, config.track_record_window)
     frame = frame[frame["date"] >= pd.Timestamp(first)].reset_index(drop=True)
     if discovery.enabled:

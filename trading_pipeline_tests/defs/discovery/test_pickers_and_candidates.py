@@ -135,7 +135,7 @@ def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets
         monkeypatch.setenv(variable, value)
     with AlpacaSandbox(bars=bars, assets=assets, now=EVENING, serve_future_bars=True) as server:
         profile = profile_from({"TRADING_PROFILE": "paper", **keys, "ALPACA_BASE_URL": server.url})
-        used = {name: profile.resources[name] for name in ("market_data", "session_store")}
+        used = {name: profile.resources[name] for name in ("market_data", "session_store", "bar_rules")}
         paper = profile.resources["discovery"]
         assert isinstance(paper, AlpacaAssetsDiscovery) and paper.trading_url == server.url
         discovery = AlpacaAssetsDiscovery.from_env(trading_url=server.url, enabled=True)

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from trading_pipeline.definitions import DEFAULT_RESOURCES
 from trading_pipeline.defs.discovery.universe import universe
 from trading_pipeline.defs.market.bar_checks import bars_valid
-from trading_pipeline.defs.market.market_bars import BarsConfig, market_bars
+from trading_pipeline.defs.market.market_bars import market_bars
+from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.journal import default_journal_url
 from trading_pipeline.defs.resources.market_data import ReplayMarketData
@@ -117,7 +118,7 @@ def test_a_failing_check_names_each_session_and_its_symbols_and_real_moves_can_b
     assert "| 2012-06-12 | 10%     | BBB (nan)" in table
     assert "EEE" in check.metadata["quarantined"].value  # after_price_jump, listed all the same
 
-    accepted = {"ops": {"market_bars": {"config": {"accepted_moves": ["eee:2012-06-05", "DDD:2012-06-20"]}}}}
+    accepted = {"resources": {"bar_rules": {"config": {"accepted_moves": ["eee:2012-06-05", "DDD:2012-06-20"]}}}}
     passed = _run(instance, path, run_config=accepted, trading=TradingBook(max_quarantined_share=0.1))
     assert passed.success and _check(passed).passed
     assert {(s, m) for _, s, m in _quarantine_events(instance)} == {
@@ -125,9 +126,14 @@ def test_a_failing_check_names_each_session_and_its_symbols_and_real_moves_can_b
         ("AAA", "non_session (bar dated 2012-06-16)"),
     }
     assert "| True " in _bars_metadata(instance, passed)["price_jumps"]
+    # The indicators' warm-up (EEE's move was before the range) is validated by the same rules: EEE, accepted,
+    # has every indicator wherever a clean symbol with as many bars (FFF) has it.
+    warm = passed.asset_value("indicators")
+    present = {s: warm[warm["symbol"] == s].drop(columns=["date", "symbol"]).notna().to_numpy() for s in ("EEE", "FFF")}
+    assert (present["EEE"] == present["FFF"]).all()
 
     # A higher limit lets EEE's tripling through; DDD's -99% is beyond any limit below 99.
-    wider = {"ops": {"market_bars": {"config": {"max_close_move": 2.5}}}}
+    wider = {"resources": {"bar_rules": {"config": {"max_close_move": 2.5}}}}
     assert _run(instance, path, run_config=wider, trading=TradingBook(max_quarantined_share=0.1)).success
     assert {s for _, s, m in _quarantine_events(instance) if "jump" in m} == {"DDD"}
 
@@ -152,4 +158,4 @@ def test_a_range_without_bars_fails_at_once_naming_range_provider_and_symbols(in
 @pytest.mark.parametrize("text", ["DDD 2012-06-20", "DDD:20-06-2012", "D D:2012-06-20"])
 def test_a_malformed_accepted_move_is_refused_with_its_text(text):
     with pytest.raises(ValidationError, match=f"accepted move '{text}': expected SYMBOL:YYYY-MM-DD"):
-        BarsConfig(accepted_moves=["AAPL:2000-09-29", text])
+        BarRules(accepted_moves=["AAPL:2000-09-29", text])
