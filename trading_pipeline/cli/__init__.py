@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
     bt.add_argument("--name", help="name kept with the results in the journal (default: the book)")
+    bt.add_argument(
+        "--discovery", action="store_true", help="trade each session's watchlist (universe, pickers, ensemble)"
+    )
+    bt.add_argument(
+        "--accept-move", action="append", default=[], metavar="SYMBOL:YYYY-MM-DD", dest="accepted_moves",
+        help="a real close-to-close move beyond the jump limit, not to be quarantined (repeatable)",
+    )  # fmt: skip
     kept = commands.add_parser("backtests", help="list the kept backtests side by side")
     kept.add_argument("--book", help="only this book's backtests")
     kept.add_argument("--json", action="store_true", help="print them as JSON lines")
@@ -130,6 +137,8 @@ def _backtest(args: argparse.Namespace) -> Backtest:
         plugins=getattr(args, "plugin", []),
         name=getattr(args, "name", None),
         tearsheet=getattr(args, "out", None) is not None,
+        discovery=getattr(args, "discovery", False),
+        accepted_moves=getattr(args, "accepted_moves", []),
     )
 
 

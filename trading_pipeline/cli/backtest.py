@@ -67,6 +67,8 @@ class Backtest:
     name: str | None = None
     limits: dict[str, float | int | str | None] = field(default_factory=dict)
     tearsheet: bool = True
+    discovery: bool = False
+    accepted_moves: list[str] = field(default_factory=list)
 
 
 def daily_cycle_job() -> JobDefinition:
@@ -141,6 +143,8 @@ def execute(
         "symbols": backtest.symbols,
         "data": backtest.data,
         "plugins": backtest.plugins,
+        **({"discovery": True} if backtest.discovery else {}),
+        **({"accepted_moves": backtest.accepted_moves} if backtest.accepted_moves else {}),
         **backtest.limits,
     }
     # execute_job, not execute_in_process: the latter keeps every step's output in memory until the run
@@ -164,6 +168,8 @@ def execute(
                 "trading": {"config": {"book": backtest.book, **backtest.limits}},
                 "selector": {"config": {"pin": backtest.strategy}},
                 "strategies": {"config": {"plugins": backtest.plugins}},
+                "discovery": {"config": {"enabled": backtest.discovery}},
+                "bar_rules": {"config": {"accepted_moves": backtest.accepted_moves}},
             },
             "ops": ops,
             "loggers": {"console": {"config": {"log_level": log_level}}},

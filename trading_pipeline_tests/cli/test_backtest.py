@@ -213,3 +213,35 @@ def test_walk_forward_refuses_an_unsweepable_parameter(dagster_home, capsys):
     )
     assert code == 1
     assert "cannot sweep 'book'" in capsys.readouterr().err
+
+
+def _journal(home):
+    from trading_pipeline.defs.resources.journal import default_journal_url
+    from trading_pipeline.journal import Journal
+
+    return Journal(default_journal_url(home))
+
+
+def test_discovery_and_accepted_moves_are_backtest_options(dagster_home, capsys):
+    # AAPL's -52% on 2000-09-29 is real (the bundled sample's one such move): quarantined unless accepted.
+    window = ["--start", "2000-09-01", "--end", "2000-11-30", "--symbols", "AAPL,MSFT,IBM", "--json"]
+    assert main(["backtest", *window, "--book", "strict"]) == 0, capsys.readouterr().err
+    assert main(["backtest", *window, "--book", "accepting", "--accept-move", "AAPL:2000-09-29"]) == 0
+    events = _journal(dagster_home).read("risk_events")
+    jumps = events[
+        (events["source"] == "market_bars") & (events["symbol"] == "AAPL") & (events["action"] == "quarantined")
+    ]
+    assert set(jumps["book"]) == {"strict"}  # from the move on, every AAPL bar of the strict book
+    assert len(jumps) == len(pd.bdate_range("2000-09-29", "2000-11-30")) - 1  # sessions (Thanksgiving off)
+
+    assert main(["backtest", "--start", "2012-01-03", "--end", "2012-04-30", "--book", "discovering", "--discovery",
+                 "--json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    journal = _journal(dagster_home)
+    listed = journal.read("watchlist", book="discovering")
+    buys = journal.read("orders", book="discovering").query("side == 'buy'")
+    assert len(listed) and len(buys)
+    on_list = set(zip(listed["session"].astype(str), listed["symbol"], strict=True))
+    assert set(zip(buys["session"].astype(str), buys["symbol"], strict=True)) <= on_list
+    kept = journal.read_backtests("discovering")
+    assert kept["parameters"].iloc[-1]["discovery"] is True
