@@ -26,6 +26,7 @@ from dagster import EnvVar
 
 from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.alerts import Alerter
+from trading_pipeline.defs.resources.alpaca_keys import KEY_VARIABLE, SECRET_VARIABLE
 from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import SimulatedBroker
@@ -59,7 +60,7 @@ from trading_pipeline.integrations.alpaca_trading import LIVE_CONFIRM_VALUE, LIV
 
 PROFILE_VARIABLE = "TRADING_PROFILE"
 PROFILES = ("offline", "paper", "live")
-ALPACA_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
+ALPACA_KEYS = (KEY_VARIABLE, SECRET_VARIABLE)
 ALPACA_URL_VARIABLE = "ALPACA_BASE_URL"
 GROQ_KEY, ANTHROPIC_KEY = "GROQ_API_KEY", "ANTHROPIC_API_KEY"
 MEMORY_URL_VARIABLE = "TRADING_MEMORY_URL"  # PostgreSQL with pgvector for the memory of setups (compose sets it)

@@ -39,7 +39,7 @@ def universe(
     """
     sessions = session_dates(context.partition_keys)
     if discovery.enabled:
-        candidates = discovery.candidates() or market_data.universe()
+        candidates = discovery.candidates_of(market_data)
         last = calendar.previous_session(sessions[-1]).date()
         bars = discovery_bars(market_data, bar_rules, candidates, sessions[0], last)
         frame = point_in_time_universe(bars, sessions, discovery)

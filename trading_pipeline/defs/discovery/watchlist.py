@@ -108,8 +108,7 @@ def known_returns(
     closes, members = _closes_known_before(universe), universe[["date", "symbol", "eligible"]]
     if len(earlier):
         days = sorted(pd.to_datetime(earlier["session"]).dt.date.unique())
-        candidates = discovery.candidates() or market_data.universe()
-        history = discovery_bars(market_data, bar_rules, candidates, days[0], before)
+        history = discovery_bars(market_data, bar_rules, discovery.candidates_of(market_data), days[0], before)
         older = history[history["date"] < closes["date"].min()]
         closes = pd.concat([older[["date", "symbol", "close", "quarantined"]], closes], ignore_index=True)
         members = pd.concat(

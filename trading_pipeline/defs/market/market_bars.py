@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MetadataValue
 
 from trading_pipeline.defs.details import with_details
 from trading_pipeline.defs.discovery.universe import universe_symbols
+from trading_pipeline.defs.execution.book_inputs import starting_book
 from trading_pipeline.defs.partitions import session_dates
 from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
@@ -18,8 +19,6 @@ from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.signals.indicators import WARMUP_SESSIONS
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.bars import price_jumps
-from trading_pipeline.domain.book import BookState
-from trading_pipeline.journal.books import BookJournal
 
 # Jumps are looked for over the sessions the indicators warm up on: a jump inside an indicator's window is
 # always seen, and even a one-session run knows each symbol's previous close.
@@ -48,11 +47,11 @@ def market_bars(
     valued, protected and sold); off, the market data's configured universe, as the universe lists it.
     """
     sessions = session_dates(context.partition_keys)
-    symbols = (
-        _with_holdings(universe_symbols(universe), journal.book(context, trading.book), sessions[0])
-        if (discovery.enabled)
-        else None
-    )
+    book = journal.book(context, trading.book)
+    symbols = None
+    if discovery.enabled:
+        held = starting_book(book, trading, sessions[0]).positions
+        symbols = sorted(set(universe_symbols(universe)) | set(held))
     delivery = market_data.deliver(sessions[0], sessions[-1], symbols)
     history = market_data.bars(
         calendar.session_offset(sessions[0], -JUMP_LOOKBACK_SESSIONS).date(),
@@ -74,7 +73,7 @@ def market_bars(
     jumps = _jumps(context, validated, bar_rules.max_close_move, bar_rules.accepted())
     if len(delivery.unserved):
         context.log.warning(f"no provider had bars for {sorted(delivery.unserved)}")
-    journal.book(context, trading.book).record_risk_events(
+    book.record_risk_events(
         sessions,
         "market_bars",
         pd.concat(
@@ -100,13 +99,6 @@ def market_bars(
     }
     context.add_output_metadata(with_details(context, summary, tables))
     return bars
-
-
-def _with_holdings(candidates: list[str], book: BookJournal, first: date) -> list[str]:
-    """The candidates and the symbols the book held at the close before ``first``."""
-    saved = book.load_state(before=first)
-    held = BookState.from_dict(saved[1]).positions if saved else {}
-    return sorted(set(candidates) | set(held))
 
 
 def _jumps(

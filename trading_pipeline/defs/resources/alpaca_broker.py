@@ -20,6 +20,7 @@ from typing import Literal
 from dagster import EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
+from trading_pipeline.defs.resources.alpaca_keys import AlpacaKeys
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.book import BookState, Order, RiskEvent, as_session
@@ -47,11 +48,9 @@ class SessionGap(RuntimeError):
     """The book's last closed session is not the one before this one: the sessions between come first."""
 
 
-class AlpacaBroker(Broker):
+class AlpacaBroker(Broker, AlpacaKeys):
     """Alpaca paper trading, or live trading (the live profile, plus TRADING_LIVE_CONFIRM, checked at connect)."""
 
-    api_key: str = Field(description="Alpaca key id; pass EnvVar('ALPACA_API_KEY').")
-    secret_key: str = Field(description="Alpaca secret; pass EnvVar('ALPACA_SECRET_KEY').")
     mode: Literal["paper", "live"] = Field(default="paper", description="Set by the profile (TRADING_PROFILE).")
     trading_url: str | None = Field(
         default=None, description="Trading API base URL; None means Alpaca's paper or live URL, by the mode."
@@ -75,10 +74,6 @@ class AlpacaBroker(Broker):
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     max_requests_per_minute: int = Field(default=200, ge=1)
     _trading: AlpacaTrading | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_env(cls, **config) -> AlpacaBroker:
-        return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
 
     @classmethod
     def for_account(cls, account: Account, **config) -> AlpacaBroker:

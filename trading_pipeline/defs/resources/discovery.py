@@ -14,9 +14,11 @@ from types import MappingProxyType
 import pandas as pd
 from alpaca.trading.enums import AssetClass, AssetStatus
 from alpaca.trading.requests import GetAssetsRequest
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource
 from pydantic import Field
 
+from trading_pipeline.defs.resources.alpaca_keys import AlpacaKeys
+from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.domain.discovery.chain import DiscoverySettings
 from trading_pipeline.domain.discovery.ensemble import DEFAULT_WEIGHTS, EnsembleCombiner
 from trading_pipeline.domain.discovery.universe import load_membership
@@ -50,6 +52,10 @@ class SymbolDiscovery(ConfigurableResource):
         """The symbols discovery may choose from; None: every symbol the market data has."""
         return None
 
+    def candidates_of(self, market_data: MarketData) -> list[str] | None:
+        """``candidates``, else the market data's configured symbols (None: every symbol it serves)."""
+        return self.candidates() or market_data.universe()
+
     def settings(self) -> DiscoverySettings:
         return DiscoverySettings(
             ensemble=EnsembleCombiner(weights=MappingProxyType(self.weights), max_size=self.max_watchlist)
@@ -59,18 +65,12 @@ class SymbolDiscovery(ConfigurableResource):
         return None if self.membership_path is None else load_membership(self.membership_path)
 
 
-class AlpacaAssetsDiscovery(SymbolDiscovery):
+class AlpacaAssetsDiscovery(SymbolDiscovery, AlpacaKeys):
     """Candidates from Alpaca's assets endpoint: active US equities that are tradable on ``exchanges``."""
 
-    api_key: str = Field(description="Alpaca key id; pass EnvVar('ALPACA_API_KEY').")
-    secret_key: str = Field(description="Alpaca secret; pass EnvVar('ALPACA_SECRET_KEY').")
     trading_url: str | None = Field(default=None, description="Trading API base URL; None: Alpaca's paper API.")
     paper: bool = True
     exchanges: list[str] = Field(default=list(ALPACA_EXCHANGES), description="Listing exchanges kept.")
-
-    @classmethod
-    def from_env(cls, **config) -> AlpacaAssetsDiscovery:
-        return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
 
     @property
     def source(self) -> str:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from trading_pipeline.data import SAMPLE_BARS
+from trading_pipeline.defs.resources.alpaca_keys import AlpacaKeys
 from trading_pipeline.domain.bars import BarsFileError, load_bars_file
 from trading_pipeline.integrations import alpaca_data, yfinance_data
 from trading_pipeline.integrations.alpaca_client import (
@@ -145,11 +146,9 @@ class _CachedProvider(MarketData):
         return symbols
 
 
-class AlpacaMarketData(_CachedProvider):
+class AlpacaMarketData(_CachedProvider, AlpacaKeys):
     """Alpaca's historical bars API (IEX feed by default), rate limited per account, with retries."""
 
-    api_key: str = Field(description="Alpaca key id; pass EnvVar('ALPACA_API_KEY').")
-    secret_key: str = Field(description="Alpaca secret; pass EnvVar('ALPACA_SECRET_KEY').")
     data_url: str | None = Field(default=None, description="Data API base URL; None means Alpaca's.")
     feed: Literal["iex", "sip", "delayed_sip"] = "iex"
     adjustment: Literal["raw", "split", "dividend", "all"] = Field(
@@ -160,11 +159,6 @@ class AlpacaMarketData(_CachedProvider):
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     max_requests_per_minute: int = Field(default=200, ge=1, description="Shared by every client of the account.")
     _client: GovernedDataClient | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_env(cls, **config) -> AlpacaMarketData:
-        """Keys from ALPACA_API_KEY / ALPACA_SECRET_KEY, resolved by Dagster at launch."""
-        return cls(api_key=EnvVar("ALPACA_API_KEY"), secret_key=EnvVar("ALPACA_SECRET_KEY"), **config)
 
     @property
     def provider(self) -> str:
