@@ -2,7 +2,7 @@
 strategy's point-in-time track record on the symbol (read by the quant validation)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates
@@ -13,6 +13,7 @@ from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.signals.indicators import indicators_with_lookback
 from trading_pipeline.domain.discovery.trading import buys_on_the_watchlist
+from trading_pipeline.domain.schema import KEY
 from trading_pipeline.domain.validation import TRACK_RECORD_WINDOW, signals_with_track_record
 
 
@@ -22,7 +23,7 @@ class SignalsConfig(Config):
     )
 
 
-@session_table("signals")
+@session_table("signals", ins={"watchlist": AssetIn(metadata={"columns": KEY})})
 def signals(
     context: AssetExecutionContext,
     config: SignalsConfig,
