@@ -25,6 +25,7 @@ from trading_pipeline.defs.reporting.audit_report import audit_report
 from trading_pipeline.defs.reporting.performance_report import performance_report
 from trading_pipeline.defs.reporting.tearsheet import weekly_tearsheet_job, weekly_tearsheet_schedule
 from trading_pipeline.defs.research.sweep_results import sweep_job, sweep_results
+from trading_pipeline.defs.research.sweep_shards import sweep_merge_job, sweep_shard_job, sweep_shards_sensor
 from trading_pipeline.defs.schedules import SCHEDULES
 from trading_pipeline.defs.sensors import SENSORS
 from trading_pipeline.defs.signals.indicators import indicators
@@ -67,13 +68,15 @@ def build_defs(profile: Profile) -> Definitions:
         jobs=[
             *trading_jobs(profile.book),
             sweep_job,
+            sweep_shard_job,
+            sweep_merge_job,
             reset_circuit_breaker_job,
             halt_trading_job,
             resume_trading_job,
             weekly_tearsheet_job,
         ],
         schedules=[*SCHEDULES, *DISCOVERY_SCHEDULES, weekly_tearsheet_schedule],
-        sensors=[*SENSORS, *DISCOVERY_SENSORS],
+        sensors=[*SENSORS, *DISCOVERY_SENSORS, sweep_shards_sensor],
         resources=profile.resources,
         # Backfills launched from the UI run in-process too: a subprocess per step costs seconds each and a
         # trading cycle's steps are small (a crash still fails the run, visibly).

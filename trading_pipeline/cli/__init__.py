@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--end", required=True, type=date.fromisoformat)
     sweep.add_argument("--name", help="kept with each point in the journal (default: the book)")
     sweep.add_argument("--json", action="store_true", help="print the sweep's summary as JSON")
+    sweep.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="run the points as this many separate Dagster runs through the run coordinator (needs the Dagster "
+        "daemon: dagster dev, or dagster-daemon run); default 1, in this process",
+    )
     for research in (wf, sweep):
         research.add_argument("--symbols", help="comma-separated tickers (default: every symbol in the data)")
         research.add_argument("--data", help="CSV or Parquet bars file (default: the bundled sample)")
@@ -170,7 +177,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         print_walk_forward(run_sweep(_backtest(args), args.param, args.workers, args.train_months, args.test_months))
         return 0
     if args.command == "sweep":
-        summary = run_sweep(_backtest(args), args.grid, args.workers)
+        summary = run_sweep(_backtest(args), args.grid, args.workers, shards=args.shards)
         if args.json:
             print(json.dumps(summary, default=str))
         else:

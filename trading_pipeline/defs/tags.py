@@ -27,3 +27,8 @@ FRESH_BOOK_TAG = "trading_pipeline/fresh_book"
 def book_tags(book: str) -> dict[str, str]:
     """The tags of a run that writes ``book``: its name, and the queue's lock on it (one run per book at a time)."""
     return {BOOK_TAG: book, BOOK_LOCK_TAG: book}
+
+
+# A sharded sweep: the id of the run that made its decisions (on its shard and merge runs too), and which part a run is.
+SWEEP_ID_TAG = "trading_pipeline/sweep_id"
+SWEEP_PART_TAG = "trading_pipeline/sweep_part"

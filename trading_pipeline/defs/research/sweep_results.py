@@ -28,6 +28,7 @@ from pydantic import Field
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.reporting.charts import equity_curves, sharpe_heat_map
 from trading_pipeline.defs.reporting.performance_report import code_version
+from trading_pipeline.defs.research.shard_plan import SWEEP_MERGE, SWEEP_SHARD, ShardPlan, shard_folder, write_plan
 from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
@@ -38,7 +39,7 @@ from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.defs.signals.indicators import indicators_with_lookback
-from trading_pipeline.defs.tags import BACKTEST_NAME_TAG
+from trading_pipeline.defs.tags import BACKTEST_NAME_TAG, SWEEP_ID_TAG
 from trading_pipeline.domain.research import sweep
 from trading_pipeline.domain.validation import (
     TRACK_RECORD_WINDOW,
@@ -47,6 +48,7 @@ from trading_pipeline.domain.validation import (
     validate_signals,
 )
 from trading_pipeline.domain.walk_forward import windows
+from trading_pipeline.journal import Journal
 
 TABLE_COLUMNS = ("total_return", "sharpe", "max_drawdown", "trades", "n_fills")
 
@@ -58,7 +60,14 @@ class SweepConfig(Config):
         "(none: one point, the run's configuration).",
     )
     name: str | None = Field(default=None, description="Kept with each point in the journal; default: the book.")
-    workers: int | None = Field(default=None, ge=1, description="Worker processes; None: one per core.")
+    workers: int | None = Field(default=None, ge=1, description="Worker processes (per shard); None: one per core.")
+    shards: int = Field(
+        default=1,
+        ge=1,
+        description="Above 1: this run makes the decisions only, and the points run as that many separate runs of "
+        "sweep_shard, launched by sweep_shards_sensor through the run coordinator (a deployment's run launcher "
+        "spreads them across machines); sweep_merge then keeps the results. Not with a walk-forward.",
+    )
     train_months: int | None = Field(default=None, ge=1, description="With test_months: a walk-forward.")
     test_months: int | None = Field(default=None, ge=1, description="With train_months: a walk-forward.")
     out_dir: str | None = Field(default=None, description="Where sweep.json goes; None: the report folder of the book.")
@@ -111,29 +120,69 @@ def sweep_results(
         )
         return sweep.Decisions.from_assets(sessions, chosen, indicators, market_bars)
 
+    if config.shards > 1:
+        if config.train_months is not None or config.test_months is not None:
+            raise ValueError("a walk-forward runs in one run; shards split the points of a plain sweep")
+        folder = shard_folder(Path(context.instance.root_directory), context.run_id)
+        plan = ShardPlan(
+            sweep_id=context.run_id, name=name, book=trading.book, sessions=tuple(sessions), grid=grid,
+            points=tuple(points), shards=config.shards, workers=config.workers, code_version=code_version(),
+            out_dir=str(report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)),
+        )  # fmt: skip
+        write_plan(folder, plan, {pin: decisions_for(pin) for pin in dict.fromkeys(p.pin for p in points)})
+        return MaterializeResult(
+            metadata={
+                "points": len(points),
+                "shards": config.shards,
+                "plan": MetadataValue.path(str(folder)),
+                "next": MetadataValue.text(
+                    f"sweep_shards_sensor launches {config.shards} runs of {SWEEP_SHARD} (tag {SWEEP_ID_TAG}="
+                    f"{context.run_id}), then {SWEEP_MERGE}, which keeps the results and observes them on this asset"
+                ),
+            }
+        )
     whole = sweep.run_tasks(decisions_for, [sweep.Task(p) for p in points], trading.book, config.workers)
-    summary, kept = {}, [("", r) for r in whole]
-    walk = config.train_months is not None or config.test_months is not None
-    if walk:
+    walked = None
+    if config.train_months is not None or config.test_months is not None:
         if config.train_months is None or config.test_months is None:
             raise ValueError("a walk-forward needs both train_months and test_months")
         steps = windows(sessions[0], sessions[-1], config.train_months, config.test_months)
         walked = sweep.walk_forward(decisions_for, points, steps, trading.book, config.workers)
+    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
+    return MaterializeResult(
+        metadata=keep_sweep(journal.journal, context.run_id, trading.book, name, grid, whole, walked, out)
+    )
+
+
+def keep_sweep(
+    journal: Journal,
+    run_id: str,
+    book: str,
+    name: str,
+    grid: dict[str, list],
+    whole: list[sweep.PointResult],
+    walked: list[sweep.WalkStep] | None,
+    out: Path,
+) -> dict:
+    """One backtests row per point (and per walk-forward window's points) under ``run_id``, sweep.json and every
+    point's equity and fills in ``out``; the metadata that shows them in the UI."""
+    summary, kept = {}, [("", r) for r in whole]
+    if walked is not None:
         summary, kept = _walk_summary(walked, whole)
     stats = sweep.overfitting(whole)
     table = sweep.results_table(whole, TABLE_COLUMNS)
+    start, end = min(r.start for r in whole), max(r.end for r in whole)
     summary = {
-        "name": name, "start": str(sessions[0]), "end": str(sessions[-1]), "grid": grid,
+        "name": name, "start": str(start), "end": str(end), "grid": grid,
         "points": _records(table), "overfitting": stats.as_dict(), **summary,
     }  # fmt: skip
     for i, (label, result) in enumerate(kept):
-        journal.journal.record_backtest(
-            run_id=context.run_id, point=i, book=trading.book, name=f"{name}{label}",
+        journal.record_backtest(
+            run_id=run_id, point=i, book=book, name=f"{name}{label}",
             parameters={**result.point.settings, "limits": result.point.limits().model_dump(),
                         "costs": result.point.costs().model_dump()},
             code_version=code_version(), start=result.start, end=result.end, metrics=result.metrics,
         )  # fmt: skip
-    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(summary, indent=2, default=str))
     # Every point's curve and fills over the whole range, by point number (the table's #), for further study.
@@ -141,20 +190,18 @@ def sweep_results(
     pd.concat([r.fills.assign(point=i) for i, r in enumerate(whole)], ignore_index=True).to_parquet(
         out / "fills.parquet"
     )
-    return MaterializeResult(
-        metadata={
-            "points": len(whole),
-            "results": MetadataValue.md(_markdown(table, stats.best)),
-            "best": MetadataValue.text(
-                "none (no point has a Sharpe)" if stats.best is None else whole[stats.best].point.label()
-            ),
-            "dsr": MetadataValue.text(stats.dsr_text),
-            "pbo": MetadataValue.text(stats.pbo_text),
-            "picture": _picture(table, list(grid), whole),
-            "sweep_json": MetadataValue.path(str(out / "sweep.json")),
-            **({"walk_forward": MetadataValue.md(_walk_markdown(summary["walk_forward"]))} if walk else {}),
-        }
-    )
+    return {
+        "points": len(whole),
+        "results": MetadataValue.md(_markdown(table, stats.best)),
+        "best": MetadataValue.text(
+            "none (no point has a Sharpe)" if stats.best is None else whole[stats.best].point.label()
+        ),
+        "dsr": MetadataValue.text(stats.dsr_text),
+        "pbo": MetadataValue.text(stats.pbo_text),
+        "picture": _picture(table, list(grid), whole),
+        "sweep_json": MetadataValue.path(str(out / "sweep.json")),
+        **({"walk_forward": MetadataValue.md(_walk_markdown(summary["walk_forward"]))} if walked else {}),
+    }
 
 
 def _pinned(

@@ -1,0 +1,98 @@
+"""What the runs of a sharded sweep hand each other, in a folder of the instance (the run launcher's workers of a
+deployment share DAGSTER_HOME's volume): the plan and the decisions, written by the run that made them, and each
+shard's results.
+
+The files are pickles of this code's objects, read only by runs of the same code version (checked): a plan written
+by another version is refused, never half-read.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from trading_pipeline.domain.research import sweep
+
+SWEEP_SHARD = "sweep_shard"
+SWEEP_MERGE = "sweep_merge"
+PLAN = "plan.json"
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """A sweep whose ``points`` run as ``shards`` separate runs; shard k runs points k, k + shards, k + 2 shards…"""
+
+    sweep_id: str
+    name: str
+    book: str
+    sessions: tuple[date, ...]
+    grid: dict[str, list]
+    points: tuple[sweep.BookPoint, ...]
+    shards: int
+    workers: int | None
+    code_version: str
+    out_dir: str
+
+    def indexes(self, shard: int) -> list[int]:
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard} of a sweep of {self.shards} shards (0..{self.shards - 1})")
+        return list(range(shard, len(self.points), self.shards))
+
+
+def shard_folder(home: Path, sweep_id: str) -> Path:
+    return home / "trading_pipeline" / "sweeps" / sweep_id
+
+
+def write_plan(folder: Path, plan: ShardPlan, decisions: dict[str | None, sweep.Decisions]) -> None:
+    """The decisions, then the plan (its summary in plan.json last: a folder with plan.json is complete)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "decisions.pkl").write_bytes(pickle.dumps(decisions, protocol=pickle.HIGHEST_PROTOCOL))
+    (folder / "plan.pkl").write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+    summary = {"sweep_id": plan.sweep_id, "shards": plan.shards, "points": len(plan.points), "name": plan.name}
+    (folder / PLAN).write_text(json.dumps(summary))
+
+
+def planned(folder: Path) -> dict | None:
+    """plan.json's summary (shards, points), None when the folder holds no complete plan."""
+    path = folder / PLAN
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def read_plan(folder: Path, code_version: str) -> ShardPlan:
+    if planned(folder) is None:
+        raise FileNotFoundError(f"no sweep plan in {folder}: the sweep run that makes it has not succeeded")
+    plan = pickle.loads((folder / "plan.pkl").read_bytes())
+    if plan.code_version != code_version:
+        raise ValueError(
+            f"the sweep plan in {folder} was written by code {plan.code_version}, this run is {code_version}: "
+            "run the sweep again with one code version"
+        )
+    return plan
+
+
+def read_decisions(folder: Path) -> dict[str | None, sweep.Decisions]:
+    return pickle.loads((folder / "decisions.pkl").read_bytes())
+
+
+def write_shard(folder: Path, shard: int, results: dict[int, sweep.PointResult]) -> None:
+    path = folder / f"shard-{shard}.pkl"
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(path)  # a reader never sees half a file
+
+
+def read_shards(folder: Path, plan: ShardPlan) -> list[sweep.PointResult]:
+    """Every point's result in the grid's order; a missing shard or point is an error naming it."""
+    results: dict[int, sweep.PointResult] = {}
+    for shard in range(plan.shards):
+        path = folder / f"shard-{shard}.pkl"
+        if not path.exists():
+            raise FileNotFoundError(f"shard {shard} of sweep {plan.sweep_id} has no results ({path})")
+        results.update(pickle.loads(path.read_bytes()))
+    missing = sorted(set(range(len(plan.points))) - set(results))
+    if missing:
+        raise ValueError(f"sweep {plan.sweep_id}: no result for point(s) {missing}")
+    return [results[i] for i in range(len(plan.points))]

@@ -1,0 +1,155 @@
+"""A sweep past one machine: its points as separate runs, launched through the run coordinator.
+
+The sweep job with ``shards: N`` makes the decisions once and writes the plan (``shard_plan.py``). The
+``sweep_shards_sensor`` then requests N runs of ``sweep_shard``, each running every Nth point of the grid; the
+instance's run coordinator queues them and its run launcher starts them: processes of the code server here, pods
+under Kubernetes (K8sRunLauncher), containers under Docker, with no code of ours in between. When every shard has
+succeeded, the sensor requests ``sweep_merge``, which keeps the results as a one-run sweep keeps them and observes
+them on ``sweep_results``. Run keys make every request once, however often the sensor ticks.
+"""
+
+from pathlib import Path
+
+from dagster import (
+    AssetObservation,
+    Config,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    in_process_executor,
+    job,
+    op,
+    sensor,
+)
+from pydantic import Field
+
+from trading_pipeline.defs.reporting.performance_report import code_version
+from trading_pipeline.defs.research.shard_plan import (
+    SWEEP_MERGE,
+    SWEEP_SHARD,
+    planned,
+    read_decisions,
+    read_plan,
+    read_shards,
+    shard_folder,
+    write_shard,
+)
+from trading_pipeline.defs.research.sweep_results import SWEEP, keep_sweep
+from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.tags import SWEEP_ID_TAG, SWEEP_PART_TAG
+from trading_pipeline.domain.research import sweep
+
+SUCCESS = DagsterRunStatus.SUCCESS
+# Sharded sweeps looked at per tick: the latest successful sweep runs (older ones were merged long ago).
+RECENT_SWEEPS = 25
+
+
+class ShardConfig(Config):
+    sweep_id: str = Field(description="The run id of the sweep run that made the decisions and the plan.")
+    shard: int = Field(ge=0, description="Which shard: it runs points shard, shard + N, shard + 2N, ...")
+
+
+class MergeConfig(Config):
+    sweep_id: str = Field(description="The run id of the sweep run that made the decisions and the plan.")
+
+
+@op(description="Every Nth point of a sharded sweep's grid, as books on the plan's decisions.")
+def run_sweep_shard(context: OpExecutionContext, config: ShardConfig) -> None:
+    folder = shard_folder(Path(context.instance.root_directory), config.sweep_id)
+    plan = read_plan(folder, code_version())
+    indexes = plan.indexes(config.shard)
+    decisions = read_decisions(folder)
+    tasks = [sweep.Task(plan.points[i]) for i in indexes]
+    results = sweep.run_tasks(decisions.__getitem__, tasks, plan.book, plan.workers) if tasks else []
+    write_shard(folder, config.shard, dict(zip(indexes, results, strict=True)))
+    context.log.info(f"shard {config.shard} of {plan.shards}: points {indexes}")
+
+
+@op(description="A sharded sweep's results kept as a one-run sweep keeps them, and observed on sweep_results.")
+def merge_sweep_shards(context: OpExecutionContext, config: MergeConfig, journal: JournalResource) -> None:
+    folder = shard_folder(Path(context.instance.root_directory), config.sweep_id)
+    plan = read_plan(folder, code_version())
+    whole = read_shards(folder, plan)
+    metadata = keep_sweep(
+        journal.journal, plan.sweep_id, plan.book, plan.name, plan.grid, whole, None, Path(plan.out_dir)
+    )
+    last = plan.sessions[-1].isoformat()
+    context.log_event(
+        AssetObservation(asset_key="sweep_results", partition=last, metadata={**metadata, "sweep_id": plan.sweep_id})
+    )
+
+
+@job(
+    name=SWEEP_SHARD,
+    executor_def=in_process_executor,
+    description="One shard of a sharded sweep (launched by sweep_shards_sensor).",
+)
+def sweep_shard_job():
+    run_sweep_shard()
+
+
+@job(
+    name=SWEEP_MERGE,
+    executor_def=in_process_executor,
+    description="A sharded sweep's results, once every shard succeeded.",
+)
+def sweep_merge_job():
+    merge_sweep_shards()
+
+
+@sensor(
+    name="sweep_shards_sensor",
+    jobs=[sweep_shard_job, sweep_merge_job],
+    minimum_interval_seconds=5,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A sharded sweep's shard runs once its decisions are made, then its merge once every shard succeeded.",
+)
+def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
+    home = Path(context.instance.root_directory)
+    requests, waiting = [], []
+    recent = context.instance.get_runs(RunsFilter(job_name=SWEEP, statuses=[SUCCESS]), limit=RECENT_SWEEPS)
+    for run in recent:
+        plan = planned(shard_folder(home, run.run_id))
+        if plan is None:
+            continue  # a one-run sweep
+        sweep_id, shards = run.run_id, plan["shards"]
+        parts: dict[str, list[DagsterRun]] = {}
+        for part in context.instance.get_runs(RunsFilter(tags={SWEEP_ID_TAG: sweep_id})):
+            parts.setdefault(part.tags.get(SWEEP_PART_TAG, ""), []).append(part)  # re-executions share the tag
+        if "merge" in parts:
+            continue
+        succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(f"shard {k}", []))}
+        if len(succeeded) == shards:
+            requests.append(
+                RunRequest(
+                    run_key=f"{sweep_id}:merge", job_name=SWEEP_MERGE,
+                    run_config={"ops": {"merge_sweep_shards": {"config": {"sweep_id": sweep_id}}}},
+                    tags={SWEEP_ID_TAG: sweep_id, SWEEP_PART_TAG: "merge"},
+                )
+            )  # fmt: skip
+            continue
+        for k in range(shards):
+            if f"shard {k}" not in parts:
+                requests.append(
+                    RunRequest(
+                        run_key=f"{sweep_id}:shard:{k}", job_name=SWEEP_SHARD,
+                        run_config={"ops": {"run_sweep_shard": {"config": {"sweep_id": sweep_id, "shard": k}}}},
+                        tags={SWEEP_ID_TAG: sweep_id, SWEEP_PART_TAG: f"shard {k}"},
+                    )
+                )  # fmt: skip
+        failed = [
+            k
+            for k in range(shards)
+            if k not in succeeded and parts.get(f"shard {k}") and all(r.is_finished for r in parts[f"shard {k}"])
+        ]
+        note = f"; shard(s) {failed} failed: re-execute them in the UI" if failed else ""
+        waiting.append(f"{sweep_id}: {len(succeeded)}/{shards} shards done{note}")
+    return SensorResult(
+        run_requests=requests,
+        skip_reason=None if requests else ("; ".join(waiting) or "no sharded sweep waiting"),
+    )
