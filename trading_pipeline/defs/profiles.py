@@ -158,7 +158,11 @@ def alpaca(name: str, environ: Mapping[str, str]) -> Profile:
         "intraday_data": AlpacaIntradayData(market_data=data, symbols=symbols),
         "order_updates": AlpacaOrderUpdates(broker=broker),
         "discovery": deployed(
-            LockedAlpacaAssetsDiscovery, f"{name.title()}AssetsDiscovery", trading_url=url, paper=name == "paper"
+            LockedAlpacaAssetsDiscovery,
+            f"{name.title()}AssetsDiscovery",
+            trading_url=url,
+            data_url=url,
+            paper=name == "paper",
         ).from_env(),
         "symbol_picker": _picker(has_groq, has_anthropic),
     }

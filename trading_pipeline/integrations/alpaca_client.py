@@ -20,6 +20,7 @@ from typing import Any
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical.news import NewsClient
+from alpaca.data.historical.screener import ScreenerClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 
@@ -174,6 +175,14 @@ class GovernedDataClient(_Governed, StockHistoricalDataClient):
 
 class GovernedNewsClient(_Governed, NewsClient):
     """Alpaca's news API: every page of a paged request takes a slot of the account's limiter."""
+
+    def __init__(self, settings: AlpacaSettings, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(api_key=settings.api_key, secret_key=settings.secret_key, url_override=settings.data_url)
+        self._govern(settings, sleep)
+
+
+class GovernedScreenerClient(_Governed, ScreenerClient):
+    """Alpaca's screener (most active stocks), through the account's limiter and retries."""
 
     def __init__(self, settings: AlpacaSettings, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(api_key=settings.api_key, secret_key=settings.secret_key, url_override=settings.data_url)

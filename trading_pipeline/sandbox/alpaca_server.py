@@ -38,6 +38,7 @@ from trading_pipeline.sandbox.market_data import (
     check_columns,
     empty_daily,
     last_closed_day,
+    most_actives,
     parse_bars_query,
     session_bars,
 )
@@ -218,6 +219,7 @@ class AlpacaSandbox:
             ("DELETE", "/v2/orders/(?P<order_id>[^/]+)", self._cancel),
             ("GET", "/v2/stocks/bars", self._bars),
             ("GET", "/v1beta1/news", lambda q, b: (200, news_page(self.news, q, self.now, self.news_page_size))),
+            ("GET", "/v1beta1/screener/stocks/most-actives", lambda q, b: (200, most_actives(self.bars, q, self.now))),
             ("GET", "/sandbox/clock", lambda q, b: (200, {"clock": clock.clock_json(self.now)})),
             ("POST", "/sandbox/clock", self._move_clock),
             ("POST", "/sandbox/fill", self._control_fill),

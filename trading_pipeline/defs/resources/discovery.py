@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import pandas as pd
+from alpaca.data.enums import MostActivesBy
+from alpaca.data.requests import MostActivesRequest
 from alpaca.trading.enums import AssetClass, AssetStatus
 from alpaca.trading.requests import GetAssetsRequest
 from dagster import ConfigurableResource
@@ -22,9 +24,10 @@ from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.domain.discovery.chain import DiscoverySettings
 from trading_pipeline.domain.discovery.ensemble import DEFAULT_WEIGHTS, EnsembleCombiner
 from trading_pipeline.domain.discovery.universe import load_membership
-from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedTradingClient
+from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedScreenerClient, GovernedTradingClient
 
 ALPACA_EXCHANGES = ("NYSE", "NASDAQ", "ARCA", "AMEX", "BATS")
+MAX_MOST_ACTIVE = 100  # the screener answers at most this many
 
 
 class SymbolDiscovery(ConfigurableResource):
@@ -66,28 +69,51 @@ class SymbolDiscovery(ConfigurableResource):
 
 
 class AlpacaAssetsDiscovery(SymbolDiscovery, AlpacaKeys):
-    """Candidates from Alpaca's assets endpoint: active US equities that are tradable on ``exchanges``."""
+    """Candidates from Alpaca: the ``most_active`` stocks by volume of its screener that are active US equities
+    tradable on ``exchanges`` (its assets endpoint). Every candidate's history is fetched each session, so the
+    ~10,000 tradable assets are capped by the screener; ``most_active`` None takes them all."""
 
     trading_url: str | None = Field(default=None, description="Trading API base URL; None: Alpaca's paper API.")
+    data_url: str | None = Field(default=None, description="Market data API base URL; None: Alpaca's.")
     paper: bool = True
     exchanges: list[str] = Field(default=list(ALPACA_EXCHANGES), description="Listing exchanges kept.")
+    most_active: int | None = Field(
+        default=MAX_MOST_ACTIVE,
+        ge=1,
+        le=MAX_MOST_ACTIVE,
+        description="The screener's most active stocks by volume kept as candidates (at most 100, Alpaca's limit); "
+        "None: every tradable asset (thousands of histories fetched per session).",
+    )
 
     @property
     def source(self) -> str:
-        return f"Alpaca assets (active, tradable, on {', '.join(self.exchanges)})"
+        listed = f"Alpaca assets (active, tradable, on {', '.join(self.exchanges)})"
+        return listed if self.most_active is None else f"the {self.most_active} most active by volume among {listed}"
 
     def candidates(self) -> list[str] | None:
-        """One GET /v2/assets through the project's governed client (rate limit and retries of the account)."""
-        client = GovernedTradingClient(
-            AlpacaSettings(
-                api_key=self.api_key, secret_key=self.secret_key, paper=self.paper, trading_url=self.trading_url
-            )
+        """GET /v2/assets, and the screener's most actives, through the project's governed clients (rate limit and
+        retries of the account)."""
+        settings = AlpacaSettings(
+            api_key=self.api_key,
+            secret_key=self.secret_key,
+            paper=self.paper,
+            trading_url=self.trading_url,
+            data_url=self.data_url,
         )
-        assets = client.get_all_assets(GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY))
-        return tradable_symbols(
+        assets = GovernedTradingClient(settings).get_all_assets(
+            GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=AssetClass.US_EQUITY)
+        )
+        symbols = tradable_symbols(
             [{"symbol": a.symbol, "tradable": a.tradable, "status": a.status, "exchange": a.exchange} for a in assets],
             self.exchanges,
         )
+        if self.most_active is None:
+            return symbols
+        active = GovernedScreenerClient(settings).get_most_actives(
+            MostActivesRequest(by=MostActivesBy.VOLUME, top=self.most_active)
+        )
+        listed = set(symbols)
+        return sorted({a.symbol for a in active.most_actives if a.symbol in listed})
 
 
 def tradable_symbols(assets: list[Mapping[str, object]], exchanges: list[str]) -> list[str]:

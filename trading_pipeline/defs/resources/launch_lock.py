@@ -176,7 +176,7 @@ class LockedAlpacaAssetsDiscovery(AlpacaAssetsDiscovery):
     a membership file the deployment did not name."""
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        for field in ("trading_url", "paper", "membership_path"):
+        for field in ("trading_url", "data_url", "paper", "membership_path"):
             if getattr(self, field) != deployed_value(context, self, field):
                 raise LaunchConfigRefused(
                     f"{launch_field(context, field)} cannot be set at launch {UNDER}: discovery's candidates come from "

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 from dagster import materialize
+from pydantic import ValidationError
 
 from trading_pipeline.definitions import DEFAULT_RESOURCES
 from trading_pipeline.defs.discovery.universe import universe
@@ -107,23 +108,36 @@ def test_the_offline_picker_is_the_deterministic_ranking():
     assert picks["symbol"].tolist() == ["CCC", "AAA"] and (picks["outcome"] == "offline").all()
 
 
-def test_paper_candidates_are_the_active_tradable_assets_on_the_listed_exchanges():
+def test_paper_candidates_are_the_most_active_of_the_tradable_assets_on_the_listed_exchanges():
     assets = [
         Asset("AAPL"),
         Asset("IBM", exchange="NYSE"),
+        Asset("MSFT"),
         Asset("HALTD", tradable=False),
         Asset("GONE", status="inactive"),
         Asset("OTCX", exchange="OTC"),
     ]
-    with AlpacaSandbox(assets=assets) as server:
-        discovery = AlpacaAssetsDiscovery(api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url)
-        assert discovery.candidates() == ["AAPL", "IBM"]
-        nyse = AlpacaAssetsDiscovery(
-            api_key=fresh_key(), secret_key=SECRET_KEY, trading_url=server.url, exchanges=["NYSE"]
-        )
-        assert nyse.candidates() == ["IBM"]
-    asked = [path for method, path, *_ in server.requests if method == "GET"]
-    assert asked and all(path.startswith("/v2/assets") for path in asked)
+    # The last closed session's volumes rank them: HALTD, OTCX, MSFT, IBM, AAPL, GONE (an older day does not count).
+    volumes = {"HALTD": 9e6, "OTCX": 8e6, "MSFT": 5e6, "IBM": 3e6, "AAPL": 1e6, "GONE": 5e5}
+    template = sample_bars(["MSFT"], "2012-05-31", "2012-06-01")  # EVENING is the evening of 2012-06-01
+    last = pd.concat([template.assign(symbol=symbol) for symbol in volumes], ignore_index=True)
+    last.loc[last["date"] == last["date"].max(), "volume"] = last["symbol"].map(volumes)
+    last.loc[(last["date"] < last["date"].max()) & (last["symbol"] == "AAPL"), "volume"] = 1e9
+    with AlpacaSandbox(bars=last, assets=assets, now=EVENING) as server:
+        urls = {"trading_url": server.url, "data_url": server.url}
+
+        def candidates(**settings) -> list[str] | None:
+            return AlpacaAssetsDiscovery(api_key=fresh_key(), secret_key=SECRET_KEY, **urls, **settings).candidates()
+
+        assert candidates(most_active=None) == ["AAPL", "IBM", "MSFT"]
+        assert candidates(most_active=None, exchanges=["NYSE"]) == ["IBM"]
+        assert candidates(most_active=3) == ["MSFT"]  # HALTD cannot be traded, OTCX is not listed
+        assert candidates(most_active=5) == ["AAPL", "IBM", "MSFT"]
+        assert candidates() == ["AAPL", "IBM", "MSFT"]  # the default cap, 100, keeps all of them
+    screener = [q for method, path, q, _ in server.requests if path == "/v1beta1/screener/stocks/most-actives"]
+    assert [(q["by"], q["top"]) for q in screener] == [("volume", "3"), ("volume", "5"), ("volume", "100")]
+    with pytest.raises(ValidationError):
+        AlpacaAssetsDiscovery(api_key=fresh_key(), secret_key=SECRET_KEY, most_active=101)
 
 
 def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets(instance, monkeypatch):
@@ -137,8 +151,8 @@ def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets
         profile = profile_from({"TRADING_PROFILE": "paper", **keys, "ALPACA_BASE_URL": server.url})
         used = {name: profile.resources[name] for name in ("market_data", "session_store", "bar_rules")}
         paper = profile.resources["discovery"]
-        assert isinstance(paper, AlpacaAssetsDiscovery) and paper.trading_url == server.url
-        discovery = AlpacaAssetsDiscovery.from_env(trading_url=server.url, enabled=True)
+        assert isinstance(paper, AlpacaAssetsDiscovery) and paper.trading_url == paper.data_url == server.url
+        discovery = AlpacaAssetsDiscovery.from_env(trading_url=server.url, data_url=server.url, enabled=True)
         result = materialize(
             [universe],
             instance=instance,
@@ -151,7 +165,7 @@ def test_under_the_paper_profile_the_universe_is_made_of_alpacas_tradable_assets
     frame = result.output_for_node("universe")
     assert set(frame["symbol"]) == {"AAPL", "IBM"} and frame["eligible"].all()
     metadata = result.asset_materializations_for_node("universe")[0].metadata
-    assert metadata["candidates_from"].value.startswith("Alpaca assets")
+    assert metadata["candidates_from"].value.startswith("the 100 most active by volume among Alpaca assets")
 
 
 def test_past_the_runs_budget_the_offline_ranking_answers_and_says_so(journal):

@@ -170,7 +170,7 @@ def test_paper_and_live_lock_every_place_a_launch_could_name():
     locked = {("journal", "url"), ("session_store", "base_dir"), ("strategies", "plugins"),
               ("strategies", "entry_points")}  # fmt: skip
     locked |= {("broker", "trading_url"), ("memory", "path")}  # the memory's file stays inside DAGSTER_HOME
-    locked |= {("discovery", "trading_url"), ("discovery", "membership_path")}
+    locked |= {("discovery", "trading_url"), ("discovery", "data_url"), ("discovery", "membership_path")}
     not_locked_here = {
         ("alerter", "webhook_url"),  # where failure alerts go (the alerter reads TRADING_ALERT_WEBHOOK_URL)
     }
@@ -280,7 +280,12 @@ def test_a_launch_cannot_send_the_keys_elsewhere_or_switch_paper_and_live(field,
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("trading_url", "http://collector.example:8080"), ("paper", False), ("membership_path", "/etc/passwd")],
+    [
+        ("trading_url", "http://collector.example:8080"),
+        ("data_url", "http://collector.example:8080"),
+        ("paper", False),
+        ("membership_path", "/etc/passwd"),
+    ],
 )
 def test_a_launch_cannot_point_discovery_elsewhere(field, value, monkeypatch):
     for name, key in FAKE_KEYS.items():
