@@ -113,7 +113,9 @@ class SessionParquetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} was never materialized for {len(missing)} of the "
                 f"{len(sessions)} sessions requested (first: {missing[0]}): materialize it for them first"
             )
-        frame = _concat(tables).to_pandas()
+        # One chunk per column: pandas keeps Arrow strings chunked as read (a chunk per shard and row group), and
+        # every take of a chunked string column (a filter, a sort) concatenates its chunks again.
+        frame = _concat(tables).combine_chunks().to_pandas()
         wanted = frame["date"].isin(sessions).to_numpy()
         if not wanted.all():
             frame = frame[wanted]

@@ -108,6 +108,8 @@ class _Grid:
                 f"selected by {', '.join(chosen)}; rejected by {', '.join(against)}" if against else ""
             )
         texts = pa.array(reasons, type=pa.large_string())
+        if isinstance(texts, pa.ChunkedArray):  # concatenated picks: join the chunks once, not at every take
+            texts = texts.combine_chunks()
         parts = []
         for k, name in enumerate(self.pickers):
             source = self.source[rows, k]
