@@ -10,6 +10,10 @@ same data and range (the daily cycle with its default parameters), whose time x 
 same grid costs as separate backtests. ``wall_s`` includes start-up. ``memory`` is sampled every 0.2 s over the
 child and its workers: the sum of their proportional set sizes (PSS: pages shared between the forked workers and
 their parent are counted once, split among them) and the largest single RSS.
+
+Side by side, backtesting.py's ``Backtest.optimize`` on the same bars (``backtesting_py_grid.py``): its bare SMA
+cross over a grid of as many points, one ``Backtest`` per symbol (it has no portfolio), on the first
+``--bt-symbols`` symbols, its time scaled linearly to the sweep's symbols (each symbol is an independent run).
 """
 
 from __future__ import annotations
@@ -81,6 +85,12 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--points", type=int, default=100, help="a square grid: sqrt(points) values each")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--bt-symbols",
+        type=int,
+        default=50,
+        help="symbols for backtesting.py's optimize, side by side (0: skip); its time is scaled to --symbols",
+    )
     args = parser.parse_args()
     side = math.isqrt(args.points)
     risks = ",".join(f"{r:.4f}" for r in np.linspace(0.005, 0.03, side))
@@ -111,6 +121,21 @@ def main() -> None:
             runs[name] = measure([*python, extra[0], *span, "--data", str(data), *extra[1:]], env)
             print(f"{name}: {runs[name][0]:.1f} s wall, PSS {runs[name][2]:,.0f} MB, largest RSS {runs[name][3]:,.0f} MB",
                   flush=True)  # fmt: skip
+        if args.bt_symbols:
+            home = Path(tmp) / "backtesting_py"
+            home.mkdir()
+            script = [sys.executable, str(REPO / "benchmarks" / "backtesting_py_grid.py"), str(data)]
+            options = [
+                "--start",
+                span[1],
+                "--end",
+                span[3],
+                "--symbols",
+                str(args.bt_symbols),
+                "--points",
+                str(args.points),
+            ]
+            runs["backtesting.py"] = measure([*script, *options], {**os.environ})
     one, sweep = runs["backtest"][0], runs["sweep"][0]
     points = len(runs["sweep"][1]["points"])
     print(f"\n{len(symbols)} symbols, {span[1]}..{span[3]}, {points} points, {args.workers} workers, "
@@ -123,6 +148,13 @@ def main() -> None:
     print(f"| {points} backtests (one x {points}) | {one * points:,.0f} | {one:.1f} | | |")
     print(f"| sweep of {points} points | {sweep:.1f} | {sweep / points:.2f} | {runs['sweep'][2]:,.0f} | "
           f"{runs['sweep'][3]:,.0f} |")  # fmt: skip
+    if "backtesting.py" in runs:
+        wall, result, pss, rss = runs["backtesting.py"]
+        scale = len(symbols) / result["symbols"]
+        print(f"| backtesting.py `Backtest.optimize`, bare SMA cross, {result['points']} points, {result['symbols']} "
+              f"symbols | {wall:.1f} | {wall / result['points']:.2f} | {pss:,.0f} | {rss:,.0f} |")  # fmt: skip
+        print(f"| the same, scaled to {len(symbols)} symbols (x{scale:g}) | {wall * scale:,.0f} | "
+              f"{wall * scale / result['points']:.2f} | | |")  # fmt: skip
     print(f"\nsweep vs {points} backtests: {one * points / sweep:.0f}x faster")
     stats = runs["sweep"][1]["overfitting"]
     print(f"{stats['dsr_text']}\n{stats['pbo_text']}")
