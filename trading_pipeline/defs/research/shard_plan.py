@@ -9,7 +9,9 @@ by another version is refused, never half-read.
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import socket
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -96,3 +98,14 @@ def read_shards(folder: Path, plan: ShardPlan) -> list[sweep.PointResult]:
     if missing:
         raise ValueError(f"sweep {plan.sweep_id}: no result for point(s) {missing}")
     return [results[i] for i in range(len(plan.points))]
+
+
+def write_worker(folder: Path, shard: int, run_id: str) -> None:
+    """Which process runs ``shard`` (the default run launcher cannot tell a run whose process died from a slow one)."""
+    record = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    (folder / f"shard-{shard}.worker.json").write_text(json.dumps(record))
+
+
+def worker_of(folder: Path, shard: int) -> dict | None:
+    path = folder / f"shard-{shard}.worker.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -8,6 +8,7 @@ succeeded, the sensor requests ``sweep_merge``, which keeps the results as a one
 them on ``sweep_results``. Run keys make every request once, however often the sensor ticks.
 """
 
+import socket
 from pathlib import Path
 
 from dagster import (
@@ -37,10 +38,12 @@ from trading_pipeline.defs.research.shard_plan import (
     read_plan,
     read_shards,
     shard_folder,
+    worker_of,
     write_shard,
+    write_worker,
 )
 from trading_pipeline.defs.research.sweep_results import SWEEP, keep_sweep
-from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.journal import JournalResource, process_alive
 from trading_pipeline.defs.tags import SWEEP_ID_TAG, SWEEP_PART_TAG
 from trading_pipeline.domain.research import sweep
 
@@ -61,6 +64,7 @@ class MergeConfig(Config):
 @op(description="Every Nth point of a sharded sweep's grid, as books on the plan's decisions.")
 def run_sweep_shard(context: OpExecutionContext, config: ShardConfig) -> None:
     folder = shard_folder(Path(context.instance.root_directory), config.sweep_id)
+    write_worker(folder, config.shard, context.run_id)
     plan = read_plan(folder, code_version())
     indexes = plan.indexes(config.shard)
     decisions = read_decisions(folder)
@@ -123,6 +127,7 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
             parts.setdefault(part.tags.get(SWEEP_PART_TAG, ""), []).append(part)  # re-executions share the tag
         if "merge" in parts:
             continue
+        _fail_dead_shards(context, shard_folder(home, sweep_id), parts)
         succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(f"shard {k}", []))}
         if len(succeeded) == shards:
             requests.append(
@@ -153,3 +158,20 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
         run_requests=requests,
         skip_reason=None if requests else ("; ".join(waiting) or "no sharded sweep waiting"),
     )
+
+
+def _fail_dead_shards(context: SensorEvaluationContext, folder: Path, parts: dict[str, list[DagsterRun]]) -> None:
+    """A shard run still marked started whose process on this host is gone (kill -9, out of memory) is marked
+    failed, so that the sweep says so and the shard can be re-executed; other hosts' runs are their launcher's."""
+    here = socket.gethostname()
+    for part, runs in parts.items():
+        if not part.startswith("shard "):
+            continue
+        worker = worker_of(folder, int(part.split()[1]))
+        for run in runs:
+            if run.is_finished or worker is None or worker["run_id"] != run.run_id or worker["host"] != here:
+                continue
+            if not process_alive(worker["pid"]):
+                message = f"its process {worker['pid']} on {here} is gone"
+                context.instance.report_run_failed(run, message)
+                context.log.warning(f"{part} of sweep {run.tags.get(SWEEP_ID_TAG)} (run {run.run_id}): {message}")
