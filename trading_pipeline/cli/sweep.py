@@ -68,8 +68,9 @@ def run_sweep(
 
 
 def wait_for_merge(instance: DagsterInstance, sweep_id: str, shards: int, wait_s: float) -> None:
-    """Until the sweep's merge run succeeds; BacktestError when a part fails, or when nothing moved for ``wait_s``
-    (no daemon ticking sweep_shards_sensor, or a full queue: the decisions stay, the shards start when it runs)."""
+    """Until the sweep's merge run succeeds; BacktestError when a part fails, or when for ``wait_s`` no part ran and
+    none changed (no daemon ticking sweep_shards_sensor, or a queue full of other runs: the decisions stay, and the
+    shards start when it runs). A shard that runs for hours is waited for."""
     seen, last_change = "", time.monotonic()
     while True:
         parts = instance.get_runs(RunsFilter(tags={SWEEP_ID_TAG: sweep_id}))
@@ -84,6 +85,8 @@ def wait_for_merge(instance: DagsterInstance, sweep_id: str, shards: int, wait_s
         if failed:
             names = ", ".join(f"{r.tags.get(SWEEP_PART_TAG)} (run {r.run_id})" for r in failed)
             raise BacktestError(f"sweep {sweep_id}: {names} did not succeed; re-execute it in the Dagster UI")
+        if any(r.status in (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED) for r in parts):
+            last_change = time.monotonic()  # a shard is working: a long one is not a stall (a dead one is failed)
         if time.monotonic() - last_change > wait_s:
             raise BacktestError(
                 f"sweep {sweep_id}: nothing moved for {wait_s:.0f} s ({state or 'no shard run launched'}). The shard "

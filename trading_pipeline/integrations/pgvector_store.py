@@ -72,6 +72,9 @@ class PgVectorSetupStore:
         self._conninfo = conninfo(url)
         self.table = table
         with self._connect() as conn:
+            # One process at a time creates the extensions, the table and its indexes: concurrent IF NOT EXISTS
+            # can still collide in the catalog, and the cube index of an existing table takes seconds to build.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('trading_pipeline.pgvector_store'))")
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(
                 f"""CREATE TABLE IF NOT EXISTS {table} (

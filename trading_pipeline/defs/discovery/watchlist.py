@@ -108,8 +108,14 @@ def known_returns(
     closes, members = _closes_known_before(universe), universe[["date", "symbol", "eligible"]]
     if len(earlier):
         days = sorted(pd.to_datetime(earlier["session"]).dt.date.unique())
-        history = discovery_bars(market_data, bar_rules, discovery.candidates_of(market_data), days[0], before)
-        older = history[history["date"] < closes["date"].min()]
+        # The candidates change (the paper profile's are the day's most active): a symbol suggested earlier that is
+        # no longer one still needs its closes through the session before the range's last.
+        candidates = discovery.candidates_of(market_data)
+        symbols = None if candidates is None else sorted(set(candidates) | set(earlier["symbol"].astype(str)))
+        last = calendar.previous_session(sessions[-1]).date()
+        history = discovery_bars(market_data, bar_rules, symbols, days[0], last)
+        unlisted = ~history["symbol"].isin(set(universe["symbol"]))
+        older = history[(history["date"] < closes["date"].min()) | unlisted]
         closes = pd.concat([older[["date", "symbol", "close", "quarantined"]], closes], ignore_index=True)
         members = pd.concat(
             [point_in_time_universe(history, days, discovery)[["date", "symbol", "eligible"]], members],

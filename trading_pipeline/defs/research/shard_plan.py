@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import socket
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -45,6 +46,13 @@ class ShardPlan:
 
 
 def shard_folder(home: Path, sweep_id: str) -> Path:
+    """The sweep's folder under DAGSTER_HOME; ``sweep_id`` must be a run id (a UUID), never a path."""
+    try:
+        canonical = str(uuid.UUID(sweep_id)) == sweep_id
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise ValueError(f"sweep_id must be the run id of a sweep run (a UUID), got {sweep_id!r}")
     return home / "trading_pipeline" / "sweeps" / sweep_id
 
 
@@ -80,10 +88,15 @@ def read_decisions(folder: Path) -> dict[str | None, sweep.Decisions]:
 
 
 def write_shard(folder: Path, shard: int, results: dict[int, sweep.PointResult]) -> None:
-    path = folder / f"shard-{shard}.pkl"
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
-    partial.replace(path)  # a reader never sees half a file
+    _write_whole(folder / f"shard-{shard}.pkl", pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """A reader sees the old file or the new one, never half of one; two writers (a shard and its re-execution) each
+    write their own partial file."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def read_shards(folder: Path, plan: ShardPlan) -> list[sweep.PointResult]:
@@ -103,7 +116,7 @@ def read_shards(folder: Path, plan: ShardPlan) -> list[sweep.PointResult]:
 def write_worker(folder: Path, shard: int, run_id: str) -> None:
     """Which process runs ``shard`` (the default run launcher cannot tell a run whose process died from a slow one)."""
     record = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
-    (folder / f"shard-{shard}.worker.json").write_text(json.dumps(record))
+    _write_whole(folder / f"shard-{shard}.worker.json", json.dumps(record).encode())
 
 
 def worker_of(folder: Path, shard: int) -> dict | None:

@@ -63,7 +63,7 @@ class MergeConfig(Config):
 
 @op(description="Every Nth point of a sharded sweep's grid, as books on the plan's decisions.")
 def run_sweep_shard(context: OpExecutionContext, config: ShardConfig) -> None:
-    folder = shard_folder(Path(context.instance.root_directory), config.sweep_id)
+    folder = _sweep_folder(context, config.sweep_id)
     write_worker(folder, config.shard, context.run_id)
     plan = read_plan(folder, code_version())
     indexes = plan.indexes(config.shard)
@@ -76,7 +76,7 @@ def run_sweep_shard(context: OpExecutionContext, config: ShardConfig) -> None:
 
 @op(description="A sharded sweep's results kept as a one-run sweep keeps them, and observed on sweep_results.")
 def merge_sweep_shards(context: OpExecutionContext, config: MergeConfig, journal: JournalResource) -> None:
-    folder = shard_folder(Path(context.instance.root_directory), config.sweep_id)
+    folder = _sweep_folder(context, config.sweep_id)
     plan = read_plan(folder, code_version())
     whole = read_shards(folder, plan)
     metadata = keep_sweep(
@@ -86,6 +86,15 @@ def merge_sweep_shards(context: OpExecutionContext, config: MergeConfig, journal
     context.log_event(
         AssetObservation(asset_key="sweep_results", partition=last, metadata={**metadata, "sweep_id": plan.sweep_id})
     )
+
+
+def _sweep_folder(context: OpExecutionContext, sweep_id: str) -> Path:
+    """The folder of a succeeded sweep run's plan: a launch cannot point a shard or a merge anywhere else."""
+    folder = shard_folder(Path(context.instance.root_directory), sweep_id)
+    run = context.instance.get_run_by_id(sweep_id)
+    if run is None or run.job_name != SWEEP or run.status != SUCCESS:
+        raise ValueError(f"sweep_id {sweep_id} names no succeeded run of the {SWEEP} job")
+    return folder
 
 
 @job(
@@ -126,6 +135,9 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
         for part in context.instance.get_runs(RunsFilter(tags={SWEEP_ID_TAG: sweep_id})):
             parts.setdefault(part.tags.get(SWEEP_PART_TAG, ""), []).append(part)  # re-executions share the tag
         if "merge" in parts:
+            merges = parts["merge"]
+            if all(r.is_finished for r in merges) and not any(r.status == SUCCESS for r in merges):
+                waiting.append(f"{sweep_id}: the merge failed: re-execute it in the UI")
             continue
         _fail_dead_shards(context, shard_folder(home, sweep_id), parts)
         succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(f"shard {k}", []))}
@@ -171,7 +183,7 @@ def _fail_dead_shards(context: SensorEvaluationContext, folder: Path, parts: dic
         for run in runs:
             if run.is_finished or worker is None or worker["run_id"] != run.run_id or worker["host"] != here:
                 continue
-            if not process_alive(worker["pid"]):
+            if not process_alive(worker["pid"]) and not context.instance.get_run_by_id(run.run_id).is_finished:
                 message = f"its process {worker['pid']} on {here} is gone"
                 context.instance.report_run_failed(run, message)
                 context.log.warning(f"{part} of sweep {run.tags.get(SWEEP_ID_TAG)} (run {run.run_id}): {message}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -57,10 +59,16 @@ class SetupMemoryStore(ConfigurableResource):
     def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
         """Add the setups not stored yet; how many were added."""
 
+    @contextmanager
+    def opened(self) -> Iterator[SetupStore]:
+        """``open``, for one batch of work; a store holding a connection releases it after."""
+        yield self.open()
+
     def answers(self, vectors: pd.DataFrame) -> pd.DataFrame:
         """``SUMMARY_COLUMNS`` of each setup of ``vectors`` (``VECTOR_COLUMNS``): what its nearest past setups
         did, as the memory stood on its session. Asked only by the steps that read them (one query a row)."""
-        return summary_frame(similar_setups_many(self.open(), vectors, DEFAULT_K, DEFAULT_HORIZON))
+        with self.opened() as store:
+            return summary_frame(similar_setups_many(store, vectors, DEFAULT_K, DEFAULT_HORIZON))
 
     @property
     @abstractmethod
@@ -126,5 +134,11 @@ class PgVectorSetupMemory(SetupMemoryStore):
     def open(self) -> PgVectorSetupStore:
         return PgVectorSetupStore(self.url, self.table)
 
+    @contextmanager
+    def opened(self) -> Iterator[PgVectorSetupStore]:
+        with closing(self.open()) as store:
+            yield store
+
     def remember(self, vectors: pd.DataFrame, outcomes: pd.DataFrame) -> int:
-        return self.open().add_new(vectors, outcomes)
+        with self.opened() as store:
+            return store.add_new(vectors, outcomes)

@@ -186,3 +186,21 @@ def test_a_held_symbol_that_is_no_longer_a_candidate_keeps_its_bars_and_can_be_s
     closes = bars.set_index(bars["date"].dt.date)["close"]
     for session, close in zip(positions["session"], positions["close"], strict=True):
         assert close == pytest.approx(closes[pd.Timestamp(session).date()])
+
+
+def test_a_suggestion_whose_symbol_left_the_candidates_still_gets_its_forward_return(instance):
+    """Paper candidates change every day (the screener's most active): a symbol suggested on 03-02 that is no longer
+    a candidate on 03-06 still gets its 1-session return, from its own bars, not a NaN written for good."""
+    _discover(instance, "2012-03-01", "2012-03-02")
+    journal = _journal(instance)
+    listed = journal.read("watchlist", book="offline")
+    suggested = sorted(listed.loc[listed["session"].astype(str) == "2012-03-02", "symbol"])
+    gone = suggested[0]
+    others = sorted(set(load_bars_file(SAMPLE_BARS)["symbol"]) - {gone})
+    _discover(instance, "2012-03-06", "2012-03-06", market_data=ReplayMarketData(symbols=others))
+    returns = journal.read("watchlist_returns", book="offline")
+    later = returns[(returns["session"].astype(str) == "2012-03-06") & (returns["symbol"] == gone)]
+    (row,) = later.itertuples()
+    closes = _closes()
+    assert row.forward_return == pytest.approx(closes.loc["2012-03-05", gone] / closes.loc["2012-03-02", gone] - 1)
+    assert returns["forward_return"].notna().all()
