@@ -4,7 +4,8 @@ The run materializes the decision assets (market_bars … validated_signals) ove
 asset then runs only the book per grid point, in worker processes (``domain.research.sweep``), keeps one row per
 point in the journal's backtests under the sweep's name, and shows the table, the overfitting statistics and a
 picture in the UI. A pinned strategy's decisions are made here from the same market context and indicators, as the
-signals and validation steps make them for a backtest pinned to it.
+signals and validation steps make them for a backtest pinned to it. With ``shards`` above 1 it only writes the plan
+and the decisions, and the points run as separate runs (``sweep_shards.py``); ``keep_sweep`` keeps either kind.
 """
 
 import functools
