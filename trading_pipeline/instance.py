@@ -41,18 +41,14 @@ def postgres_storage_config() -> dict:
     anew for each event. dagster-postgres batches a ranged run's events itself, as the batched SQLite storage does.
     """
     postgres_db = {key: {"env": var} for key, var in POSTGRES_ENV.items()}
+
+    def stock(module: str, cls: str) -> dict:
+        return {"module": module, "class": cls, "config": {"postgres_db": postgres_db}}
+
     return {
-        "run_storage": {
-            "module": "dagster_postgres.run_storage",
-            "class": "PostgresRunStorage",
-            "config": {"postgres_db": postgres_db},
-        },
+        "run_storage": stock("dagster_postgres.run_storage", "PostgresRunStorage"),
         "event_log_storage": postgres_event_log_config(postgres_db),
-        "schedule_storage": {
-            "module": "dagster_postgres.schedule_storage",
-            "class": "PostgresScheduleStorage",
-            "config": {"postgres_db": postgres_db},
-        },
+        "schedule_storage": stock("dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
     }
 
 

@@ -181,6 +181,9 @@ class GovernedNewsClient(_Governed, NewsClient):
         self._govern(settings, sleep)
 
 
+MOST_ACTIVES_LIMIT = 100  # Alpaca's screener answers at most this many most active stocks
+
+
 class GovernedScreenerClient(_Governed, ScreenerClient):
     """Alpaca's screener (most active stocks), through the account's limiter and retries."""
 

@@ -99,17 +99,18 @@ class PgVectorSetupStore:
 
     def _read(self, sql: str, params: dict) -> list[tuple]:
         """Reads on one kept connection (a new one costs ~20 ms of backend start and catalog warm-up per query);
-        a new one after a fork or a broken connection."""
-        for attempt in (1, 2):
-            if self._reader is None or self._reader.closed or self._reader_pid != os.getpid():
-                self._reader, self._reader_pid = psycopg.connect(self._conninfo, autocommit=True), os.getpid()
-            try:
-                return self._reader.execute(sql, params).fetchall()
-            except psycopg.OperationalError:
-                self._reader.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        once more on a new one when it broke (a restarted server)."""
+        try:
+            return self._reader_connection().execute(sql, params).fetchall()
+        except psycopg.OperationalError:
+            self.close()
+            return self._reader_connection().execute(sql, params).fetchall()
+
+    def _reader_connection(self) -> psycopg.Connection:
+        """The kept connection; a new one after a fork (a child never uses its parent's) or once closed."""
+        if self._reader is None or self._reader.closed or self._reader_pid != os.getpid():
+            self._reader, self._reader_pid = psycopg.connect(self._conninfo, autocommit=True), os.getpid()
+        return self._reader
 
     def close(self) -> None:
         if self._reader is not None and self._reader_pid == os.getpid():

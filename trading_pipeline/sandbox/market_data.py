@@ -18,6 +18,7 @@ import pandas as pd
 
 from trading_pipeline.domain import calendar
 from trading_pipeline.domain.schema import OHLCV
+from trading_pipeline.integrations.alpaca_client import MOST_ACTIVES_LIMIT
 from trading_pipeline.sandbox.matching import Bar
 from trading_pipeline.sandbox.wire import bad_request, iso, parse_choice, parse_int, parse_time, unprocessable
 
@@ -171,20 +172,16 @@ def check_columns(daily: pd.DataFrame) -> pd.DataFrame:
     return daily
 
 
-MAX_MOST_ACTIVES = 100  # Alpaca's screener answers at most this many
-
-
 def most_actives(daily: pd.DataFrame, query: Mapping[str, str], now: datetime) -> dict[str, Any]:
     """GET /v1beta1/screener/stocks/most-actives: the symbols of the last closed session ranked by its volume (ties
     by symbol), ``top`` of them. The sandbox has no trade counts, so it ranks ``by=volume`` only."""
     by = parse_choice(query.get("by", "volume"), "by", ("volume", "trades"))
     if by != "volume":
         raise unprocessable("the sandbox's daily bars have no trade counts: rank by volume")
-    top = parse_int(query.get("top", "10"), "top", 1, MAX_MOST_ACTIVES)
-    closed = pd.to_datetime(daily["date"]) <= pd.Timestamp(last_closed_day(now))
-    last = daily[closed]
-    last = last[pd.to_datetime(last["date"]) == pd.to_datetime(last["date"]).max()] if len(last) else last
-    ranked = last.sort_values(["volume", "symbol"], ascending=[False, True]).head(top)
+    top = parse_int(query.get("top", "10"), "top", 1, MOST_ACTIVES_LIMIT)
+    days = pd.to_datetime(daily["date"])
+    last = days[days <= pd.Timestamp(last_closed_day(now))].max()  # NaT without a closed session: no row
+    ranked = daily[days == last].sort_values(["volume", "symbol"], ascending=[False, True]).head(top)
     return {
         "most_actives": [
             {"symbol": str(s), "volume": float(v), "trade_count": 0.0}

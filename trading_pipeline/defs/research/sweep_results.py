@@ -29,7 +29,7 @@ from pydantic import Field
 from trading_pipeline.defs.partitions import ranged, session_dates, sessions_partitions, single_run
 from trading_pipeline.defs.reporting.charts import equity_curves, sharpe_heat_map
 from trading_pipeline.defs.reporting.performance_report import code_version
-from trading_pipeline.defs.research.shard_plan import SWEEP_MERGE, SWEEP_SHARD, ShardPlan, shard_folder, write_plan
+from trading_pipeline.defs.research.shard_files import SWEEP_MERGE, SWEEP_SHARD, ShardPlan, shard_folder, write_plan
 from trading_pipeline.defs.resources.bar_rules import BarRules
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
@@ -121,6 +121,7 @@ def sweep_results(
         )
         return sweep.Decisions.from_assets(sessions, chosen, indicators, market_bars)
 
+    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
     if config.shards > 1:
         if config.train_months is not None or config.test_months is not None:
             raise ValueError("a walk-forward runs in one run; shards split the points of a plain sweep")
@@ -128,7 +129,7 @@ def sweep_results(
         plan = ShardPlan(
             sweep_id=context.run_id, name=name, book=trading.book, sessions=tuple(sessions), grid=grid,
             points=tuple(points), shards=config.shards, workers=config.workers, code_version=code_version(),
-            out_dir=str(report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)),
+            out_dir=str(out),
         )  # fmt: skip
         write_plan(folder, plan, {pin: decisions_for(pin) for pin in dict.fromkeys(p.pin for p in points)})
         return MaterializeResult(
@@ -149,7 +150,6 @@ def sweep_results(
             raise ValueError("a walk-forward needs both train_months and test_months")
         steps = windows(sessions[0], sessions[-1], config.train_months, config.test_months)
         walked = sweep.walk_forward(decisions_for, points, steps, trading.book, config.workers)
-    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
     return MaterializeResult(
         metadata=keep_sweep(journal.journal, context.run_id, trading.book, name, grid, whole, walked, out)
     )

@@ -1,6 +1,6 @@
 """A sweep past one machine: its points as separate runs, launched through the run coordinator.
 
-The sweep job with ``shards: N`` makes the decisions once and writes the plan (``shard_plan.py``). The
+The sweep job with ``shards: N`` makes the decisions once and writes the plan (``shard_files.py``). The
 ``sweep_shards_sensor`` then requests N runs of ``sweep_shard``, each running every Nth point of the grid; the
 instance's run coordinator queues them and its run launcher starts them: processes of the code server here, pods
 under Kubernetes (K8sRunLauncher), containers under Docker, with no code of ours in between. When every shard has
@@ -30,7 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from trading_pipeline.defs.reporting.performance_report import code_version
-from trading_pipeline.defs.research.shard_plan import (
+from trading_pipeline.defs.research.shard_files import (
     SWEEP_MERGE,
     SWEEP_SHARD,
     planned,
@@ -139,8 +139,8 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
             if all(r.is_finished for r in merges) and not any(r.status == SUCCESS for r in merges):
                 waiting.append(f"{sweep_id}: the merge failed: re-execute it in the UI")
             continue
-        _fail_dead_shards(context, shard_folder(home, sweep_id), parts)
-        succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(f"shard {k}", []))}
+        _fail_dead_shards(context, shard_folder(home, sweep_id), parts, shards)
+        succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(_part(k), []))}
         if len(succeeded) == shards:
             requests.append(
                 RunRequest(
@@ -151,18 +151,18 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
             )  # fmt: skip
             continue
         for k in range(shards):
-            if f"shard {k}" not in parts:
+            if _part(k) not in parts:
                 requests.append(
                     RunRequest(
                         run_key=f"{sweep_id}:shard:{k}", job_name=SWEEP_SHARD,
                         run_config={"ops": {"run_sweep_shard": {"config": {"sweep_id": sweep_id, "shard": k}}}},
-                        tags={SWEEP_ID_TAG: sweep_id, SWEEP_PART_TAG: f"shard {k}"},
+                        tags={SWEEP_ID_TAG: sweep_id, SWEEP_PART_TAG: _part(k)},
                     )
                 )  # fmt: skip
         failed = [
             k
             for k in range(shards)
-            if k not in succeeded and parts.get(f"shard {k}") and all(r.is_finished for r in parts[f"shard {k}"])
+            if k not in succeeded and parts.get(_part(k)) and all(r.is_finished for r in parts[_part(k)])
         ]
         note = f"; shard(s) {failed} failed: re-execute them in the UI" if failed else ""
         waiting.append(f"{sweep_id}: {len(succeeded)}/{shards} shards done{note}")
@@ -172,18 +172,28 @@ def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
     )
 
 
-def _fail_dead_shards(context: SensorEvaluationContext, folder: Path, parts: dict[str, list[DagsterRun]]) -> None:
+def _part(shard: int) -> str:
+    """The ``SWEEP_PART_TAG`` of a shard's runs (the merge's is "merge")."""
+    return f"shard {shard}"
+
+
+def _fail_dead_shards(
+    context: SensorEvaluationContext, folder: Path, parts: dict[str, list[DagsterRun]], shards: int
+) -> None:
     """A shard run still marked started whose process on this host is gone (kill -9, out of memory) is marked
     failed, so that the sweep says so and the shard can be re-executed; other hosts' runs are their launcher's."""
     here = socket.gethostname()
-    for part, runs in parts.items():
-        if not part.startswith("shard "):
+    for shard in range(shards):
+        worker = worker_of(folder, shard)
+        if worker is None or worker["host"] != here:
             continue
-        worker = worker_of(folder, int(part.split()[1]))
-        for run in runs:
-            if run.is_finished or worker is None or worker["run_id"] != run.run_id or worker["host"] != here:
+        for run in parts.get(_part(shard), []):
+            if run.is_finished or worker["run_id"] != run.run_id:
                 continue
+            # Read again after the process check: a shard that just succeeded has exited too.
             if not process_alive(worker["pid"]) and not context.instance.get_run_by_id(run.run_id).is_finished:
                 message = f"its process {worker['pid']} on {here} is gone"
                 context.instance.report_run_failed(run, message)
-                context.log.warning(f"{part} of sweep {run.tags.get(SWEEP_ID_TAG)} (run {run.run_id}): {message}")
+                context.log.warning(
+                    f"{_part(shard)} of sweep {run.tags.get(SWEEP_ID_TAG)} (run {run.run_id}): {message}"
+                )

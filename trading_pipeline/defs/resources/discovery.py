@@ -24,10 +24,14 @@ from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.domain.discovery.chain import DiscoverySettings
 from trading_pipeline.domain.discovery.ensemble import DEFAULT_WEIGHTS, EnsembleCombiner
 from trading_pipeline.domain.discovery.universe import load_membership
-from trading_pipeline.integrations.alpaca_client import AlpacaSettings, GovernedScreenerClient, GovernedTradingClient
+from trading_pipeline.integrations.alpaca_client import (
+    MOST_ACTIVES_LIMIT,
+    AlpacaSettings,
+    GovernedScreenerClient,
+    GovernedTradingClient,
+)
 
 ALPACA_EXCHANGES = ("NYSE", "NASDAQ", "ARCA", "AMEX", "BATS")
-MAX_MOST_ACTIVE = 100  # the screener answers at most this many
 
 
 class SymbolDiscovery(ConfigurableResource):
@@ -78,9 +82,9 @@ class AlpacaAssetsDiscovery(SymbolDiscovery, AlpacaKeys):
     paper: bool = True
     exchanges: list[str] = Field(default=list(ALPACA_EXCHANGES), description="Listing exchanges kept.")
     most_active: int | None = Field(
-        default=MAX_MOST_ACTIVE,
+        default=MOST_ACTIVES_LIMIT,
         ge=1,
-        le=MAX_MOST_ACTIVE,
+        le=MOST_ACTIVES_LIMIT,
         description="The screener's most active stocks by volume kept as candidates (at most 100, Alpaca's limit); "
         "None: every tradable asset (thousands of histories fetched per session).",
     )

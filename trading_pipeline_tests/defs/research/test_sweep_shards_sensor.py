@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterRun, DagsterRunStatus, build_sensor_context
 
-from trading_pipeline.defs.research.shard_plan import PLAN, shard_folder
+from trading_pipeline.defs.research.shard_files import PLAN, shard_folder
 from trading_pipeline.defs.research.sweep_shards import sweep_shards_sensor
 from trading_pipeline.defs.tags import SWEEP_ID_TAG, SWEEP_PART_TAG
 

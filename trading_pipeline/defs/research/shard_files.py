@@ -1,6 +1,6 @@
 """What the runs of a sharded sweep hand each other, in a folder of the instance (the run launcher's workers of a
-deployment share DAGSTER_HOME's volume): the plan and the decisions, written by the run that made them, and each
-shard's results.
+deployment share DAGSTER_HOME's volume): the plan and the decisions, written by the run that made them, each shard's
+results, and which process runs each shard.
 
 The files are pickles of this code's objects, read only by runs of the same code version (checked): a plan written
 by another version is refused, never half-read.
@@ -59,10 +59,10 @@ def shard_folder(home: Path, sweep_id: str) -> Path:
 def write_plan(folder: Path, plan: ShardPlan, decisions: dict[str | None, sweep.Decisions]) -> None:
     """The decisions, then the plan (its summary in plan.json last: a folder with plan.json is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "decisions.pkl").write_bytes(pickle.dumps(decisions, protocol=pickle.HIGHEST_PROTOCOL))
-    (folder / "plan.pkl").write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+    _write_whole(folder / "decisions.pkl", pickle.dumps(decisions, protocol=pickle.HIGHEST_PROTOCOL))
+    _write_whole(folder / "plan.pkl", pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
     summary = {"sweep_id": plan.sweep_id, "shards": plan.shards, "points": len(plan.points), "name": plan.name}
-    (folder / PLAN).write_text(json.dumps(summary))
+    _write_whole(folder / PLAN, json.dumps(summary).encode())
 
 
 def planned(folder: Path) -> dict | None:
@@ -92,8 +92,8 @@ def write_shard(folder: Path, shard: int, results: dict[int, sweep.PointResult])
 
 
 def _write_whole(path: Path, data: bytes) -> None:
-    """A reader sees the old file or the new one, never half of one; two writers (a shard and its re-execution) each
-    write their own partial file."""
+    """A reader (the sensor, a shard) sees the old file or the new one, never half of one; two writers (a shard and its
+    re-execution) each write their own partial file."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_bytes(data)
     partial.replace(path)
