@@ -35,6 +35,8 @@ SESSIONS_PER_YEAR = 252
 VIF_FEATURES = ["trend_strength", "volatility_ratio", "volume_ratio", "momentum"]
 RECORD_COLUMNS = ["expectancy", "trades", "sharpe", "max_drawdown"]
 METRIC_COLUMNS = [*RECORD_COLUMNS, "max_vif"]
+# The market context features validate_signals reads.
+CONTEXT_FEATURES = ("volatility_ratio", "volume_ratio")
 TRACK_RECORD_WINDOW = SESSIONS_PER_YEAR
 
 
@@ -233,7 +235,7 @@ def validate_signals(
     missing = [c for c in [*METRIC_COLUMNS, "vif_feature"] if c not in signals.columns]
     if missing:
         raise ValueError(f"signals lack the track-record columns {missing} (see signals_with_track_record)")
-    features = context[[*KEY, "volatility_ratio", "volume_ratio"]]
+    features = context[[*KEY, *CONTEXT_FEATURES]]
     frame = signals.reset_index(drop=True).merge(features, on=KEY, how="left", validate="one_to_one", indicator=True)
     if (frame["_merge"] != "both").any():
         absent = frame.loc[frame["_merge"] != "both", KEY].head(5).to_dict("records")

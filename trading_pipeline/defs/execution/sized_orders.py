@@ -1,7 +1,7 @@
 """sized_orders: each session's orders, sized by the risk engine on the book carried forward."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, MetadataValue
 
 from trading_pipeline.defs.execution.book_inputs import account_around, indicator_prices, price_panels, starting_book
 from trading_pipeline.defs.partitions import session_dates
@@ -13,11 +13,23 @@ from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.domain.bars import quarantine_share
 from trading_pipeline.domain.book import RiskEvent, events_to_frame, orders_to_frame
 from trading_pipeline.domain.engine import run_sessions, sizing_decider
+from trading_pipeline.domain.risk.sizing import SIZING_SIGNAL_COLUMNS
+from trading_pipeline.domain.schema import Action
 from trading_pipeline.domain.sectors import is_unknown, load_sector_map
 from trading_pipeline.journal.halts import active_halt
 
+# What sizing reads of the validated signals: its columns but the prices, which come from the indicators.
+SIZED_COLUMNS = [c for c in SIZING_SIGNAL_COLUMNS if c not in ("close", "atr14")]
 
-@session_table("execution", ins={"indicators": indicator_prices("atr14")})
+
+@session_table(
+    "execution",
+    ins={
+        "indicators": indicator_prices("atr14"),
+        "validated_signals": AssetIn(metadata={"columns": SIZED_COLUMNS, "without": {"action": [Action.HOLD.value]}}),
+        "market_bars": AssetIn(metadata={"columns": ["quarantined", "quarantine_reason"]}),
+    },
+)
 def sized_orders(
     context: AssetExecutionContext,
     validated_signals: pd.DataFrame,

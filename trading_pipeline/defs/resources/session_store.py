@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
+from dagster import AssetKey, ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
 from pydantic import PrivateAttr
 
 
@@ -35,10 +36,10 @@ class SessionParquetIOManager(ConfigurableIOManager):
         home = Path(context.instance.root_directory) if context.instance else Path.cwd()
         self._root = Path(self.base_dir) if self.base_dir else home / "trading_pipeline" / "tables"
 
-    def _table_dir(self, context: InputContext | OutputContext) -> Path:
+    def _table_path(self, asset_key: AssetKey) -> Path:
         if self._root is None:
             raise RuntimeError("SessionParquetIOManager used outside a Dagster execution")
-        return self._root.joinpath(*context.asset_key.path)
+        return self._root.joinpath(*asset_key.path)
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
@@ -53,7 +54,7 @@ class SessionParquetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()}: {int(outside.sum())} rows dated outside the "
                 f"partitions being written (first: {pd.Timestamp(first).date()})"
             )
-        table_dir = self._table_dir(context)
+        table_dir = self._table_path(context.asset_key)
         table_dir.mkdir(parents=True, exist_ok=True)
         # One Arrow table, grouped by month with a stable sort (rows keep their order within a month),
         # then sliced without copies: a backtest writes ~60 months of ~600k rows per asset.
@@ -91,35 +92,45 @@ class SessionParquetIOManager(ConfigurableIOManager):
         os.replace(tmp, path)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
-        """The rows of the input's sessions, by (symbol, date); only the columns an ``AssetIn`` asks for in its
-        ``columns`` metadata (with date and symbol), if it does: sizing reads 7 of the indicators' 22 columns."""
+        """The rows of the input's sessions, by (symbol, date). An ``AssetIn``'s metadata may narrow them: its
+        ``columns`` (read with date and symbol; sizing reads 7 of the indicators' 22), and ``without``, a column's
+        values whose rows it does not read (sizing reads no HOLD signal: ~99% of the rows)."""
         sessions = pd.DatetimeIndex(pd.to_datetime(list(context.asset_partition_keys)))
-        table_dir = self._table_dir(context)
+        asked = context.definition_metadata or {}
+        return self.read(context.asset_key, sessions, asked.get("columns"), asked.get("without"))
+
+    def read(
+        self,
+        asset_key: AssetKey,
+        sessions: pd.DatetimeIndex,
+        wanted_columns: list[str] | None = None,
+        without: dict[str, list] | None = None,
+    ) -> pd.DataFrame:
+        """``load_input``'s rows, for an asset that reads a table only when it needs it (declared a dependency)."""
+        table_dir = self._table_path(asset_key)
         paths = [table_dir / f"{_month_name(m)}.parquet" for m in np.unique(_month_numbers(sessions))]
-        wanted_columns = (context.definition_metadata or {}).get("columns")
-        columns = list(dict.fromkeys(["date", "symbol", *wanted_columns])) if wanted_columns else None
+        columns = list(dict.fromkeys(["date", "symbol", *wanted_columns, *(without or ())])) if wanted_columns else None
         try:
             tables = [pq.read_table(p, columns=columns) for p in paths if p.exists()]
         except pa.ArrowInvalid as exc:
             stored = set(pq.read_schema(next(p for p in paths if p.exists())).names)
             absent = [c for c in columns or () if c not in stored]
             raise SessionTableError(
-                f"{context.asset_key.to_user_string()} has no column(s) {absent}, asked for by an input's metadata"
+                f"{asset_key.to_user_string()} has no column(s) {absent}, asked for by an input's metadata"
             ) from exc
         covered = set().union(*(_covered_sessions(t.schema) for t in tables))
         missing = [d for d in sessions.strftime("%Y-%m-%d") if d not in covered]
         if missing:
             raise SessionTableError(
-                f"{context.asset_key.to_user_string()} was never materialized for {len(missing)} of the "
+                f"{asset_key.to_user_string()} was never materialized for {len(missing)} of the "
                 f"{len(sessions)} sessions requested (first: {missing[0]}): materialize it for them first"
             )
-        # One chunk per column: pandas keeps Arrow strings chunked as read (a chunk per shard and row group), and
-        # every take of a chunked string column (a filter, a sort) concatenates its chunks again.
-        frame = _concat(tables).combine_chunks().to_pandas()
-        wanted = frame["date"].isin(sessions).to_numpy()
-        if not wanted.all():
-            frame = frame[wanted]
-        return frame.take(_reading_order(frame)).reset_index(drop=True)
+        for column, values in (without or {}).items():
+            tables = [_rows_without(t, column, values) for t in tables]
+        # Filtered and ordered in Arrow, whose take also leaves one chunk per column, before pandas sees it: a
+        # pandas take of the ~600k rows of a 5-year table cost more than reading them.
+        table = _concat(tables)
+        return table.take(_reading_order(table, sessions)).to_pandas()
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -144,6 +155,19 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(unified, promote_options="permissive")
 
 
+def _rows_without(table: pa.Table, column: str, values: list) -> pa.Table:
+    """``table`` less its rows whose ``column`` holds one of ``values``; a missing value is kept (as pandas' !=
+    keeps it), and a column with no value at all (typed null) keeps every row."""
+    if column not in table.column_names:
+        raise SessionTableError(
+            f"no column {column!r} to read rows without {values}: the table has {table.column_names}"
+        )
+    if table[column].null_count == table.num_rows:
+        return table
+    held = pc.is_in(table[column], value_set=pa.array(values, type=table.schema.field(column).type))
+    return table.filter(pc.invert(held))
+
+
 def _month_numbers(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each date, as int64."""
     index = pd.DatetimeIndex(dates)
@@ -154,13 +178,21 @@ def _month_name(month: np.integer | int) -> str:
     return f"{int(month) // 12:04d}-{int(month) % 12 + 1:02d}"
 
 
-def _reading_order(frame: pd.DataFrame) -> np.ndarray:
-    """Row order of a loaded table: by (symbol, date) for per-symbol tables, by date otherwise (both stable)."""
-    dates = frame["date"].to_numpy(dtype="datetime64[ns]").view("int64")
-    if "symbol" not in frame:
-        return np.argsort(dates, kind="stable")
-    codes, _ = pd.factorize(frame["symbol"], sort=True)
-    return np.lexsort((dates, codes))
+def _reading_order(table: pa.Table, sessions: pd.DatetimeIndex) -> np.ndarray:
+    """Rows of ``table`` dated in ``sessions``, ordered by (symbol, date) for per-symbol tables and by date
+    otherwise (both stable): the order a range's reader sees whatever months its shards came from."""
+    dates = pd.to_datetime(table["date"].to_numpy()).to_numpy()  # a table of no rows may type it null
+    rows = np.flatnonzero(np.isin(dates, sessions.to_numpy().astype(dates.dtype)))
+    day = dates[rows].view("int64")
+    symbols = table["symbol"].take(rows).combine_chunks() if "symbol" in table.column_names else None
+    if symbols is None or symbols.null_count == len(symbols):
+        return rows[np.argsort(day, kind="stable")]
+    encoded = pc.dictionary_encode(symbols)
+    # Each symbol's rank in sorted order; the extra last entry ranks a missing symbol first, as pandas does.
+    rank = np.full(len(encoded.dictionary) + 1, -1, dtype="int64")
+    rank[pc.array_sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+    codes = rank[pc.fill_null(encoded.indices, -1).to_numpy()]
+    return rows[np.lexsort((day, codes))]
 
 
 _SESSIONS = b"trading_pipeline.sessions"

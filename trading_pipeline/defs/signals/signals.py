@@ -23,7 +23,13 @@ class SignalsConfig(Config):
     )
 
 
-@session_table("signals", ins={"watchlist": AssetIn(metadata={"columns": KEY})})
+@session_table(
+    "signals",
+    ins={
+        "watchlist": AssetIn(metadata={"columns": KEY}),
+        "strategy_selection": AssetIn(metadata={"columns": ["strategy"]}),  # not the reasons: ~600k texts
+    },
+)
 def signals(
     context: AssetExecutionContext,
     config: SignalsConfig,

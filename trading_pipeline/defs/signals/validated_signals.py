@@ -2,7 +2,7 @@
 ever go down."""
 
 import pandas as pd
-from dagster import Config, In, OpExecutionContext, Out, graph_asset, op
+from dagster import AssetIn, Config, In, OpExecutionContext, Out, graph_asset, op
 
 from trading_pipeline.defs.llm_steps import llm_run, outcome_table, retry_only_invalid_answers
 from trading_pipeline.defs.partitions import ranged, sessions_partitions, single_run
@@ -15,7 +15,7 @@ from trading_pipeline.domain.llm.review import apply_reviews
 from trading_pipeline.domain.memory.check import check_memory
 from trading_pipeline.domain.memory.summary import memory_columns, with_memory
 from trading_pipeline.domain.strategies.base import MIN_SIGNAL_CONFIDENCE
-from trading_pipeline.domain.validation import ValidationThresholds, validate_signals
+from trading_pipeline.domain.validation import CONTEXT_FEATURES, ValidationThresholds, validate_signals
 
 
 class QuantValidationConfig(Config):
@@ -116,6 +116,7 @@ def _setups_of(setup_memory: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFram
 
 
 @ranged(graph_asset)(
+    ins={"market_context": AssetIn(metadata={"columns": list(CONTEXT_FEATURES)})},
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
     group_name="signals",

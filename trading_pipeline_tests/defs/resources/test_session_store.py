@@ -10,7 +10,9 @@ from trading_pipeline.domain import calendar
 
 
 class Rows(Config):
-    kind: str = "str"  # "str": pandas' string dtype (Arrow large_string); "object" (Arrow string); "empty"; "nan"
+    kind: str = (
+        "str"  # "str": pandas' string dtype (Arrow large_string); "object" (Arrow string); "empty"; "untyped"; "nan"
+    )
 
 
 @asset(partitions_def=sessions_partitions, backfill_policy=single_run, io_manager_key="session_store")
@@ -19,6 +21,8 @@ def table(context, config: Rows) -> pd.DataFrame:
     if config.kind == "empty":  # no rows: all-null object columns, as an orders table of a quiet range has
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=object),
                              "note": pd.Series(dtype=object)})  # fmt: skip
+    if config.kind == "untyped":  # no rows and no types at all, as an asset that did nothing returns
+        return pd.DataFrame({"date": [], "symbol": [], "note": []})
     if config.kind == "nan":  # rows whose text column is all missing: pandas types it float64
         return pd.DataFrame({"date": dates, "symbol": "AAPL", "note": float("nan")})
     notes = pd.Series([f"n{i}" for i in range(len(dates))], dtype=object if config.kind == "object" else "str")
@@ -61,6 +65,11 @@ def test_ranges_written_by_different_runs_read_back_together(instance, tmp_path)
     written = calendar.sessions("2012-06-01", "2012-07-31")
     assert list(seen["date"]) == list(written)  # the empty August range contributes no row, and no error
     assert seen["note"].notna().all()
+
+    assert _run(instance, "2012-09-04", "2012-09-07", store, kind="untyped").success
+    for start, end in (("2012-08-01", "2012-08-10"), ("2012-09-04", "2012-09-07")):  # no rows read as no rows
+        assert _read(instance, start, end, store).success
+        assert reader.seen.empty and list(reader.seen.columns) == ["date", "symbol", "note"]
 
 
 def test_a_range_never_written_is_refused_with_its_first_missing_session(instance, tmp_path):
@@ -161,3 +170,39 @@ def test_an_input_reads_only_the_columns_its_metadata_names(instance, tmp_path):
     while error.cls_name.startswith("DagsterExecution"):  # Dagster's "Error occurred while loading input" wrapper
         error = error.cause
     assert error.cls_name == "SessionTableError" and "['nope']" in error.message
+
+
+@asset(name="table", partitions_def=sessions_partitions, backfill_policy=single_run, io_manager_key="session_store")
+def shuffled_table(context) -> pd.DataFrame:
+    """Three symbols (one missing) over every session, in an order the store must not keep."""
+    dates = pd.to_datetime(list(context.partition_keys))
+    frame = pd.DataFrame({
+        "date": list(dates) * 3,
+        "symbol": pd.Series(["MSFT"] * len(dates) + [None] * len(dates) + ["AAPL"] * len(dates), dtype="str"),
+        "value": range(3 * len(dates)),
+    })  # fmt: skip
+    return frame.sample(frac=1.0, random_state=7)
+
+
+def test_a_read_is_ordered_by_symbol_then_date_across_months_with_a_missing_symbol_first(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    resources = {"session_store": store, "io_manager": store}
+    assert materialize(
+        [shuffled_table],
+        instance=instance,
+        resources=resources,
+        tags={"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-08-31"},
+    ).success
+    assert materialize(
+        [shuffled_table.to_source_asset(), reader],
+        instance=instance,
+        resources=resources,
+        tags={"dagster/asset_partition_range_start": "2012-06-15", "dagster/asset_partition_range_end": "2012-07-13"},
+    ).success
+    sessions = pd.DatetimeIndex(pd.to_datetime(calendar.sessions("2012-06-15", "2012-07-13")))
+    rows = []
+    for symbol in ("-", "AAPL", "MSFT"):
+        rows += [(symbol, day) for day in sessions]
+    seen = reader.seen
+    assert list(zip(seen["symbol"].fillna("-"), seen["date"], strict=True)) == rows
+    assert seen.index.equals(pd.RangeIndex(len(rows)))
