@@ -182,7 +182,9 @@ def _reading_order(table: pa.Table, sessions: pd.DatetimeIndex) -> np.ndarray:
     """Rows of ``table`` dated in ``sessions``, ordered by (symbol, date) for per-symbol tables and by date
     otherwise (both stable): the order a range's reader sees whatever months its shards came from."""
     dates = pd.to_datetime(table["date"].to_numpy()).to_numpy()  # a table of no rows may type it null
-    rows = np.flatnonzero(np.isin(dates, sessions.to_numpy().astype(dates.dtype)))
+    wanted = np.sort(sessions.to_numpy().astype(dates.dtype))
+    at = np.minimum(np.searchsorted(wanted, dates), len(wanted) - 1)  # np.isin took ~0.1 s a read here
+    rows = np.flatnonzero(wanted[at] == dates) if len(wanted) else np.arange(0)
     day = dates[rows].view("int64")
     symbols = table["symbol"].take(rows).combine_chunks() if "symbol" in table.column_names else None
     if symbols is None or symbols.null_count == len(symbols):

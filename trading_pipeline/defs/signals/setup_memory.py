@@ -11,7 +11,7 @@ whatever else the memory holds.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config
+from dagster import AssetExecutionContext, AssetKey, Config, ResourceParam
 from pydantic import Field
 
 from trading_pipeline.defs.partitions import session_dates
@@ -20,6 +20,7 @@ from trading_pipeline.defs.resources.market_data import MarketData
 from trading_pipeline.defs.resources.memory import SetupMemoryStore
 from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.defs.resources.selector import StrategySelector
+from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
 from trading_pipeline.defs.session_table import session_table
 from trading_pipeline.defs.signals.indicators import indicators_with_lookback
 from trading_pipeline.domain import calendar
@@ -37,11 +38,11 @@ class SetupMemoryConfig(Config):
     )
 
 
-@session_table("signals")
+@session_table("signals", deps=["indicators"])
 def setup_memory(
     context: AssetExecutionContext,
     config: SetupMemoryConfig,
-    indicators: pd.DataFrame,
+    session_store: ResourceParam[SessionParquetIOManager],
     market_data: MarketData,
     bar_rules: BarRules,
     memory: SetupMemoryStore,
@@ -49,13 +50,15 @@ def setup_memory(
     reviewer: SignalReviewer,
 ) -> pd.DataFrame:
     """``VECTOR_COLUMNS`` of the range's (session, symbol) rows that have a full vector; none when no step of
-    the run reads the memory."""
+    the run reads the memory (then the indicators are not even read: a dependency, not a loaded input)."""
     readers = memory_readers(selector, reviewer, memory)
     if not readers:
         unread = "none: the selector and reviewer read no data and the memory check is off; nothing built or asked"
         context.add_output_metadata({"memory": memory.provider, "readers": unread})
         return no_vectors()
-    first = session_dates(context.partition_keys)[0]
+    sessions = session_dates(context.partition_keys)
+    first = sessions[0]
+    indicators = session_store.read(AssetKey("indicators"), pd.DatetimeIndex(pd.to_datetime(sessions)))
     # The z-scores of the earliest remembered setup need a full window of the symbol's bars before it.
     history = indicators_with_lookback(
         market_data, bar_rules, indicators, first, ZSCORE_WINDOW + config.history_sessions
