@@ -39,6 +39,10 @@ class RegimeThresholds:
     volatile_ratio: float = 1.5
 
 
+# The indicator columns market_context reads (besides date and symbol).
+CONTEXT_INPUTS = ["close", "volume", "sma50", "sma200", "atr14", "adx14", "roc20", "volume_sma20"]
+
+
 def market_context(indicators: pd.DataFrame, thresholds: RegimeThresholds = RegimeThresholds()) -> pd.DataFrame:
     """Context features and regime for every row of the indicators frame (same order, RangeIndex).
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trading_pipeline.domain.context import CONTEXT_COLUMNS, RegimeThresholds, market_context
+from trading_pipeline.domain.context import CONTEXT_COLUMNS, CONTEXT_INPUTS, RegimeThresholds, market_context
 from trading_pipeline.domain.indicators import compute_indicators
 from trading_pipeline_tests.domain.test_indicators import wiki_bars
 
@@ -118,3 +118,9 @@ def test_no_look_ahead(real_indicators: pd.DataFrame, cut: str) -> None:
     full = market_context(real_indicators)
     truncated = market_context(real_indicators[real_indicators["date"] <= cut].reset_index(drop=True))
     pd.testing.assert_frame_equal(truncated, full[full["date"] <= cut].reset_index(drop=True), check_exact=True)
+
+
+def test_the_context_reads_only_the_indicator_columns_it_declares(real_indicators: pd.DataFrame) -> None:
+    """The market_context asset loads only CONTEXT_INPUTS of the indicators: the rest must not matter."""
+    narrow = real_indicators[["date", "symbol", *CONTEXT_INPUTS]]
+    pd.testing.assert_frame_equal(market_context(narrow), market_context(real_indicators), check_exact=True)

@@ -1,14 +1,15 @@
 """market_context: the regime features a strategy is chosen from, and the news sentiment when there is any."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, MetadataValue
 
 from trading_pipeline.defs.session_table import session_table
+from trading_pipeline.domain.context import CONTEXT_INPUTS
 from trading_pipeline.domain.context import market_context as compute_market_context
 from trading_pipeline.domain.news.sentiment import with_sentiment
 
 
-@session_table("signals")
+@session_table("signals", ins={"indicators": AssetIn(metadata={"columns": CONTEXT_INPUTS})})
 def market_context(
     context: AssetExecutionContext, indicators: pd.DataFrame, news_sentiment: pd.DataFrame
 ) -> pd.DataFrame:
