@@ -35,7 +35,7 @@ from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
 from trading_pipeline.defs.resources.market_data import MarketData
-from trading_pipeline.defs.resources.report_folder import ReportFolder
+from trading_pipeline.defs.resources.report_folder import SWEEP_OP, ReportFolder
 from trading_pipeline.defs.resources.review import SignalReviewer
 from trading_pipeline.defs.resources.selector import RuleBasedSelector
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
@@ -121,7 +121,7 @@ def sweep_results(
         )
         return sweep.Decisions.from_assets(sessions, chosen, indicators, market_bars)
 
-    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book)
+    out = report_folder.path(Path(context.instance.root_directory), config.out_dir, trading.book, SWEEP_OP)
     if config.shards > 1:
         if config.train_months is not None or config.test_months is not None:
             raise ValueError("a walk-forward runs in one run; shards split the points of a plain sweep")

@@ -7,7 +7,7 @@ as a strategy. So the paper and live profiles bind these locked variants, which 
 starts, before any step, naming the field, why and what to do:
 
 - ``journal.url``: fixed at deployment (``$TRADING_JOURNAL_URL``, else the SQLite journal under DAGSTER_HOME).
-- ``session_store.base_dir`` and performance_report's ``out_dir``: resolved (relative to DAGSTER_HOME, following
+- ``session_store.base_dir`` and performance_report's and sweep_results' ``out_dir``: resolved (relative to DAGSTER_HOME, following
   ``..`` and symlinks) and kept inside DAGSTER_HOME; the resolved folder is the one used.
 - ``strategies.plugins``: none beyond those deployed; entry points only if the deployment loads them.
 - ``broker.trading_url`` and ``broker.mode``: the keys go to the deployed API only, in the deployed mode.
@@ -34,7 +34,13 @@ from pydantic import Field, create_model
 from trading_pipeline.defs.resources.alpaca_broker import AlpacaBroker
 from trading_pipeline.defs.resources.discovery import AlpacaAssetsDiscovery
 from trading_pipeline.defs.resources.journal import JOURNAL_URL_VARIABLE, JournalResource
-from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, ReportFolder, default_report_dir
+from trading_pipeline.defs.resources.report_folder import (
+    REPORT_FIELD,
+    REPORT_OP,
+    REPORT_OPS,
+    ReportFolder,
+    default_report_dir,
+)
 from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
 from trading_pipeline.defs.resources.strategies import StrategyCatalog
 from trading_pipeline.domain.strategies.plugins import ENTRY_POINT_GROUP
@@ -142,19 +148,21 @@ class LockedStrategyCatalog(StrategyCatalog):
 
 
 class LockedReportFolder(ReportFolder):
-    """performance_report's folder inside DAGSTER_HOME only, checked when the run starts (before any step)."""
+    """performance_report's and sweep_results' folders inside DAGSTER_HOME only, checked when the run starts (before
+    any step)."""
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         home = instance_home(context)
         ops = (context.run.run_config.get("ops") or {}) if context.run is not None else {}
-        out_dir = ((ops.get(REPORT_OP) or {}).get("config") or {}).get(REPORT_FIELD)
-        if isinstance(out_dir, dict):  # {env: NAME}, as the op will read it
-            out_dir = os.environ.get(out_dir.get("env", ""))
-        if out_dir:
-            inside_home(out_dir, home, f"ops.{REPORT_OP}.config.{REPORT_FIELD}")
+        for op in REPORT_OPS:
+            out_dir = ((ops.get(op) or {}).get("config") or {}).get(REPORT_FIELD)
+            if isinstance(out_dir, dict):  # {env: NAME}, as the op will read it
+                out_dir = os.environ.get(out_dir.get("env", ""))
+            if out_dir:
+                inside_home(out_dir, home, f"ops.{op}.config.{REPORT_FIELD}")
 
-    def path(self, home: Path, out_dir: str | None, book: str) -> Path:
-        return inside_home(out_dir or default_report_dir(home, book), home, f"ops.{REPORT_OP}.config.{REPORT_FIELD}")
+    def path(self, home: Path, out_dir: str | None, book: str, op: str = REPORT_OP) -> Path:
+        return inside_home(out_dir or default_report_dir(home, book), home, f"ops.{op}.config.{REPORT_FIELD}")
 
 
 class LockedAlpacaBroker(AlpacaBroker):

@@ -1,12 +1,13 @@
-"""Where performance_report writes its files: a resource, so that a deployment can hold the folder to DAGSTER_HOME
+"""Where performance_report and sweep_results write their files: a resource, so that a deployment can hold the folder to DAGSTER_HOME
 (``launch_lock.LockedReportFolder``) while a backtest launched offline picks any folder."""
 
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
-# The op whose config names the folder (``out_dir``): the locked variant reads it when a run starts.
-REPORT_OP, REPORT_FIELD = "performance_report", "out_dir"
+# The ops whose config names the folder they write to (``out_dir``): the locked variant reads them when a run starts.
+REPORT_OP, SWEEP_OP, REPORT_FIELD = "performance_report", "sweep_results", "out_dir"
+REPORT_OPS = (REPORT_OP, SWEEP_OP)
 
 
 def default_report_dir(home: Path, book: str) -> Path:
@@ -16,5 +17,6 @@ def default_report_dir(home: Path, book: str) -> Path:
 class ReportFolder(ConfigurableResource):
     """The folder ``out_dir`` names, anywhere; else <DAGSTER_HOME>/trading_pipeline/reports/<book>."""
 
-    def path(self, home: Path, out_dir: str | None, book: str) -> Path:
+    def path(self, home: Path, out_dir: str | None, book: str, op: str = REPORT_OP) -> Path:
+        """``op``: the op whose ``out_dir`` this is (a refusal names it)."""
         return Path(out_dir) if out_dir else default_report_dir(home, book)

@@ -27,7 +27,8 @@ from trading_pipeline.defs.resources.launch_lock import (
     LockedStrategyCatalog,
     inside_home,
 )
-from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, ReportFolder
+from trading_pipeline.defs.research.sweep_results import sweep_results
+from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, SWEEP_OP, ReportFolder
 from trading_pipeline.journal import Journal
 
 START, END = "2012-06-01", "2012-06-08"
@@ -136,6 +137,22 @@ def test_the_paper_profile_refuses_each_override_before_any_step(instance, place
     assert not (home / "trading_pipeline" / "tables").exists()  # no step wrote its table either
 
 
+def test_the_paper_profile_refuses_a_sweep_folder_outside_dagster_home_before_any_step(instance, places):
+    home, outside, _ = places
+    result = materialize(
+        [*ASSETS, sweep_results],
+        selection=[sweep_results],
+        instance=instance,
+        resources=PAPER_LOCKS,
+        run_config={"ops": {SWEEP_OP: {"config": {REPORT_FIELD: str(outside / "sweep")}}}},
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": END},
+    )
+    assert not result.success
+    assert f"ops.{SWEEP_OP}.config.{REPORT_FIELD}: {outside / 'sweep'} resolves to" in _refusal(result)
+    assert not (outside / "sweep").exists() and not list(outside.iterdir())
+
+
 def test_the_paper_profile_runs_with_folders_inside_dagster_home(instance, places):
     """Relative folders are taken from DAGSTER_HOME; the journal stays the deployment's (the instance's SQLite)."""
     home = places[0]
@@ -192,6 +209,8 @@ def test_paper_and_live_lock_every_place_a_launch_could_name():
         if PLACE.search(field)
     }
     assert op_places == {(REPORT_OP, REPORT_FIELD)}
+    sweep_places = {field for field in sweep_results.op.config_schema.config_type.fields if PLACE.search(field)}
+    assert sweep_places == {REPORT_FIELD}  # locked by LockedReportFolder as SWEEP_OP's
 
 
 def test_inside_home_resolves_relative_paths_dots_and_symlinks(tmp_path):
