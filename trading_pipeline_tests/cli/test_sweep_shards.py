@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -122,6 +123,12 @@ def test_two_shards_run_at_once_as_launched_runs_and_merge_into_the_one_run_swee
         and "| # | risk_per_trade |"
         in observed[0].dagster_event.event_specific_data.asset_observation.metadata["results"].value
     )
+    # Once merged, the sensor's next tick removes the sweep's folder (its decisions' pickle is the largest file).
+    folder = daemon / "trading_pipeline" / "sweeps" / sharded["run_id"]
+    deadline = time.monotonic() + 60
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not folder.exists()
 
 
 def test_a_sharded_sweep_without_a_daemon_says_what_is_missing_and_keeps_its_decisions(tmp_path, monkeypatch, capsys):

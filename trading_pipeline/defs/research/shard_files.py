@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import socket
 import uuid
 from dataclasses import dataclass
@@ -54,6 +55,20 @@ def shard_folder(home: Path, sweep_id: str) -> Path:
     if not canonical:
         raise ValueError(f"sweep_id must be the run id of a sweep run (a UUID), got {sweep_id!r}")
     return home / "trading_pipeline" / "sweeps" / sweep_id
+
+
+def planned_sweeps(home: Path) -> list[Path]:
+    """The folders under DAGSTER_HOME that hold a complete plan, oldest first (a merged sweep's is removed)."""
+    root = home / "trading_pipeline" / "sweeps"
+    folders = [folder for folder in root.iterdir() if (folder / PLAN).exists()] if root.exists() else []
+    return sorted(folders, key=lambda folder: ((folder / PLAN).stat().st_mtime, folder.name))
+
+
+def remove_sweep_folder(folder: Path) -> None:
+    """A merged sweep's files (the decisions' pickle is the largest): its results are in the journal and sweep.json.
+    plan.json goes first, so that a removal cut short leaves no folder that looks like a plan."""
+    (folder / PLAN).unlink(missing_ok=True)
+    shutil.rmtree(folder)
 
 
 def write_plan(folder: Path, plan: ShardPlan, decisions: dict[str | None, sweep.Decisions]) -> None:

@@ -5,7 +5,8 @@ The sweep job with ``shards: N`` makes the decisions once and writes the plan (`
 instance's run coordinator queues them and its run launcher starts them: processes of the code server here, pods
 under Kubernetes (K8sRunLauncher), containers under Docker, with no code of ours in between. When every shard has
 succeeded, the sensor requests ``sweep_merge``, which keeps the results as a one-run sweep keeps them and observes
-them on ``sweep_results``. Run keys make every request once, however often the sensor ticks.
+them on ``sweep_results``; once the merge has succeeded, the sensor removes the sweep's folder. Run keys make every
+request once, however often the sensor ticks.
 """
 
 import socket
@@ -34,9 +35,11 @@ from trading_pipeline.defs.research.shard_files import (
     SWEEP_MERGE,
     SWEEP_SHARD,
     planned,
+    planned_sweeps,
     read_decisions,
     read_plan,
     read_shards,
+    remove_sweep_folder,
     shard_folder,
     worker_of,
     write_shard,
@@ -48,8 +51,6 @@ from trading_pipeline.defs.tags import SWEEP_ID_TAG, SWEEP_PART_TAG
 from trading_pipeline.domain.research import sweep
 
 SUCCESS = DagsterRunStatus.SUCCESS
-# Sharded sweeps looked at per tick: the latest successful sweep runs (older ones were merged long ago).
-RECENT_SWEEPS = 25
 
 
 class ShardConfig(Config):
@@ -123,23 +124,26 @@ def sweep_merge_job():
     description="A sharded sweep's shard runs once its decisions are made, then its merge once every shard succeeded.",
 )
 def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
-    home = Path(context.instance.root_directory)
     requests, waiting = [], []
-    recent = context.instance.get_runs(RunsFilter(job_name=SWEEP, statuses=[SUCCESS]), limit=RECENT_SWEEPS)
-    for run in recent:
-        plan = planned(shard_folder(home, run.run_id))
-        if plan is None:
-            continue  # a one-run sweep
+    # Every plan left under DAGSTER_HOME, however many sweeps ran since; a merged sweep's folder is removed.
+    for folder in planned_sweeps(Path(context.instance.root_directory)):
+        run = context.instance.get_run_by_id(folder.name)
+        plan = planned(folder)
+        if run is None or run.job_name != SWEEP or run.status != SUCCESS or plan is None:
+            continue  # its sweep run has not succeeded (yet): no shard runs on a plan it may not have finished
         sweep_id, shards = run.run_id, plan["shards"]
         parts: dict[str, list[DagsterRun]] = {}
         for part in context.instance.get_runs(RunsFilter(tags={SWEEP_ID_TAG: sweep_id})):
             parts.setdefault(part.tags.get(SWEEP_PART_TAG, ""), []).append(part)  # re-executions share the tag
         if "merge" in parts:
             merges = parts["merge"]
-            if all(r.is_finished for r in merges) and not any(r.status == SUCCESS for r in merges):
+            if any(r.status == SUCCESS for r in merges):
+                remove_sweep_folder(folder)
+                context.log.info(f"sweep {sweep_id} is merged: removed its folder {folder}")
+            elif all(r.is_finished for r in merges):
                 waiting.append(f"{sweep_id}: the merge failed: re-execute it in the UI")
             continue
-        _fail_dead_shards(context, shard_folder(home, sweep_id), parts, shards)
+        _fail_dead_shards(context, folder, parts, shards)
         succeeded = {k for k in range(shards) if any(r.status == SUCCESS for r in parts.get(_part(k), []))}
         if len(succeeded) == shards:
             requests.append(

@@ -20,6 +20,7 @@ from dagster import (
 
 from trading_pipeline.definitions import ASSETS, CHECKS, DEFAULT_RESOURCES, defs
 from trading_pipeline.defs.profiles import profile_from
+from trading_pipeline.defs.research.sweep_results import sweep_results
 from trading_pipeline.defs.resources.launch_lock import (
     LaunchConfigRefused,
     LockedJournal,
@@ -27,7 +28,6 @@ from trading_pipeline.defs.resources.launch_lock import (
     LockedStrategyCatalog,
     inside_home,
 )
-from trading_pipeline.defs.research.sweep_results import sweep_results
 from trading_pipeline.defs.resources.report_folder import REPORT_FIELD, REPORT_OP, SWEEP_OP, ReportFolder
 from trading_pipeline.journal import Journal
 
@@ -138,7 +138,7 @@ def test_the_paper_profile_refuses_each_override_before_any_step(instance, place
 
 
 def test_the_paper_profile_refuses_a_sweep_folder_outside_dagster_home_before_any_step(instance, places):
-    home, outside, _ = places
+    _, outside, _ = places
     result = materialize(
         [*ASSETS, sweep_results],
         selection=[sweep_results],
