@@ -470,13 +470,20 @@ def _with_driver(url: URL) -> URL:
     return url
 
 
+# Bytes per page of a new SQLite database (an existing one keeps its own).
+SQLITE_PAGE_SIZE = 32768
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers work while a step writes; the busy timeout makes concurrent writers wait, not fail.
     A 32 MB page cache and in-memory temporary tables: a backtest replaces ~600k strategy choices in one
-    transaction, and with SQLite's 2 MB default it spilled and re-read pages ~2 million times (~5 s)."""
+    transaction, and with SQLite's 2 MB default it spilled and re-read pages ~2 million times (~5 s). A new
+    journal gets 32 KB pages (set before WAL, which fixes them): a backtest's risk events and fills take a quarter of
+    the page writes of 4 KB pages."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")

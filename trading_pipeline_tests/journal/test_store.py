@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -415,3 +416,20 @@ def test_a_postgresql_server_that_does_not_answer_fails_within_the_connect_timeo
             journal.create_schema()
     assert time.monotonic() - began < 10
     assert "secret-pw" not in str(raised.value)
+
+
+def test_a_new_sqlite_journal_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:  # a journal file made before: 4 KB pages, already in WAL
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE earlier (x)")
+    for path, pages in ((tmp_path / "new.db", 32768), (old, 4096)):
+        journal = Journal(f"sqlite:///{path}")
+        journal.create_schema()
+        method, build = WRITERS["fills"]
+        assert getattr(journal, method)("b", [D1], build(D1, ["AAPL", "MSFT"]), "run-1") == 2
+        assert len(journal.read("fills", book="b")) == 2
+        journal.close()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == pages
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -110,14 +110,14 @@ class SessionParquetIOManager(ConfigurableIOManager):
         table_dir = self._table_path(asset_key)
         paths = [table_dir / f"{_month_name(m)}.parquet" for m in np.unique(_month_numbers(sessions))]
         columns = list(dict.fromkeys(["date", "symbol", *wanted_columns, *(without or ())])) if wanted_columns else None
-        try:
-            tables = [pq.read_table(p, columns=columns) for p in paths if p.exists()]
-        except pa.ArrowInvalid as exc:
-            stored = set(pq.read_schema(next(p for p in paths if p.exists())).names)
-            absent = [c for c in columns or () if c not in stored]
+        # ParquetFile, not read_table: a read of one file through the datasets API cost ~2 ms more (60 files a
+        # 5-year range, ~25 reads a backtest). It leaves out a column the file lacks, so that is checked here.
+        tables = [pq.ParquetFile(p).read(columns=columns) for p in paths if p.exists()]
+        absent = sorted({c for t in tables for c in columns or () if c not in t.column_names})
+        if absent:
             raise SessionTableError(
                 f"{asset_key.to_user_string()} has no column(s) {absent}, asked for by an input's metadata"
-            ) from exc
+            )
         covered = set().union(*(_covered_sessions(t.schema) for t in tables))
         missing = [d for d in sessions.strftime("%Y-%m-%d") if d not in covered]
         if missing:

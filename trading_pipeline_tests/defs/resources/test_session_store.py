@@ -206,3 +206,24 @@ def test_a_read_is_ordered_by_symbol_then_date_across_months_with_a_missing_symb
     seen = reader.seen
     assert list(zip(seen["symbol"].fillna("-"), seen["date"], strict=True)) == rows
     assert seen.index.equals(pd.RangeIndex(len(rows)))
+
+
+@asset(partitions_def=sessions_partitions, backfill_policy=single_run,
+       ins={"table": AssetIn(metadata={"columns": ["value"], "without": {"symbol": ["AAPL", "IBM"]}})})  # fmt: skip
+def without_reader(table: pd.DataFrame) -> None:
+    without_reader.seen = table
+
+
+def test_an_input_leaves_out_the_rows_its_metadata_names_and_keeps_missing_values(instance, tmp_path):
+    store = SessionParquetIOManager(base_dir=str(tmp_path / "tables"))
+    resources = {"session_store": store, "io_manager": store}
+    tags = {"dagster/asset_partition_range_start": "2012-06-01", "dagster/asset_partition_range_end": "2012-07-31"}
+    assert materialize([shuffled_table], instance=instance, resources=resources, tags=tags).success
+    assert materialize([shuffled_table.to_source_asset(), reader], instance=instance, resources=resources, tags=tags)
+    everything = reader.seen
+    assert materialize(
+        [shuffled_table.to_source_asset(), without_reader], instance=instance, resources=resources, tags=tags
+    ).success
+    expected = everything[everything["symbol"].ne("AAPL")].reset_index(drop=True)  # pandas' != keeps a missing one
+    assert len(expected) == 2 * len(calendar.sessions("2012-06-01", "2012-07-31"))
+    pd.testing.assert_frame_equal(without_reader.seen, expected[["date", "symbol", "value"]], check_exact=True)
