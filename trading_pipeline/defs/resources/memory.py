@@ -14,6 +14,7 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +27,9 @@ from trading_pipeline.domain.memory.check import MemoryCheck
 from trading_pipeline.domain.memory.outcomes import DEFAULT_HORIZON
 from trading_pipeline.domain.memory.store import NumpySetupStore, SetupStore
 from trading_pipeline.domain.memory.summary import DEFAULT_K, similar_setups_many, summary_frame
-from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
+
+if TYPE_CHECKING:
+    from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
 
 
 class MemoryCheckConfig(Config):
@@ -132,6 +135,9 @@ class PgVectorSetupMemory(SetupMemoryStore):
         return f"pgvector ({self.table})"
 
     def open(self) -> PgVectorSetupStore:
+        # Imported here: psycopg costs every process ~0.2 s of start-up, and only this memory needs it.
+        from trading_pipeline.integrations.pgvector_store import PgVectorSetupStore
+
         return PgVectorSetupStore(self.url, self.table)
 
     @contextmanager
