@@ -6,9 +6,19 @@ session (the book carried forward); the state itself lives in the journal, not i
 """
 
 import pandas as pd
-from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetSpec, Failure, MaterializeResult, multi_asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    ResourceParam,
+    multi_asset,
+)
 
-from trading_pipeline.defs.execution.book_inputs import price_panels, starting_book
+from trading_pipeline.defs.execution.book_inputs import PRICE_COLUMNS, price_panels, starting_book
 from trading_pipeline.defs.partitions import (
     previous_session_mapping,
     ranged,
@@ -20,6 +30,7 @@ from trading_pipeline.defs.resources.accounts import TradingAccounts
 from trading_pipeline.defs.resources.book import TradingBook
 from trading_pipeline.defs.resources.broker import Broker
 from trading_pipeline.defs.resources.journal import JournalResource
+from trading_pipeline.defs.resources.session_store import SessionParquetIOManager
 from trading_pipeline.domain.book import events_to_frame, fills_to_frame, orders_from_frame, orders_to_frame
 from trading_pipeline.domain.engine import SessionResult, track_risk_state
 from trading_pipeline.domain.risk.verification import verify_orders
@@ -42,14 +53,14 @@ from trading_pipeline.domain.risk.verification import verify_orders
             deps=["fills", AssetDep("portfolio", partition_mapping=previous_session_mapping)],
         ),
     ],
-    ins={"sized_orders": AssetIn(), "indicators": AssetIn()},
+    ins={"sized_orders": AssetIn()},
     partitions_def=sessions_partitions,
     backfill_policy=single_run,
 )
 def execution(
     context: AssetExecutionContext,
     sized_orders: pd.DataFrame,
-    indicators: pd.DataFrame,
+    session_store: ResourceParam[SessionParquetIOManager],
     trading: TradingBook,
     broker: Broker,
     journal: JournalResource,
@@ -67,6 +78,8 @@ def execution(
         )
     book = journal.book(context, trading.book)
     start = starting_book(book, trading, sessions[0])
+    # The prices only: a multi-asset's input cannot carry the columns it reads, so the dependency is read here.
+    indicators = session_store.read(AssetKey("indicators"), pd.DatetimeIndex(sessions), PRICE_COLUMNS)
     prices = price_panels(indicators, sessions)
     orders = orders_from_frame(sized_orders)
     by_session: dict = {}
