@@ -34,8 +34,8 @@ from sqlalchemy.engine import Connection, Engine
 _BATCHED = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
 # Connections kept open: the index shard and the most recently used run shards.
 _OPEN_SHARDS = 4
-# Bytes per page of a new run shard.
-SQLITE_PAGE_SIZE = 32768
+# Bytes per page of a new run shard (the journal sets its own pages, in journal/store.py).
+RUN_SHARD_PAGE_SIZE = 32768
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
@@ -269,7 +269,7 @@ def _relaxed_sync(dbapi_connection, _record) -> None:
     backtest's event writes went through ~300k temp-file writes and re-read spilled pages from the WAL.
     A new run shard gets 32 KB pages (the stock storage creates the index shard itself, with 4 KB): a
     materialization's ~3 KB of JSON then fits in a page instead of overflowing into a chain of them."""
-    dbapi_connection.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
+    dbapi_connection.execute(f"PRAGMA page_size = {RUN_SHARD_PAGE_SIZE}")
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")
     dbapi_connection.execute("PRAGMA temp_store = MEMORY")
     dbapi_connection.execute("PRAGMA cache_size = -16384")

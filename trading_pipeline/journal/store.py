@@ -470,8 +470,8 @@ def _with_driver(url: URL) -> URL:
     return url
 
 
-# Bytes per page of a new SQLite database (an existing one keeps its own).
-SQLITE_PAGE_SIZE = 32768
+# Bytes per page of a new SQLite journal (an existing one keeps its own).
+JOURNAL_PAGE_SIZE = 32768
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -483,7 +483,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
+        cursor.execute(f"PRAGMA page_size = {JOURNAL_PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.execute("PRAGMA cache_size = -32768")

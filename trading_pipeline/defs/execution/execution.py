@@ -79,7 +79,7 @@ def execution(
     book = journal.book(context, trading.book)
     start = starting_book(book, trading, sessions[0])
     # The prices only: a multi-asset's input cannot carry the columns it reads, so the dependency is read here.
-    indicators = session_store.read(AssetKey("indicators"), pd.DatetimeIndex(sessions), PRICE_COLUMNS)
+    indicators = session_store.read(AssetKey("indicators"), sessions, PRICE_COLUMNS)
     prices = price_panels(indicators, sessions)
     orders = orders_from_frame(sized_orders)
     by_session: dict = {}

@@ -57,11 +57,13 @@ def shard_folder(home: Path, sweep_id: str) -> Path:
     return home / "trading_pipeline" / "sweeps" / sweep_id
 
 
-def planned_sweeps(home: Path) -> list[Path]:
-    """The folders under DAGSTER_HOME that hold a complete plan, oldest first (a merged sweep's is removed)."""
+def planned_sweeps(home: Path) -> list[tuple[Path, dict]]:
+    """Each folder under DAGSTER_HOME holding a complete plan, with plan.json's summary, oldest first (a merged
+    sweep's folder is removed)."""
     root = home / "trading_pipeline" / "sweeps"
     folders = [folder for folder in root.iterdir() if (folder / PLAN).exists()] if root.exists() else []
-    return sorted(folders, key=lambda folder: ((folder / PLAN).stat().st_mtime, folder.name))
+    folders.sort(key=lambda folder: ((folder / PLAN).stat().st_mtime, folder.name))
+    return [(folder, plan) for folder in folders if (plan := planned(folder)) is not None]
 
 
 def remove_sweep_folder(folder: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from dagster import (
     AssetObservation,
     Config,
+    DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -34,7 +35,6 @@ from trading_pipeline.defs.reporting.performance_report import code_version
 from trading_pipeline.defs.research.shard_files import (
     SWEEP_MERGE,
     SWEEP_SHARD,
-    planned,
     planned_sweeps,
     read_decisions,
     read_plan,
@@ -92,10 +92,14 @@ def merge_sweep_shards(context: OpExecutionContext, config: MergeConfig, journal
 def _sweep_folder(context: OpExecutionContext, sweep_id: str) -> Path:
     """The folder of a succeeded sweep run's plan: a launch cannot point a shard or a merge anywhere else."""
     folder = shard_folder(Path(context.instance.root_directory), sweep_id)
-    run = context.instance.get_run_by_id(sweep_id)
-    if run is None or run.job_name != SWEEP or run.status != SUCCESS:
+    if not _succeeded_sweep(context.instance, sweep_id):
         raise ValueError(f"sweep_id {sweep_id} names no succeeded run of the {SWEEP} job")
     return folder
+
+
+def _succeeded_sweep(instance: DagsterInstance, sweep_id: str) -> bool:
+    run = instance.get_run_by_id(sweep_id)
+    return run is not None and run.job_name == SWEEP and run.status == SUCCESS
 
 
 @job(
@@ -126,12 +130,10 @@ def sweep_merge_job():
 def sweep_shards_sensor(context: SensorEvaluationContext) -> SensorResult:
     requests, waiting = [], []
     # Every plan left under DAGSTER_HOME, however many sweeps ran since; a merged sweep's folder is removed.
-    for folder in planned_sweeps(Path(context.instance.root_directory)):
-        run = context.instance.get_run_by_id(folder.name)
-        plan = planned(folder)
-        if run is None or run.job_name != SWEEP or run.status != SUCCESS or plan is None:
+    for folder, plan in planned_sweeps(Path(context.instance.root_directory)):
+        sweep_id, shards = folder.name, plan["shards"]
+        if not _succeeded_sweep(context.instance, sweep_id):
             continue  # its sweep run has not succeeded (yet): no shard runs on a plan it may not have finished
-        sweep_id, shards = run.run_id, plan["shards"]
         parts: dict[str, list[DagsterRun]] = {}
         for part in context.instance.get_runs(RunsFilter(tags={SWEEP_ID_TAG: sweep_id})):
             parts.setdefault(part.tags.get(SWEEP_PART_TAG, ""), []).append(part)  # re-executions share the tag

@@ -7,6 +7,8 @@ range reads only those months.
 """
 
 import os
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -95,18 +97,19 @@ class SessionParquetIOManager(ConfigurableIOManager):
         """The rows of the input's sessions, by (symbol, date). An ``AssetIn``'s metadata may narrow them: its
         ``columns`` (read with date and symbol; sizing reads 7 of the indicators' 22), and ``without``, a column's
         values whose rows it does not read (sizing reads no HOLD signal: ~99% of the rows)."""
-        sessions = pd.DatetimeIndex(pd.to_datetime(list(context.asset_partition_keys)))
         asked = context.definition_metadata or {}
-        return self.read(context.asset_key, sessions, asked.get("columns"), asked.get("without"))
+        return self.read(context.asset_key, context.asset_partition_keys, asked.get("columns"), asked.get("without"))
 
     def read(
         self,
         asset_key: AssetKey,
-        sessions: pd.DatetimeIndex,
+        sessions: Sequence[str | date],
         wanted_columns: list[str] | None = None,
         without: dict[str, list] | None = None,
     ) -> pd.DataFrame:
-        """``load_input``'s rows, for an asset that reads a table only when it needs it (declared a dependency)."""
+        """``load_input``'s rows of ``sessions`` (partition keys or dates), for an asset that reads a table only
+        when it needs it (declared a dependency)."""
+        sessions = pd.DatetimeIndex(pd.to_datetime(list(sessions)))
         table_dir = self._table_path(asset_key)
         paths = [table_dir / f"{_month_name(m)}.parquet" for m in np.unique(_month_numbers(sessions))]
         columns = list(dict.fromkeys(["date", "symbol", *wanted_columns, *(without or ())])) if wanted_columns else None

@@ -56,9 +56,8 @@ def setup_memory(
         unread = "none: the selector and reviewer read no data and the memory check is off; nothing built or asked"
         context.add_output_metadata({"memory": memory.provider, "readers": unread})
         return no_vectors()
-    sessions = session_dates(context.partition_keys)
-    first = sessions[0]
-    indicators = session_store.read(AssetKey("indicators"), pd.DatetimeIndex(pd.to_datetime(sessions)))
+    first = session_dates(context.partition_keys)[0]
+    indicators = session_store.read(AssetKey("indicators"), context.partition_keys)
     # The z-scores of the earliest remembered setup need a full window of the symbol's bars before it.
     history = indicators_with_lookback(
         market_data, bar_rules, indicators, first, ZSCORE_WINDOW + config.history_sessions
